@@ -1,0 +1,214 @@
+"""Render bench results (the dict bench.run builds) as a Markdown report and a console summary."""
+from __future__ import annotations
+
+
+def _s(x, unit="s") -> str:
+    if x is None:
+        return "–"
+    if unit == "s":
+        return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+    if unit == "ms":
+        return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
+    if unit == "mb":
+        return f"{x / 1024:.2f} GB" if x >= 1024 else f"{x:.0f} MB"
+    if unit == "x":
+        return f"{x:.2f}×"
+    if unit == "n":
+        return f"{x:,.0f}"
+    return str(x)
+
+
+def _stat(d, key, unit="s") -> str:
+    v = (d or {}).get(key)
+    if not v:
+        return "–"
+    if isinstance(v, (int, float)):
+        return _s(v, unit)
+    if v["min"] == v["max"]:
+        return _s(v["median"], unit)
+    return f"{_s(v['median'], unit)} ({_s(v['min'], unit)}–{_s(v['max'], unit)})"
+
+
+def _na(d) -> str:
+    return f"not available: {d.get('reason', '?')}"
+
+
+def _verdict(met) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[met]
+
+
+def targets(res: dict) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for every target of the issues."""
+    st = res.get("steps", {})
+    out = []
+    ing_all = st.get("ingest") or {}
+    ing = ing_all.get("csv") or ing_all
+    r = ing.get("ratio")
+    out.append(("CSV ingestion with validation ≤ 3× DuckDB read_csv (same files, same run)",
+                _s(r, "x") if r else _na(ing.get("engine") or ing) if ing else "not run",
+                _verdict(None if r is None else r <= 3)))
+    b = st.get("build") or {}
+    inc = b.get("incremental") or {}
+    scale = res.get("scale")
+    if inc.get("ok"):
+        m = f"{_s(inc['wall_s'])}, peak {_s(inc['max_rss_mb'], 'mb')}, {_s(b.get('incremental_to_full'), 'x')} of full rebuild"
+        met = inc["wall_s"] < 300 and inc["max_rss_mb"] < 8192 and (b.get("incremental_to_full") or 9) < 0.25
+        verdict = _verdict(met) + ("" if scale == "national" else f" (at {scale} scale; the target is national)")
+    else:
+        m, verdict = (inc.get("error") and f"failed: {inc['error']}") or _na(b) if b else "not run", _verdict(None)
+    out.append(("national one-month incremental refresh < 5 min, < 8 GB, < 0.25 × full rebuild of 12 months", m, verdict))
+    d = st.get("dashboards") or {}
+    if d.get("available"):
+        p95 = d.get("worst_p95_ms_national_warm")
+        cold = d.get("worst_p95_ms_national_cold")
+        out.append(("dashboard queries p95 < 300 ms at national scope (warm; cold shown)",
+                    f"worst page warm p95 {_s(p95, 'ms')}, cold {_s(cold, 'ms')}", _verdict(None if p95 is None else p95 < 300)))
+        fp = d.get("worst_first_paint_ms")
+        out.append(("first paint / filter change < 1 s (all of a page's queries, new process)",
+                    f"worst page {_s(fp, 'ms')}", _verdict(None if fp is None else fp < 1000)))
+    else:
+        out.append(("dashboard queries p95 < 300 ms at national scope", _na(d) if d else "not run", _verdict(None)))
+    lk = st.get("lookup") or {}
+    if lk.get("available"):
+        worst = max((v["p95_ms"] for v in lk["by"].values() if v.get("p95_ms") is not None), default=None)
+        out.append(("member lookup p95 < 50 ms (CCCD, member code, name)", f"worst p95 {_s(worst, 'ms')} via {lk.get('via')}",
+                    _verdict(None if worst is None else worst < 50)))
+    else:
+        out.append(("member lookup p95 < 50 ms", _na(lk) if lk else "not run", _verdict(None)))
+    up = st.get("upload") or {}
+    cands = [v for k, v in up.items() if k in ("csv", "xlsx") and isinstance(v, dict) and v.get("available")]
+    if cands:
+        worst = max(cands, key=lambda v: v.get("s_per_10k_rows") or 0)
+        out.append(("one 10,000-row branch file validated and reported < 3 s",
+                    f"{_s(worst['wall_s']['median'])} for {worst.get('rows')} lines ({_s(worst.get('s_per_10k_rows'))} per 10k rows, scaled linearly)",
+                    _verdict(worst.get("s_per_10k_rows") is not None and worst["s_per_10k_rows"] < 3)))
+    else:
+        out.append(("one 10,000-row branch file validated and reported < 3 s", _na(up) if up else "not run", _verdict(None)))
+    return out
+
+
+def markdown(res: dict) -> str:
+    st = res.get("steps", {})
+    L = [f"# Benchmark: scale `{res['scale']}`, seed {res['seed']}, {res['date']}", "",
+         f"Commit `{res.get('commit')}`, started {res.get('started_at')}, {res['machine']['cpus']} CPUs, "
+         f"{res['machine']['mem_gb']} GB RAM, load average at start {', '.join(f'{x:.2f}' for x in res['machine']['loadavg_at_start'])}. "
+         f"Cheap steps repeated {res.get('repeat')}×: median (min–max). Every step in a fresh child process; "
+         "'work' = the call itself, 'process' = the whole child (interpreter start and imports included); "
+         "CPU = user+sys; peak RSS from wait4. Total harness time: "
+         f"{_s(res.get('total_s'))}.", ""]
+    L += ["## Targets (reported, not asserted)", "", "| target | measured | verdict |", "|---|---|---|"]
+    L += [f"| {a} | {b} | {c} |" for a, b, c in targets(res)]
+    g = st.get("generate") or {}
+    L += ["", "## 1. Data set", ""]
+    if g.get("available"):
+        ds = res.get("dataset", {})
+        L += [f"`{g.get('command')}` (generator commit `{g.get('generator_commit')}`{', cached from ' + g['generated_at'] if g.get('cached') else ''}): "
+              f"wall {_s(g['wall_s'])}, CPU {_s(g['cpu_s'])}, peak RSS {_s(g['max_rss_mb'], 'mb')}, "
+              f"{g['bytes'] / 2**20:.0f} MiB on disk; {ds.get('files')} inbox files over {len(ds.get('months', []))} months "
+              f"({', '.join(f'{k}: {v}' for k, v in ds.get('by_ext', {}).items())})."]
+    else:
+        L.append(_na(g))
+    ing = st.get("ingest")
+    L += ["", "## 2. Ingestion of one month vs the floor", ""]
+    if ing and "csv" in ing:
+        L += [f"Month {ing['month']}. Ratio = engine work time / fastest floor work time (process-time ratio beside it).", "",
+              "| format | what | files | rows | work wall | process wall | CPU | peak RSS | rows/s | ratio |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for fmt in ("csv", "xlsx"):
+            sec = ing.get(fmt) or {}
+            if not sec.get("files"):
+                L.append(f"| {fmt} | – | 0 | | | | | | | {_na(sec)} |")
+                continue
+            for name, fl in (sec.get("floors") or {}).items():
+                if fl.get("available"):
+                    res_ = fl["result"]
+                    rps = res_["rows"] / fl["inner_wall_s"]["median"]
+                    L.append(f"| {fmt} | floor `{name}`{' (fastest)' if name == sec.get('floor') else ''} | {sec['files']} | {_s(res_['rows'], 'n')} | "
+                             f"{_stat(fl, 'inner_wall_s')} | {_stat(fl, 'wall_s')} | {_stat(fl, 'cpu_s')} | {_stat(fl, 'max_rss_mb', 'mb')} | {_s(rps, 'n')} | 1 |")
+                else:
+                    L.append(f"| {fmt} | floor `{name}` | {sec['files']} | | | | | | | {_na(fl)} |")
+            e = sec.get("engine") or {}
+            if e.get("available"):
+                r = e["result"]
+                L.append(f"| {fmt} | **engine** `ingest_file` | {r['files']} | {_s(r['rows_read'], 'n')} read, {_s(r['rows_accepted'], 'n')} accepted | "
+                         f"{_stat(e, 'inner_wall_s')} | {_stat(e, 'wall_s')} | {_stat(e, 'cpu_s')} | {_stat(e, 'max_rss_mb', 'mb')} | "
+                         f"{_s(sec.get('engine_rows_per_s'), 'n')} | **{_s(sec.get('ratio'), 'x')}** ({_s(sec.get('ratio_process'), 'x')}) |")
+            else:
+                L.append(f"| {fmt} | engine | {sec['files']} | | | | | | | {_na(e)} |")
+    else:
+        L.append(_na(ing or {"reason": "not run"}))
+    up = st.get("upload") or {}
+    L += ["", "## 3. One upload (`doanvien ingest FILE --json`, new process)", ""]
+    rows = [(k, v) for k, v in up.items() if k in ("csv", "xlsx")]
+    if rows:
+        L += ["| format | file | bytes | lines | process wall | CPU | peak RSS | per 10k rows |", "|---|---|---|---|---|---|---|---|"]
+        for k, v in rows:
+            if v.get("available"):
+                L.append(f"| {k} | `{v['file']}` | {_s(v['bytes'], 'n')} | {v.get('rows')} | {_stat(v, 'wall_s')} | {_stat(v, 'cpu_s')} | "
+                         f"{_stat(v, 'max_rss_mb', 'mb')} | {_s(v.get('s_per_10k_rows'))} |")
+            else:
+                L.append(f"| {k} | `{v.get('file')}` | | | {_na(v)} | | | |")
+    else:
+        L.append(_na(up or {"reason": "not run"}))
+    b = st.get("build") or {}
+    L += ["", "## 4. Warehouse build and one-month incremental refresh vs the floor", ""]
+    if "full_rebuild" in b or "incremental" in b:
+        L += ["| step | wall | CPU | peak RSS | note |", "|---|---|---|---|---|"]
+        for key, label in (("ingest_history", f"ingest all months but the last ({len(b['months']) - 1})"),
+                           ("full_build_history", "full build + publish of those months"),
+                           ("incremental", f"**incremental refresh** of {b['months'][-1]} (ingest + build + publish)"),
+                           ("full_rebuild", f"**full rebuild** of all {len(b['months'])} months"),
+                           ("floor_month", "floor: DuckDB script, one month (load raw Parquet + aggregate)"),
+                           ("floor_all", f"floor: DuckDB script, all {len(b['months'])} months")):
+            v = b.get(key) or {}
+            if "ok" in v:  # a single Run
+                note = "" if v["ok"] else f"failed: {v.get('error')}"
+                rr = v.get("result") or {}
+                if key == "incremental" and v["ok"]:
+                    note = f"ingest {_s(rr.get('ingest_s'))}, build {_s(rr.get('build_s'))}"
+                L.append(f"| {label} | {_s(v['wall_s'])} | {_s(v['cpu_s'])} | {_s(v['max_rss_mb'], 'mb')} | {note} |")
+            elif v.get("available"):
+                rr = v.get("result") or {}
+                L.append(f"| {label} | {_stat(v, 'wall_s')} | {_stat(v, 'cpu_s')} | {_stat(v, 'max_rss_mb', 'mb')} | "
+                         f"{_s(rr.get('roster_rows'), 'n')} roster rows → {_s(rr.get('aggregate_rows'), 'n')} cells |")
+            elif v:
+                L.append(f"| {label} | | | | {_na(v)} |")
+        L += ["", f"Incremental / full rebuild: **{_s(b.get('incremental_to_full'), 'x')}**; incremental / one-month floor: "
+              f"{_s(b.get('incremental_to_floor'), 'x')}; full rebuild / all-months floor: {_s(b.get('full_to_floor'), 'x')}."]
+    else:
+        L.append(_na(b or {"reason": "not run"}))
+    d = st.get("dashboards") or {}
+    L += ["", "## 5. Dashboard queries per page", ""]
+    if d.get("available"):
+        L += [d.get("note", ""), "", "| page | scope | cold p50 | cold p95 | warm p50 | warm p95 | queries | first paint (all queries, new process) |",
+              "|---|---|---|---|---|---|---|---|"]
+        for row in d["pages"]:
+            L.append(f"| {row['page']} | {row['scope']} | {_s(row.get('cold_p50_ms'), 'ms')} | {_s(row.get('cold_p95_ms'), 'ms')} | "
+                     f"{_s(row.get('warm_p50_ms'), 'ms')} | {_s(row.get('warm_p95_ms'), 'ms')} | {row.get('queries', '')} | "
+                     f"{_s(row.get('first_paint_ms'), 'ms') if row.get('error') is None else 'error: ' + row['error']} |")
+    else:
+        L.append(_na(d or {"reason": "not run"}))
+    lk = st.get("lookup") or {}
+    L += ["", "## 6. Member lookup", ""]
+    if lk.get("available"):
+        L += [f"Via {lk.get('via')}; {lk.get('n')} random lookups each, one process, warm.", "",
+              "| by | p50 | p95 | max | hits |", "|---|---|---|---|---|"]
+        for k, v in lk["by"].items():
+            L.append(f"| {k} | {_s(v.get('p50_ms'), 'ms')} | {_s(v.get('p95_ms'), 'ms')} | {_s(v.get('max_ms'), 'ms')} | {v.get('hits')} |")
+    else:
+        L.append(_na(lk or {"reason": "not run"}))
+    return "\n".join(L) + "\n"
+
+
+def summary(res: dict) -> str:
+    L = ["", f"=== bench {res['scale']} seed {res['seed']} {res['date']} ==="]
+    for a, b, c in targets(res):
+        L.append(f"- {a}\n    {b}  [{c}]")
+    b = (res.get("steps") or {}).get("build") or {}
+    if b.get("incremental_to_full") is not None:
+        L.append(f"- incremental/full rebuild {_s(b['incremental_to_full'], 'x')}; "
+                 f"incremental/floor {_s(b.get('incremental_to_floor'), 'x')}; full/floor {_s(b.get('full_to_floor'), 'x')}")
+    ing = (res.get("steps") or {}).get("ingest") or {}
+    if ing.get("xlsx", {}).get("ratio"):
+        L.append(f"- XLSX ingestion / fastest XLSX reader: {_s(ing['xlsx']['ratio'], 'x')}")
+    return "\n".join(L)

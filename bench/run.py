@@ -1,0 +1,356 @@
+"""`make bench`: the monthly cycle of Đoàn viên số measured side by side with DuckDB's own floor.
+
+    python -m bench.run --scale small|national [--seed 42] [--repeat 3] [--only ingest,build,...]
+
+Every step runs in a fresh child process (bench.proc): wall time, CPU time (user+sys) and peak RSS
+(wait4, as /usr/bin/time -v). A step whose engine is not there yet is reported "not available: <reason>".
+Results: bench/results/<scale>-<YYYY-MM-DD>.json and .md. Targets are reported, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+from bench.proc import REPO_ROOT, Series, repeat, run_callable, run_command
+
+BENCH_DIR = Path(__file__).resolve().parent
+CACHE_DIR = BENCH_DIR / "cache"
+RESULTS_DIR = BENCH_DIR / "results"
+SECTIONS = ("generate", "ingest", "upload", "build", "dashboards", "lookup")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def na(reason: str, **extra) -> dict:
+    return {"available": False, "reason": reason, **extra}
+
+
+def git_rev(paths: list[str] | None = None) -> str:
+    try:
+        cmd = ["git", "log", "-1", "--format=%h"] + (["--", *paths] if paths else [])
+        return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+# --------------------------------------------------------------------------- 1. data set (cached)
+
+def ensure_generated(scale: str, seed: int, months: int | None, regenerate: bool, timeout: float) -> dict:
+    """Generate once per (scale, seed[, months]) into bench/cache/; later runs reuse it and report the
+    generator's figures from when it ran."""
+    tag = f"{scale}-{seed}" + (f"-m{months}" if months else "")
+    base = CACHE_DIR / tag
+    data, meta = base / "data", base / "generate.json"
+    if meta.exists() and data.exists() and not regenerate:
+        info = json.loads(meta.read_text())
+        if info.get("available"):
+            info["cached"] = True
+            info["data_dir"] = str(data)
+            return info
+    if not has_module("pipelines.generate.cli"):
+        return na("pipelines.generate.cli does not exist yet (generator not landed)")
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    argv = [sys.executable, "-m", "pipelines.cli", "generate", "--scale", scale, "--seed", str(seed),
+            "--out", str(data)] + (["--months", str(months)] if months else [])
+    log("generating: " + " ".join(argv[2:]))
+    run = run_command(argv, env={"DOANVIEN_DATA_DIR": str(data)}, timeout=timeout)
+    if not run.ok:
+        info = na(f"generator failed: {run.error}", detail=run.stderr_tail)
+        meta.write_text(json.dumps(info, indent=1))
+        shutil.rmtree(data, ignore_errors=True)
+        return info
+    size = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    info = {"available": True, "command": "doanvien " + " ".join(argv[4:]),
+            "generator_commit": git_rev(["pipelines/generate"]), "generated_at": dt.datetime.now().isoformat(),
+            "wall_s": run.wall_s, "cpu_s": run.cpu_s, "max_rss_mb": run.max_rss_mb,
+            "bytes": size, "cached": False}
+    meta.write_text(json.dumps(info, indent=1))
+    info["data_dir"] = str(data)
+    return info
+
+
+def inventory(data: Path) -> dict:
+    """Files in the generated inbox: inbox/<branch>/<YYYY-MM>/<kind>/<file>."""
+    files = []
+    inbox = data / "inbox"
+    for f in sorted(inbox.glob("*/*/*/*")):
+        if f.is_file():
+            branch, month, kind = f.relative_to(inbox).parts[:3]
+            files.append({"path": str(f), "branch": branch, "month": month, "kind": kind,
+                          "ext": f.suffix.lower().lstrip("."), "bytes": f.stat().st_size})
+    months = sorted({f["month"] for f in files})
+    return {"files": files, "months": months}
+
+
+def make_root(gen_data: Path, name: str, tag: str, months: list[str]) -> Path:
+    """A private data root: the generated registry etc. symlinked, the chosen months of the inbox
+    hard-linked (same bytes and modification times, nothing copied, the cache never written)."""
+    root = CACHE_DIR / tag / "work" / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for entry in gen_data.iterdir():
+        if entry.name == "inbox":
+            continue
+        (root / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+    add_months(gen_data, root, months)
+    return root
+
+
+def add_months(gen_data: Path, root: Path, months: list[str]) -> list[str]:
+    added = []
+    for month_dir in sorted((gen_data / "inbox").glob("*/*")):
+        if month_dir.name in months:
+            dest = root / "inbox" / month_dir.relative_to(gen_data / "inbox")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cp", "-al", str(month_dir), str(dest)], check=True)
+            added += [str(p) for p in sorted(dest.rglob("*")) if p.is_file()]
+    return added
+
+
+def rel_files(root: Path, files: list[dict]) -> list[str]:
+    """Paths of `files` (from the generated inbox) inside the private data root `root`."""
+    out = []
+    for f in files:
+        p = Path(f["path"])
+        rel = p.relative_to(p.parents[3].parent)  # inbox/<branch>/<month>/<kind>/<file>
+        out.append(str(root / rel))
+    return out
+
+
+# --------------------------------------------------------------------------- 2a. ingestion vs floor
+
+def bench_ingest(ctx: dict) -> dict:
+    inv, month = ctx["inv"], ctx["month"]
+    out = {"month": month}
+    for fmt, exts, floors in (("csv", {"csv"}, ["duckdb_read_csv"]),
+                              ("xlsx", {"xlsx"}, ["xlsx_polars", "xlsx_fastexcel"])):
+        files = [f for f in inv["files"] if f["month"] == month and f["ext"] in exts]
+        sec = {"files": len(files), "bytes": sum(f["bytes"] for f in files),
+               "by_kind": {k: sum(1 for f in files if f["kind"] == k) for k in sorted({f["kind"] for f in files})}}
+        if not files:
+            out[fmt] = {**sec, **na(f"no .{fmt} file in the month {month}")}
+            continue
+        paths = [f["path"] for f in files]
+        floor_sums = {}
+        for fl in floors:
+            log(f"ingest/{fmt}: floor {fl} on {len(paths)} files")
+            s = repeat(ctx["repeat"], run_callable, f"bench.floors:{fl}", {"files": paths})
+            floor_sums[fl] = s.summary()
+        sec["floors"] = floor_sums
+        ok_floors = {k: v for k, v in floor_sums.items() if v["available"]}
+        best = min(ok_floors, key=lambda k: ok_floors[k]["inner_wall_s"]["median"]) if ok_floors else None
+        sec["floor"] = best
+        if not has_module("pipelines.ingest.engine"):
+            sec["engine"] = na("pipelines.ingest.engine does not exist yet (ingestion engine not landed)")
+        else:
+            series = Series()
+            for i in range(ctx["repeat"]):
+                root = make_root(ctx["gen_data"], f"ingest-{fmt}-{i}", ctx["tag"], [month])
+                log(f"ingest/{fmt}: engine run {i + 1}/{ctx['repeat']} ({len(paths)} files)")
+                r = run_callable("bench.engines:ingest_files", {"files": rel_files(root, files)},
+                                 env={"DOANVIEN_DATA_DIR": str(root)}, timeout=ctx["timeout"])
+                series.runs.append(r)
+                if not r.ok:
+                    break
+            sec["engine"] = series.summary()
+        eng = sec["engine"]
+        if eng["available"]:
+            rows = eng["result"]["rows_read"]
+            sec["rows"] = rows
+            sec["engine_rows_per_s"] = rows / eng["inner_wall_s"]["median"] if rows else None
+            if best:
+                f = ok_floors[best]
+                sec["floor_rows_per_s"] = f["result"]["rows"] / f["inner_wall_s"]["median"]
+                sec["ratio"] = eng["inner_wall_s"]["median"] / f["inner_wall_s"]["median"]
+                sec["ratio_process"] = eng["wall_s"]["median"] / f["wall_s"]["median"]
+        out[fmt] = sec
+    out["csv"]["target"] = "CSV ingestion with validation within 3x of DuckDB read_csv"
+    r = out["csv"].get("ratio")
+    out["csv"]["met"] = None if r is None else r <= 3
+    return out
+
+
+# --------------------------------------------------------------------------- 2b. one upload
+
+def bench_upload(ctx: dict) -> dict:
+    """The biggest roster file of the month through `doanvien ingest FILE --json` (what the upload page
+    waits for), in a fresh process: interpreter start and imports included."""
+    inv, month = ctx["inv"], ctx["month"]
+    cand = [f for f in inv["files"] if f["month"] == month and f["kind"] == "roster" and f["ext"] in ("csv", "xlsx")]
+    if not cand:
+        return na(f"no roster file in {month}")
+    out = {"target": "one branch file of 10,000 rows validated and reported under 3 s"}
+    if not has_module("pipelines.ingest.cli"):
+        return {**out, **na("pipelines.ingest.cli does not exist yet (`doanvien ingest` not landed)")}
+    for ext in ("csv", "xlsx"):
+        files = sorted((f for f in cand if f["ext"] == ext), key=lambda f: f["bytes"])
+        if not files:
+            continue
+        f = files[-1]
+        series = Series()
+        for i in range(ctx["repeat"]):
+            root = make_root(ctx["gen_data"], f"upload-{ext}-{i}", ctx["tag"], [month])
+            path = rel_files(root, [f])[0]
+            r = run_command([sys.executable, "-m", "pipelines.cli", "ingest", path, "--json"],
+                            env={"DOANVIEN_DATA_DIR": str(root)}, timeout=ctx["timeout"])
+            if (not r.ok and r.returncode not in (0, None) and "timed out" not in (r.error or "")
+                    and "Traceback" not in (r.stderr_tail or "")):
+                r.ok, r.error = True, None  # a refused file exits non-zero by contract: still a measured report
+                r.result = {"exit": r.returncode}
+            series.runs.append(r)
+            if not r.ok:
+                break
+        s = series.summary()
+        s["file"] = str(Path(f["path"]).relative_to(ctx["gen_data"]))
+        s["bytes"] = f["bytes"]
+        s["rows"] = _rows_in(f["path"])
+        if s["available"] and s["rows"]:
+            s["s_per_10k_rows"] = s["wall_s"]["median"] * 10_000 / max(s["rows"], 1)
+        out[ext] = s
+    return out
+
+
+def _rows_in(path: str) -> int | None:
+    try:
+        if path.endswith(".csv"):
+            with open(path, "rb") as fh:
+                return sum(1 for _ in fh)
+        import fastexcel
+        return fastexcel.read_excel(path).load_sheet(0, header_row=None).height
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# --------------------------------------------------------------------------- 2c. build & refresh
+
+def bench_build(ctx: dict) -> dict:
+    from bench import floors  # noqa: F401  (fail early if floors is broken)
+    months = ctx["inv"]["months"]
+    out = {"months": months, "target": "national one-month incremental refresh < 5 min and < 8 GB peak, "
+                                       "and < 0.25 of a full rebuild of 12 months"}
+    if not has_module("pipelines.warehouse.build"):
+        return {**out, **na("pipelines.warehouse.build does not exist yet (orchestration not landed)")}
+    if not has_module("pipelines.ingest.engine"):
+        return {**out, **na("pipelines.ingest.engine does not exist yet (the build needs the raw zone)")}
+    root = make_root(ctx["gen_data"], "warehouse", ctx["tag"], months[:-1])
+    env = {"DOANVIEN_DATA_DIR": str(root)}
+    T = ctx["timeout"]
+    log(f"build: ingest {len(months) - 1} months (all but {months[-1]})")
+    out["ingest_history"] = run_callable("bench.engines:ingest_inbox", env=env, timeout=T).to_dict()
+    log("build: full build of the history")
+    out["full_build_history"] = run_callable("bench.engines:build", {"full_refresh": True}, env=env, timeout=T).to_dict()
+    add_months(ctx["gen_data"], root, [months[-1]])
+    log(f"build: incremental refresh for {months[-1]} (ingest + build + publish)")
+    out["incremental"] = run_callable("bench.engines:refresh_month", {"full_refresh": False}, env=env, timeout=T).to_dict()
+    log(f"build: full rebuild of all {len(months)} months")
+    out["full_rebuild"] = run_callable("bench.engines:build", {"full_refresh": True}, env=env, timeout=T).to_dict()
+    # floors on the same raw zone: one plain DuckDB script, one month and all months
+    for name, sel in (("floor_month", [months[-1]]), ("floor_all", months)):
+        log(f"build: {name}")
+        out[name] = repeat(ctx["repeat"] if name == "floor_month" else 1, run_callable,
+                           "bench.floors:build_floor",
+                           {"data_dir": str(root), "months": sel, "db_path": str(root / f"{name}.duckdb")},
+                           timeout=T).summary()
+    inc, full = out["incremental"], out["full_rebuild"]
+    if inc["ok"] and full["ok"]:
+        out["incremental_to_full"] = inc["wall_s"] / full["wall_s"]
+        out["met"] = (inc["wall_s"] < 300 and inc["max_rss_mb"] < 8192 and out["incremental_to_full"] < 0.25)
+    if inc["ok"] and out["floor_month"]["available"]:
+        out["incremental_to_floor"] = inc["wall_s"] / out["floor_month"]["wall_s"]["median"]
+    if full["ok"] and out["floor_all"]["available"]:
+        out["full_to_floor"] = full["wall_s"] / out["floor_all"]["wall_s"]["median"]
+    ctx["warehouse_root"] = root
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", default="small")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--months", type=int, default=None, help="pass --months to the generator")
+    ap.add_argument("--repeat", type=int, default=None, help="runs of each cheap step (default 3 small, 1 national)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
+    ap.add_argument("--regenerate", action="store_true", help="ignore the cached data set")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per measured child process")
+    ap.add_argument("--lookups", type=int, default=1000)
+    a = ap.parse_args(argv)
+    national = a.scale == "national"
+    only = set(a.only.split(","))
+    started = time.perf_counter()
+    ctx = {"repeat": a.repeat or (1 if national else 3), "timeout": a.timeout or (3600 if national else 900),
+           "tag": f"{a.scale}-{a.seed}" + (f"-m{a.months}" if a.months else ""), "lookups": a.lookups}
+    res = {"scale": a.scale, "seed": a.seed, "date": dt.date.today().isoformat(),
+           "started_at": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_rev(),
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                       "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                       "loadavg_at_start": os.getloadavg()},
+           "repeat": ctx["repeat"], "steps": {}}
+    gen = ensure_generated(a.scale, a.seed, a.months, a.regenerate, ctx["timeout"])
+    res["steps"]["generate"] = gen
+    if gen["available"]:
+        ctx["gen_data"] = Path(gen["data_dir"])
+        ctx["inv"] = inv = inventory(ctx["gen_data"])
+        files = inv["files"]
+        res["dataset"] = {"months": inv["months"], "files": len(files),
+                          "by_ext": {e: sum(1 for f in files if f["ext"] == e) for e in sorted({f["ext"] for f in files})}}
+        if not inv["months"]:
+            gen = {**gen, "available": False, "reason": "the generated inbox holds no file"}
+        else:
+            ctx["month"] = inv["months"][-1]
+    steps = [("ingest", bench_ingest), ("upload", bench_upload), ("build", bench_build),
+             ("dashboards", None), ("lookup", None)]
+    for name, fn in steps:
+        if name not in only:
+            continue
+        if not gen["available"]:
+            res["steps"][name] = na(f"no data set ({gen['reason']})")
+            continue
+        fn = fn or globals().get(f"bench_{name}")
+        try:
+            res["steps"][name] = fn(ctx)
+        except Exception as exc:  # noqa: BLE001 - the harness reports, it does not hide
+            import traceback
+            res["steps"][name] = na(f"harness error: {type(exc).__name__}: {exc}", detail=traceback.format_exc()[-2000:])
+        _write(res, a.scale)  # partial results survive a later crash or timeout
+    res["total_s"] = time.perf_counter() - started
+    js, md = _write(res, a.scale)
+    print(report.summary(res))
+    log(f"wrote {js.relative_to(REPO_ROOT)} and {md.relative_to(REPO_ROOT)} in {res['total_s']:.0f} s")
+    return 0
+
+
+def _write(res: dict, scale: str) -> tuple[Path, Path]:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS_DIR / f"{scale}-{res['date']}"
+    js, md = stem.with_suffix(".json"), stem.with_suffix(".md")
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=1, default=str, ensure_ascii=False))
+    tmp.replace(js)
+    md.write_text(report.markdown(res), encoding="utf-8")
+    return js, md
+
+
+if __name__ == "__main__":
+    sys.exit(main())

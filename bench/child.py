@@ -1,6 +1,7 @@
-"""Child-process side of `bench.proc.run_callable`: `python -m bench.child MODULE:FUNC ARGS_JSON OUT_JSON`.
+"""Child-process side of `bench.proc.run_callable`:
+`python -m bench.child MODULE:FUNC ARGS_JSON OUT_JSON [PREIMPORT,...]`.
 
-Imports MODULE (timed separately), calls FUNC(**ARGS) once, and writes to OUT_JSON
+Imports MODULE and the PREIMPORT modules (timed separately, so that the call's own time excludes them), calls FUNC(**ARGS) once, and writes to OUT_JSON
 {"import_s", "wall_s", "cpu_s", "result"} or {"error", "traceback"}. `wall_s`/`cpu_s` cover the call only;
 the parent adds the whole process's wall, CPU (user+sys) and peak RSS from wait4.
 """
@@ -14,12 +15,15 @@ import traceback
 
 
 def main(argv: list[str]) -> int:
-    spec, args_json, out_path = argv
+    spec, args_json, out_path = argv[:3]
+    preimport = [m for m in (argv[3] if len(argv) > 3 else "").split(",") if m]
     out: dict = {}
     t0 = time.perf_counter()
     try:
         module, func = spec.split(":")
         fn = getattr(importlib.import_module(module), func)
+        for m in preimport:
+            importlib.import_module(m)
         out["import_s"] = time.perf_counter() - t0
         kwargs = json.loads(args_json)
         w0, c0 = time.perf_counter(), time.process_time()

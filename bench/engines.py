@@ -67,3 +67,55 @@ def refresh_month(full_refresh: bool = False) -> dict:
     res = build_and_publish(full_refresh=full_refresh)
     t2 = time.perf_counter()
     return {**tally, "ingest_s": t1 - t0, "build_s": t2 - t1, "result": str(res)[:500]}
+
+
+# --------------------------------------------------------------------------- lookups
+
+def _pct(vals: list[float]) -> dict:
+    import statistics
+
+    if not vals:
+        return {"p50_ms": None, "p95_ms": None, "max_ms": None}
+    s = sorted(vals)
+    return {"p50_ms": statistics.median(s), "p95_ms": s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))],
+            "max_ms": s[-1]}
+
+
+def lookup_direct(n: int = 1000, seed: int = 1) -> dict:
+    """Member lookup straight on `restricted.member_pii` of the published warehouse (used while
+    `pipelines.access.lookup` is not there): prepared equality queries on CCCD, member code and full name,
+    1) on one read-only connection (warm), 2) a new short-lived connection per lookup, as readers do."""
+    import random
+
+    from pipelines.warehouse.serving import connect
+
+    with connect() as con:
+        cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'restricted' AND table_name = 'member_pii'").fetchall()}
+        if not cols:
+            raise LookupError("restricted.member_pii is not in the published warehouse")
+        keys = {k: c for k, c in (("cccd", "cccd"), ("member_code", "member_code"), ("name", "full_name")) if c in cols}
+        total = con.execute("SELECT count(*) FROM restricted.member_pii").fetchone()[0]
+        sample = con.execute(f"SELECT {', '.join(keys.values())} FROM restricted.member_pii "
+                             f"USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})").fetchall()
+    rng = random.Random(seed)
+    sample = [sample[rng.randrange(len(sample))] for _ in range(n)] if sample else []
+    out = {"via": "direct SQL on restricted.member_pii (pipelines.access.lookup not used)", "rows": total,
+           "n": len(sample), "by": {}}
+    for i, (kind, col) in enumerate(keys.items()):
+        sql = f"SELECT * FROM restricted.member_pii WHERE {col} = ?"
+        warm, cold, hits = [], [], 0
+        with connect() as con:
+            con.execute(sql, [sample[0][i]]).fetchall()
+            for row in sample:
+                t = time.perf_counter()
+                hits += bool(con.execute(sql, [row[i]]).fetchall())
+                warm.append((time.perf_counter() - t) * 1000)
+        for row in sample[: max(1, len(sample) // 5)]:
+            t = time.perf_counter()
+            with connect() as con:
+                con.execute(sql, [row[i]]).fetchall()
+            cold.append((time.perf_counter() - t) * 1000)
+        out["by"][kind] = {**_pct(warm), "hits": hits, "new_connection": _pct(cold), "n_new_connection": len(cold)}
+    return out

@@ -82,12 +82,14 @@ def run_command(argv: list[str], env: dict | None = None, timeout: float | None 
 
 
 def run_callable(spec: str, kwargs: dict | None = None, env: dict | None = None,
-                 timeout: float | None = None) -> Run:
-    """Call `module:function(**kwargs)` in a fresh `python -m bench.child` process."""
+                 timeout: float | None = None, preimport: tuple[str, ...] = ()) -> Run:
+    """Call `module:function(**kwargs)` in a fresh `python -m bench.child` process. Modules in
+    `preimport` are imported before the clock of the call starts (their cost shows in `import_s`)."""
     fd, out_path = tempfile.mkstemp(prefix="bench-", suffix=".json")
     os.close(fd)
     try:
-        run = run_command([sys.executable, "-m", "bench.child", spec, json.dumps(kwargs or {}), out_path],
+        run = run_command([sys.executable, "-m", "bench.child", spec, json.dumps(kwargs or {}), out_path,
+                           ",".join(preimport)],
                           env=env, timeout=timeout)
         try:
             out = json.loads(Path(out_path).read_text(encoding="utf-8") or "{}")

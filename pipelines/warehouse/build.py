@@ -1,0 +1,269 @@
+"""Building the warehouse into a new file and publishing it (the single writer).
+
+A build never touches a published file:
+
+1. `prepare_build(run_id)` chooses `<data>/warehouse/build/<run_id>.duckdb`. An incremental build starts
+   from a *copy* of the current published file (so a monthly refresh only adds its month); a full
+   refresh, or the first build, starts from an empty file.
+2. dbt (`dbt build`) runs against it with `dbt_env(plan)`: DOANVIEN_BUILD_DB, DOANVIEN_RAW_DIR,
+   DOANVIEN_REGISTRY_DIR, DOANVIEN_QUARANTINE_DIR, DOANVIEN_MEMBER_KEY_SECRET. Either in-process
+   (`run_dbt`, dbtRunner: `doanvien build`) or from Dagster (`pipelines/defs/warehouse.py`).
+3. `finish_and_publish(run_id)` stamps `meta.warehouse_version`, CHECKPOINTs, closes, checks that no
+   `.wal` is left, writes the analyst copy (marts + reference + meta), and publishes both through
+   `serving.publish` (read-only smoke queries, then the atomic pointer flip).
+
+On any failure the build files are deleted and the published version stays as it was.
+The plan of a build is saved beside it (`<run_id>.plan.json`) so that the Dagster steps, which may run in
+different processes, agree on the build file, the version id and the mode.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from pipelines import config
+from pipelines.warehouse import serving
+from pipelines.warehouse.keys import member_key_secret
+
+# Schemas a warehouse must contain to be published (once the dbt project defines models in them).
+PUBLISH_REQUIRED_SCHEMAS = ("marts",)
+
+
+@dataclass
+class BuildPlan:
+    run_id: str
+    version: str
+    build_path: str
+    analyst_build_path: str
+    full_refresh: bool
+    base_version: str | None = None
+    base_published_at: str | None = None
+    periods: list[str] | None = None  # periods touched by files ingested since the base version (incremental)
+    started_at: float = field(default_factory=time.time)
+
+    def save(self) -> None:
+        serving.atomic_write_text(plan_path(self.run_id), json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, run_id: str) -> "BuildPlan":
+        try:
+            data = json.loads(plan_path(run_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RuntimeError(f"no build prepared for run {run_id} (missing {plan_path(run_id)})") from None
+        return cls(**data)
+
+
+def _safe_run_id(run_id: str) -> str:
+    safe = re.sub(r"[^0-9a-zA-Z_-]", "_", run_id)
+    if not safe:
+        raise ValueError("empty run id")
+    return safe
+
+
+def build_path_for(run_id: str) -> Path:
+    return serving.build_dir() / f"{_safe_run_id(run_id)}.duckdb"
+
+
+def plan_path(run_id: str) -> Path:
+    return serving.build_dir() / f"{_safe_run_id(run_id)}.plan.json"
+
+
+def changed_periods_since(published_at: str | None) -> list[str] | None:
+    """Periods (YYYY-MM-01) of files the ingest ledger recorded after `published_at`; None if unknown."""
+    if not published_at:
+        return None
+    ledger = config.raw_dir() / "files"
+    if not any(ledger.glob("*.parquet")):
+        return []
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT DISTINCT strftime(CAST(period AS DATE), '%Y-%m-01') FROM read_parquet('{ledger}/*.parquet', "
+            "union_by_name=true) WHERE CAST(ingested_at AS TIMESTAMPTZ) > CAST(? AS TIMESTAMPTZ) ORDER BY 1",
+            [published_at],
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
+    """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
+    path = build_path_for(run_id)
+    serving.remove_build_files(path)  # a retried step starts again from a clean state
+    cur = serving.current_version()
+    base = cur if (cur is not None and not full_refresh and Path(cur.path).exists()) else None
+    if base is not None:
+        tmp = path.with_name(path.name + ".copying")
+        shutil.copyfile(base.path, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
+        os.replace(tmp, path)
+    plan = BuildPlan(
+        run_id=run_id,
+        version=serving.new_version_id(run_id),
+        build_path=os.fspath(path),
+        analyst_build_path=os.fspath(path.with_name(path.name[: -len(".duckdb")] + ".analyst.duckdb")),
+        full_refresh=base is None,
+        base_version=base.version if base else None,
+        base_published_at=base.published_at if base else None,
+        periods=changed_periods_since(base.published_at) if base else None,
+    )
+    plan.save()
+    return plan
+
+
+def dbt_env(plan: BuildPlan) -> dict[str, str]:
+    """Environment variables dbt needs for this build (profiles.yml and dbt_project.yml read them)."""
+    return {
+        "DOANVIEN_BUILD_DB": plan.build_path,
+        "DOANVIEN_RAW_DIR": os.fspath(config.raw_dir()),
+        "DOANVIEN_REGISTRY_DIR": os.fspath(config.registry_dir()),
+        "DOANVIEN_QUARANTINE_DIR": os.fspath(config.quarantine_dir()),
+        "DOANVIEN_REFERENCE_DIR": os.fspath(config.REFERENCE_DIR),
+        "DOANVIEN_MEMBER_KEY_SECRET": member_key_secret(),
+        "DBT_PROFILES_DIR": os.fspath(config.DBT_PROFILES_DIR),
+    }
+
+
+def dbt_build_args(plan: BuildPlan) -> list[str]:
+    """Arguments after `dbt`: `build`, plus `--full-refresh` or the incremental `periods` var."""
+    args = ["build"]
+    if plan.full_refresh:
+        args.append("--full-refresh")
+    elif plan.periods is not None:
+        args += ["--vars", json.dumps({"periods": plan.periods})]
+    return args
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block (dbt reads env_var() from os.environ)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def release_dbt_duckdb() -> None:
+    """Close the DuckDB instance dbt-duckdb may still hold in this process (in-process dbt runs)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    env = getattr(DuckDBConnectionManager, "_ENV", None)
+    if env is not None:
+        with contextlib.suppress(Exception):
+            env.close()
+        DuckDBConnectionManager._ENV = None
+
+
+def required_schemas() -> tuple[str, ...]:
+    """Schemas the published file must have: `meta` always, `marts` once the dbt project has mart models."""
+    marts_dir = config.DBT_PROJECT_DIR / "dbt_project" / "models" / "marts"
+    has_marts = marts_dir.exists() and any(marts_dir.rglob("*.sql"))
+    return (serving.META_SCHEMA, *(PUBLISH_REQUIRED_SCHEMAS if has_marts else ()))
+
+
+def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
+                       extra: dict | None = None) -> serving.Version:
+    """Stamp, checkpoint, copy the analyst schemas and publish the build of `run_id`. Deletes the build
+    files when anything fails (nothing is published then)."""
+    plan = BuildPlan.load(run_id)
+    release_dbt_duckdb()
+    try:
+        if not Path(plan.build_path).exists():
+            raise serving.PublishError(f"build file {plan.build_path} does not exist (did dbt build run?)")
+        info = {"full_refresh": plan.full_refresh, "base_version": plan.base_version, "periods": plan.periods,
+                **(extra or {})}
+        serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
+        serving.make_analyst_copy(plan.build_path, plan.analyst_build_path)
+        published = serving.publish(
+            plan.build_path, version=plan.version, run_id=plan.run_id,
+            analyst_build_path=plan.analyst_build_path, required_schemas=required_schemas(), keep=keep,
+        )
+    except BaseException:
+        discard_build(run_id)
+        raise
+    with contextlib.suppress(FileNotFoundError):
+        plan_path(run_id).unlink()
+    return published
+
+
+def discard_build(run_id: str) -> None:
+    """Delete everything a (failed) build left behind."""
+    release_dbt_duckdb()
+    serving.remove_build_files(build_path_for(run_id))
+    with contextlib.suppress(FileNotFoundError):
+        plan_path(run_id).unlink()
+
+
+def dbt_target_path(run_id: str) -> Path:
+    return serving.build_dir() / f"{_safe_run_id(run_id)}.target"
+
+
+def run_dbt(args: Sequence[str], env: dict[str, str], target_path: Path | None = None):
+    """Run dbt in this process (dbtRunner: no new interpreter, no re-import). Returns the dbtRunnerResult."""
+    from dbt.cli.main import dbtRunner
+
+    full = [*args, "--project-dir", os.fspath(config.DBT_PROJECT_DIR),
+            "--profiles-dir", os.fspath(config.DBT_PROFILES_DIR)]
+    if target_path is not None:
+        target_path.mkdir(parents=True, exist_ok=True)
+        shared = config.DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+        if shared.exists() and not (target_path / "partial_parse.msgpack").exists():
+            shutil.copy(shared, target_path / "partial_parse.msgpack")
+        full += ["--target-path", os.fspath(target_path), "--log-path", os.fspath(target_path)]
+    with patched_environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}):
+        try:
+            return dbtRunner().invoke(full)
+        finally:
+            release_dbt_duckdb()
+
+
+def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
+                      keep: int = serving.DEFAULT_KEEP, lock_timeout: float | None = 0) -> serving.Version:
+    """`dbt build` into a new file and publish it (without Dagster). Raises if dbt fails; then nothing is
+    published and the build files are removed."""
+    import uuid
+
+    run_id = run_id or uuid.uuid4().hex
+    with serving.writer_lock(timeout=lock_timeout):
+        plan = prepare_build(run_id, full_refresh=full_refresh)
+        target = dbt_target_path(run_id)
+        try:
+            res = run_dbt(dbt_build_args(plan), dbt_env(plan), target_path=target)
+            if not res.success:
+                raise RuntimeError(f"dbt build failed: {summarise_dbt_failure(res)}")
+            return finish_and_publish(run_id, keep=keep)
+        except BaseException:
+            discard_build(run_id)
+            raise
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def summarise_dbt_failure(res) -> str:
+    if res.exception is not None:
+        return str(res.exception)
+    failed = []
+    for r in getattr(res.result, "results", None) or []:
+        status = str(getattr(r, "status", ""))
+        if status in ("error", "fail", "runtime error"):
+            failed.append(f"{r.node.unique_id}: {status}")
+    return "; ".join(failed[:10]) or "unknown error"

@@ -1,0 +1,448 @@
+"""Serving the warehouse to readers: versioned DuckDB files behind an atomic pointer.
+
+Plain Python (duckdb only; no Dagster, no dbt), cheap to import from the app, the emails and analysts' tools.
+
+Layout under `<data>/warehouse/`::
+
+    build/<run_id>.duckdb                 a build in progress (only the single writer touches it)
+    versions/<version>.duckdb             published, immutable full warehouse
+    versions/<version>.analyst.duckdb     published, immutable copy of schema `marts` (+ `reference`, `meta`)
+    versions/<version>.json               the pointer record of that version (for rollback)
+    CURRENT                               JSON pointer to the version readers use, replaced atomically
+
+Rules (docs/CONTRACTS.md §6, reliability notes §1):
+- a published file is never written again and never replaced in place; every version has a new path,
+  so DuckDB's per-path instance cache can never serve stale data;
+- a file is published only after CHECKPOINT + close, with no `.wal` beside it, and after a fresh
+  read-only open has run smoke queries;
+- readers open a short-lived READ-ONLY connection per use (`connect()`), never cached across versions;
+- old versions are deleted only when no reader can still be using them (never the current or the
+  previous version, and only some minutes after they were superseded).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from pipelines import config
+
+POINTER_NAME = "CURRENT"
+META_SCHEMA = "meta"
+VERSION_TABLE = f"{META_SCHEMA}.warehouse_version"
+# Schemas copied into the analyst file: de-identified marts, reference seeds, and the version stamp.
+ANALYST_SCHEMAS = ("marts", "reference", META_SCHEMA)
+DEFAULT_KEEP = 3
+# A superseded version stays on disk at least this long, so that a reader that read the pointer just before
+# the flip can still open it (connections are short-lived: seconds).
+DEFAULT_GRACE_SECONDS = 600
+
+_VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-zA-Z_-]{1,64}$")
+
+
+class WarehouseNotPublished(RuntimeError):
+    """No warehouse version has been published yet under this data root."""
+
+
+class PublishError(RuntimeError):
+    """A build file failed the publication checks; nothing was published."""
+
+
+@dataclass(frozen=True)
+class Version:
+    version: str
+    path: str
+    analyst_path: str | None
+    published_at: str
+    run_id: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_mapping(cls, m: dict) -> "Version":
+        return cls(
+            version=m["version"],
+            path=m["path"],
+            analyst_path=m.get("analyst_path"),
+            published_at=m["published_at"],
+            run_id=m.get("run_id", ""),
+        )
+
+
+# ---------------------------------------------------------------- paths
+
+def warehouse_root() -> Path:
+    return config.warehouse_dir()
+
+
+def versions_dir() -> Path:
+    p = warehouse_root() / "versions"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def build_dir() -> Path:
+    p = warehouse_root() / "build"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def pointer_path() -> Path:
+    return warehouse_root() / POINTER_NAME
+
+
+def wal_path(db_path: str | os.PathLike) -> Path:
+    return Path(f"{os.fspath(db_path)}.wal")
+
+
+def new_version_id(run_id: str, now: dt.datetime | None = None) -> str:
+    """A sortable, unique version id: UTC timestamp plus (a safe prefix of) the run id."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    safe = re.sub(r"[^0-9a-zA-Z_-]", "", run_id)[:12] or "run"
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{safe}"
+
+
+# ---------------------------------------------------------------- reading the pointer
+
+def current_version() -> Version | None:
+    """The version readers use now, or None when nothing has been published."""
+    try:
+        raw = pointer_path().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Version.from_mapping(json.loads(raw))
+
+
+def warehouse_path(analyst: bool = False) -> Path:
+    """The current published file (the analyst copy when `analyst`); raises WarehouseNotPublished."""
+    v = current_version()
+    if v is None:
+        raise WarehouseNotPublished(
+            "Chưa có kho dữ liệu nào được công bố / no warehouse published yet: run `doanvien refresh`."
+        )
+    if analyst:
+        if not v.analyst_path:
+            raise WarehouseNotPublished(f"version {v.version} has no analyst file")
+        return Path(v.analyst_path)
+    return Path(v.path)
+
+
+@contextlib.contextmanager
+def connect(analyst: bool = False, *, config_options: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived READ-ONLY connection to the current version (the analyst copy when `analyst`).
+
+    Open one per use (a page render, a query, an email) and let the `with` block close it: a new version
+    is picked up by the next `connect()` without any restart. Published files are never written, so a
+    read-only open never meets a writer's lock.
+    """
+    con = _open_current(analyst, config_options or {})
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _open_current(analyst: bool, config_options: dict) -> duckdb.DuckDBPyConnection:
+    last_exc: Exception | None = None
+    for _attempt in range(3):
+        path = warehouse_path(analyst)
+        try:
+            return duckdb.connect(os.fspath(path), read_only=True, config=config_options)
+        except duckdb.IOException as exc:  # the version was retired between reading the pointer and opening
+            last_exc = exc
+            if path.exists():
+                raise
+            time.sleep(0.05)
+    assert last_exc is not None
+    raise last_exc
+
+
+# ---------------------------------------------------------------- publishing
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: temp file in the same directory, fsync, os.replace, fsync dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writer_lock(timeout: float | None = None) -> Iterator[None]:
+    """The single-writer lock of this data root (builds and publications). Waits up to `timeout` seconds
+    (None: forever) and then fails with a clear message, never touching another writer's files."""
+    lock_file = warehouse_root() / ".writer.lock"
+    fh = open(lock_file, "a+")
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        "Một lần dựng kho khác đang chạy / another warehouse build is running "
+                        f"(lock {lock_file}); try again when it finishes."
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        fh.close()
+
+
+def checkpoint_and_close(con: duckdb.DuckDBPyConnection, db_path: str | os.PathLike) -> None:
+    """CHECKPOINT a writer connection, close it, and check that no WAL is left beside the file."""
+    con.execute("FORCE CHECKPOINT")
+    con.close()
+    if wal_path(db_path).exists():
+        raise PublishError(f"{db_path}: a .wal file is left after CHECKPOINT and close; not publishing it")
+
+
+def stamp_version(db_path: str | os.PathLike, version: str, run_id: str, extra: dict | None = None) -> None:
+    """Write the version stamp table (`meta.warehouse_version`, one row) into a build file, checkpoint, close."""
+    con = duckdb.connect(os.fspath(db_path))
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {VERSION_TABLE} AS SELECT ?::VARCHAR AS version, ?::VARCHAR AS run_id, "
+            "now()::TIMESTAMPTZ AS built_at, ?::VARCHAR AS build_info",
+            [version, run_id, json.dumps(extra or {}, ensure_ascii=False, default=str)],
+        )
+    except BaseException:
+        con.close()
+        raise
+    checkpoint_and_close(con, db_path)
+
+
+def make_analyst_copy(full_path: str | os.PathLike, analyst_path: str | os.PathLike,
+                      schemas: tuple[str, ...] = ANALYST_SCHEMAS) -> list[str]:
+    """Copy the de-identified schemas of a (closed, checkpointed) full file into a new analyst file.
+
+    Tables and views alike become plain tables (a view in `marts` is evaluated against the full file).
+    Returns the list of `schema.table` copied.
+    """
+    analyst_path = Path(analyst_path)
+    if analyst_path.exists():
+        analyst_path.unlink()
+    copied: list[str] = []
+    con = duckdb.connect(os.fspath(analyst_path))
+    try:
+        con.execute(f"ATTACH '{_sql_str(os.fspath(full_path))}' AS src (READ_ONLY)")
+        rows = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'src' "
+            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE database_name = 'src' AND NOT internal ORDER BY 1, 2"
+        ).fetchall()
+        for schema, table in rows:
+            if schema not in schemas:
+                continue
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM src."{schema}"."{table}"')
+            copied.append(f"{schema}.{table}")
+        con.execute("DETACH src")
+    except BaseException:
+        con.close()
+        raise
+    checkpoint_and_close(con, analyst_path)
+    return copied
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def smoke_check(db_path: str | os.PathLike, required_schemas: tuple[str, ...] = (META_SCHEMA,)) -> dict:
+    """Open a file READ-ONLY in a fresh connection and run smoke queries; raise PublishError if it fails.
+
+    Returns {schema.table: row_count} of every table (a cheap count from a read-only open).
+    """
+    if wal_path(db_path).exists():
+        raise PublishError(f"{db_path}: has a leftover .wal; not publishing it")
+    try:
+        con = duckdb.connect(os.fspath(db_path), read_only=True)
+    except duckdb.Error as exc:
+        raise PublishError(f"{db_path}: cannot be opened read-only: {exc}") from exc
+    try:
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        schemas = {s for s, _ in tables}
+        missing = [s for s in required_schemas if s not in schemas]
+        if missing:
+            raise PublishError(f"{db_path}: schema(s) {missing} missing; not publishing it")
+        counts = {}
+        for schema, table in tables:
+            counts[f"{schema}.{table}"] = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+        n = con.execute(f"SELECT count(*) FROM {VERSION_TABLE}").fetchone()[0]
+        if n != 1:
+            raise PublishError(f"{db_path}: {VERSION_TABLE} has {n} rows, expected 1")
+        return counts
+    except duckdb.Error as exc:
+        raise PublishError(f"{db_path}: smoke query failed: {exc}") from exc
+    finally:
+        con.close()
+
+
+def publish(build_path: str | os.PathLike, *, version: str, run_id: str,
+            analyst_build_path: str | os.PathLike | None = None,
+            required_schemas: tuple[str, ...] = (META_SCHEMA,),
+            keep: int = DEFAULT_KEEP, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> Version:
+    """Publish a finished build file (and its analyst copy) as `version` and flip the pointer.
+
+    The build files must be closed and checkpointed (see `checkpoint_and_close`). They are checked (no
+    `.wal`, read-only open, smoke queries), moved into `versions/` (same filesystem: a rename, so a reader
+    never sees a partial file), fsynced, and only then is `CURRENT` replaced atomically. Any failure
+    before the flip leaves the published version untouched.
+    """
+    if not _VERSION_RE.match(version):
+        raise ValueError(f"bad version id {version!r}")
+    build_path = Path(build_path)
+    smoke_check(build_path, required_schemas)
+    if analyst_build_path is not None:
+        smoke_check(analyst_build_path, (META_SCHEMA,))
+
+    vdir = versions_dir()
+    final = vdir / f"{version}.duckdb"
+    final_analyst = vdir / f"{version}.analyst.duckdb" if analyst_build_path is not None else None
+    if final.exists() or (final_analyst is not None and final_analyst.exists()):
+        raise PublishError(f"version {version} already exists; versions are never overwritten")
+    os.replace(build_path, final)
+    if final_analyst is not None:
+        os.replace(analyst_build_path, final_analyst)
+    for p in (final, final_analyst):
+        if p is not None:
+            _fsync_file(p)
+    _fsync_dir(vdir)
+
+    record = Version(
+        version=version,
+        path=os.fspath(final),
+        analyst_path=os.fspath(final_analyst) if final_analyst is not None else None,
+        published_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        run_id=run_id,
+    )
+    atomic_write_text(vdir / f"{version}.json", record.to_json())
+    atomic_write_text(pointer_path(), record.to_json())
+    retire_old_versions(keep=keep, grace_seconds=grace_seconds)
+    return record
+
+
+# ---------------------------------------------------------------- history, rollback, retention
+
+def list_versions() -> list[Version]:
+    """Every version still on disk, oldest first."""
+    out = []
+    for rec in sorted(versions_dir().glob("*.json")):
+        try:
+            v = Version.from_mapping(json.loads(rec.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError):
+            continue
+        if Path(v.path).exists():
+            out.append(v)
+    return out
+
+
+def rollback(to_version: str | None = None) -> Version:
+    """Point readers back to `to_version` (default: the version published before the current one)."""
+    versions = list_versions()
+    cur = current_version()
+    if to_version is None:
+        if cur is None:
+            raise WarehouseNotPublished("nothing published; nothing to roll back")
+        older = [v for v in versions if v.version < cur.version]
+        if not older:
+            raise WarehouseNotPublished(f"no version older than {cur.version} is kept")
+        target = older[-1]
+    else:
+        matches = [v for v in versions if v.version == to_version]
+        if not matches:
+            raise WarehouseNotPublished(f"version {to_version} is not kept on disk")
+        target = matches[0]
+    smoke_check(target.path)
+    atomic_write_text(pointer_path(), target.to_json())
+    return target
+
+
+def retire_old_versions(keep: int = DEFAULT_KEEP, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[str]:
+    """Delete versions beyond the newest `keep` (never fewer than 2: the current and the previous one),
+    never the current version, and only `grace_seconds` after a newer version was published."""
+    keep = max(keep, 2)
+    versions = list_versions()
+    cur = current_version()
+    now = dt.datetime.now(dt.timezone.utc)
+    protected: set[str] = set()
+    if cur is not None:
+        protected.add(cur.version)
+        older = [v.version for v in versions if v.version < cur.version]
+        if older:
+            protected.add(older[-1])  # the previous version: the rollback target, maybe still being read
+    removed = []
+    for i, v in enumerate(versions[:-keep] if len(versions) > keep else []):
+        if v.version in protected or (cur is not None and v.version > cur.version):
+            continue  # the current one, its predecessor, or newer ones after a rollback
+        successor = versions[i + 1]
+        try:
+            superseded_at = dt.datetime.fromisoformat(successor.published_at)
+        except ValueError:
+            continue
+        if (now - superseded_at).total_seconds() < grace_seconds:
+            continue
+        for p in (Path(v.path), Path(v.analyst_path) if v.analyst_path else None):
+            if p is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (versions_dir() / f"{v.version}.json").unlink()
+        removed.append(v.version)
+    return removed
+
+
+def remove_build_files(build_path: str | os.PathLike) -> None:
+    """Delete a build file and its siblings (.wal, analyst copy); used when a build fails."""
+    build_path = Path(build_path)
+    stem = build_path.name[: -len(".duckdb")] if build_path.name.endswith(".duckdb") else build_path.name
+    for p in build_path.parent.glob(f"{stem}.*"):
+        if p.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,635 @@
+"""Parameterised queries over the published marts, one group per dashboard page.
+
+Every public function takes `(scope, filters, ...)`, applies the scope's predicate (fail-closed) and the
+filters, reads only the de-identified `marts` schema, and is cached per (warehouse version, scope key,
+filters, arguments) by `pipelines.analytics.db.cached`. Identifiers in SQL come only from the constants
+below, never from user input; every value is a `?` parameter.
+
+Results carry codes, not labels: the page (or the email) turns codes into names with
+`pipelines.analytics.i18n`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+
+from pipelines.analytics import db
+from pipelines.analytics.db import cached, columns, fetch_df, fetch_one
+from pipelines.analytics.filters import Filters, add_months, unit_column, unit_level
+from pipelines.analytics.scoping import scope_sql
+
+M = "marts"
+CUBE = "mart_membership_cube"
+MEMBERSHIP = "fct_membership_monthly"
+EVENTS = "fct_member_events"
+DUES = "fct_dues_monthly"
+SERVICES = "fct_service_deliveries"
+ACTIVITIES = "fct_activity_participation"
+RECRUIT = "fct_recruitment_potential"
+SUBMISSIONS = "fct_submissions"
+REFUSED = "dq_refused_rows"
+STATUTORY = "mart_statutory_report"
+UNITS = "dim_union_unit"
+
+FILTER_COLUMNS = {"province": "province_new_code", "industry": "industry_code",
+                  "ownership": "ownership_type", "gender": "gender", "age_band": "age_band"}
+CHILD_COLUMN = {"confederation": "top_unit_code", "province_federation": "upper_unit_code",
+                "sector_union": "upper_unit_code", "upper_level": "cdcs_code", "cdcs": None}
+SUPPRESS_K = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Where:
+    sql: str
+    params: list
+    not_applied: tuple = ()
+
+
+def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", period_col: str = "period",
+          skip: tuple = ()) -> Where:
+    """WHERE clause for `marts.<table>` AS alias: scope (fail-closed), period, organisation subtree and the
+    dimension filters the table has. Filters the table lacks are reported in `not_applied`; an
+    organisation filter the table cannot honour makes the clause FALSE (never silently wider)."""
+    cols = columns(table)
+    s_sql, s_params = scope_sql(scope, alias, cols)
+    parts, params, na = [s_sql], list(s_params), []
+    if period == "range":
+        parts.append(f"{alias}.{period_col} BETWEEN ? AND ?")
+        params += [f.period_from, f.period_to]
+    elif period == "to":
+        parts.append(f"{alias}.{period_col} = ?")
+        params.append(f.period_to)
+    elif isinstance(period, dt.date):
+        parts.append(f"{alias}.{period_col} = ?")
+        params.append(period)
+    elif isinstance(period, (list, tuple)):
+        parts.append(f"{alias}.{period_col} IN ({', '.join('?' * len(period))})")
+        params += list(period)
+    if f.unit and "unit" not in skip:
+        col = unit_column(f.unit)
+        if col in cols:
+            parts.append(f"{alias}.{col} = ?")
+            params.append(f.unit)
+        else:
+            parts.append("FALSE")
+            na.append("unit")
+    for field, col in FILTER_COLUMNS.items():
+        v = getattr(f, field)
+        if v is None or field in skip:
+            continue
+        if col in cols:
+            parts.append(f"{alias}.{col} = ?")
+            params.append(v)
+        else:
+            na.append(field)
+    return Where(" AND ".join(parts), params, tuple(na))
+
+
+def member_table(f: Filters) -> str:
+    """The cube when a person-level dimension is filtered (the per-CĐCS fact lacks gender and age),
+    else the per-CĐCS fact (it also answers CĐCS-level questions)."""
+    return CUBE if (f.gender or f.age_band) else MEMBERSHIP
+
+
+def _names_join(code_expr: str) -> str:
+    return (f"LEFT JOIN (SELECT unit_code, arg_max(unit_name, valid_from) AS unit_name, "
+            f"arg_max(level, valid_from) AS level FROM {M}.{UNITS} GROUP BY unit_code) u "
+            f"ON u.unit_code = {code_expr}")
+
+
+# --- metadata --------------------------------------------------------------------------------------
+
+_latest: dict[str, dt.date | None] = {}
+
+
+def latest_period() -> dt.date | None:
+    """The latest month in the published membership fact (not scope dependent)."""
+    v = db.version()
+    if v not in _latest:
+        row = fetch_one(f"SELECT max(period) FROM {M}.{MEMBERSHIP}")
+        _latest[v] = row[0] if row else None
+    return _latest[v]
+
+
+def available_periods() -> list[dt.date]:
+    df = fetch_df(f"SELECT DISTINCT period FROM {M}.{MEMBERSHIP} ORDER BY period")
+    return [p.date() if hasattr(p, "date") else p for p in df["period"]]
+
+
+def resolve(f: Filters) -> Filters:
+    return f.resolved(latest_period())
+
+
+@cached
+def age_bands(scope, f) -> list[str]:
+    if "age_band" not in columns(CUBE):
+        return []
+    w = where(CUBE, scope, Filters(), period="none")
+    df = fetch_df(f"SELECT DISTINCT age_band FROM {M}.{CUBE} t WHERE {w.sql} AND age_band IS NOT NULL "
+                  "ORDER BY 1", w.params)
+    return df["age_band"].tolist()
+
+
+@cached
+def data_as_of(scope, f) -> dict:
+    """Banner: latest period, publication time, and each reporting branch's freshness (within scope)."""
+    latest = latest_period()
+    info = db.version_info()
+    fresh = pd.DataFrame(columns=["branch_code", "unit_name", "last_period", "months_behind"])
+    if db.has_table(SUBMISSIONS):
+        w = where(SUBMISSIONS, scope, Filters(), period="none")
+        fresh = fetch_df(
+            f"SELECT t.branch_code, coalesce(u.unit_name, t.branch_code) AS unit_name, "
+            f"max(t.period) FILTER (WHERE t.status = 'accepted') AS last_period "
+            f"FROM {M}.{SUBMISSIONS} t {_names_join('t.branch_code')} "
+            f"WHERE {w.sql} AND t.branch_code <> 'BHXH' GROUP BY ALL ORDER BY last_period NULLS FIRST, 1",
+            w.params)
+        if latest is not None and len(fresh):
+            lp = pd.to_datetime(fresh["last_period"])
+            fresh["months_behind"] = ((latest.year - lp.dt.year) * 12 + (latest.month - lp.dt.month)).astype("Int64")
+    return {"latest_period": latest, "published_at": info.published_at if info else None,
+            "version": info.version if info else None, "freshness": fresh}
+
+
+# --- organisation tree -----------------------------------------------------------------------------
+
+@cached
+def unit_path(scope, f: Filters) -> list[dict]:
+    """Breadcrumb from the country down to `f.unit` as of `f.period_to`: [{'code','name','level'}].
+    Empty when the unit is not visible in the scope (the page then drops the unit filter)."""
+    if not f.unit:
+        return []
+    col = unit_column(f.unit)
+    w = where(MEMBERSHIP, scope, Filters(), period="none")
+    row = fetch_one(
+        f"SELECT top_unit_code, upper_unit_code, cdcs_code FROM {M}.{MEMBERSHIP} t "
+        f"WHERE {w.sql} AND t.{col} = ? AND t.period <= ? ORDER BY t.period DESC LIMIT 1",
+        [*w.params, f.unit, f.period_to])
+    if row is None:
+        return []
+    chain = {"province_federation": row[:1], "sector_union": row[:1], "upper_level": row[:2],
+             "cdcs": row[:3]}[unit_level(f.unit)]
+    codes = [c for c in chain if c]
+    names = fetch_df(f"SELECT unit_code, arg_max(unit_name, valid_from) AS unit_name FROM {M}.{UNITS} "
+                     f"WHERE unit_code IN ({', '.join('?' * len(codes))}) GROUP BY 1", codes)
+    nm = dict(zip(names["unit_code"], names["unit_name"]))
+    return [{"code": c, "name": nm.get(c, c), "level": unit_level(c)} for c in codes]
+
+
+@cached
+def children(scope, f: Filters) -> pd.DataFrame:
+    """Members at `period_to` by the units one level below `f.unit` (or below the country)."""
+    child = CHILD_COLUMN[unit_level(f.unit)]
+    if child is None:
+        return pd.DataFrame(columns=["unit_code", "unit_name", "level", "members"])
+    table = member_table(f)
+    if child not in columns(table):
+        table = MEMBERSHIP
+    w = where(table, scope, f, period="to")
+    return fetch_df(
+        f"SELECT t.{child} AS unit_code, coalesce(u.unit_name, t.{child}) AS unit_name, u.level, "
+        f"sum(t.members)::BIGINT AS members FROM {M}.{table} t {_names_join('t.' + child)} "
+        f"WHERE {w.sql} AND t.{child} IS NOT NULL GROUP BY ALL ORDER BY members DESC, unit_code", w.params)
+
+
+# --- overview --------------------------------------------------------------------------------------
+
+def _kpi_periods(f: Filters) -> dict[str, dt.date]:
+    p = f.period_to
+    return {"cur": p, "prev": add_months(p, -1), "year": add_months(p, -12), "prev2": add_months(p, -2),
+            "year_prev": add_months(p, -13)}
+
+
+def _by_period(table: str, scope, f: Filters, expr: str, periods, extra: str = "") -> dict:
+    w = where(table, scope, f, period=list(periods))
+    df = fetch_df(f"SELECT t.period, {expr} AS v FROM {M}.{table} t WHERE {w.sql} {extra} GROUP BY 1",
+                  w.params)
+    return {(p.date() if hasattr(p, "date") else p): v for p, v in zip(df["period"], df["v"])}
+
+
+@cached
+def overview_kpis(scope, f: Filters) -> pd.DataFrame:
+    """One row per KPI: value at `period_to`, at the previous month and at the same month last year."""
+    ps = _kpi_periods(f)
+    plist = sorted(set(ps.values()))
+    members = _by_period(member_table(f), scope, f, "sum(t.members)", plist)
+    ev = {}
+    for et in ("join", "leave"):
+        ev[et] = _by_period(EVENTS, scope, f, "count(*)", plist, f"AND t.event_type = '{et}'")
+    dues_c = _by_period(DUES, scope, f, "sum(t.dues_collected)", plist)
+    dues_e = _by_period(DUES, scope, f, "sum(t.dues_expected)", plist)
+    rec_m = _by_period(RECRUIT, scope, f, "sum(t.members)", plist)
+    rec_w = _by_period(RECRUIT, scope, f, "sum(t.insured_workers)", plist)
+    serv = _by_period(SERVICES, scope, f, "count(*)", plist)
+
+    def ratio(a, b, p):
+        return (a.get(p) / b.get(p)) if a.get(p) is not None and b.get(p) else None
+
+    def net(p):
+        prev = add_months(p, -1)
+        return (members.get(p) - members.get(prev)) if members.get(p) is not None and members.get(prev) is not None else None
+
+    rows = []
+    for key, getter, kind in [
+        ("members", lambda p: members.get(p), "int"),
+        ("joins", lambda p: ev["join"].get(p, 0 if members.get(p) is not None else None), "int"),
+        ("leaves", lambda p: ev["leave"].get(p, 0 if members.get(p) is not None else None), "int"),
+        ("net", net, "int"),
+        ("coverage", lambda p: ratio(rec_m, rec_w, p), "pct"),
+        ("dues_ratio", lambda p: ratio(dues_c, dues_e, p), "pct"),
+        ("services", lambda p: serv.get(p, 0 if members.get(p) is not None else None), "int"),
+    ]:
+        rows.append({"kpi": key, "kind": kind, "value": getter(ps["cur"]), "prev": getter(ps["prev"]),
+                     "year": getter(ps["year"])})
+    return pd.DataFrame(rows)
+
+
+@cached
+def members_trend(scope, f: Filters) -> pd.DataFrame:
+    table = member_table(f)
+    w = where(table, scope, f)
+    return fetch_df(f"SELECT t.period, sum(t.members)::BIGINT AS members FROM {M}.{table} t WHERE {w.sql} "
+                    "GROUP BY 1 ORDER BY 1", w.params)
+
+
+# --- map -------------------------------------------------------------------------------------------
+
+@cached
+def by_province(scope, f: Filters) -> pd.DataFrame:
+    """Per new province (34) at `period_to`: members, growth vs last year, women's share, coverage,
+    dues collection rate."""
+    fp = f.with_(province=None)  # the map always shows every province in scope
+    p, y = f.period_to, add_months(f.period_to, -12)
+    table = member_table(fp)
+    w = where(table, scope, fp, period=[p, y])
+    mem = fetch_df(
+        f"SELECT t.province_new_code, sum(t.members) FILTER (WHERE t.period = ?) AS members, "
+        f"sum(t.members) FILTER (WHERE t.period = ?) AS members_year "
+        f"FROM {M}.{table} t WHERE {w.sql} GROUP BY 1", [p, y, *w.params])
+    out = mem
+    if "gender" in columns(CUBE) and not fp.gender:
+        wc = where(CUBE, scope, fp, period="to")
+        fem = fetch_df(f"SELECT t.province_new_code, sum(t.members) FILTER (WHERE t.gender = 'F') AS women, "
+                       f"sum(t.members) AS cube_members FROM {M}.{CUBE} t WHERE {wc.sql} GROUP BY 1", wc.params)
+        out = out.merge(fem, on="province_new_code", how="left")
+    else:
+        out["women"], out["cube_members"] = None, None
+    wr = where(RECRUIT, scope, fp, period="to")
+    rec = fetch_df(f"SELECT t.province_new_code, sum(t.members) AS rec_members, "
+                   f"sum(t.insured_workers) AS insured_workers FROM {M}.{RECRUIT} t WHERE {wr.sql} GROUP BY 1",
+                   wr.params)
+    wd = where(DUES, scope, fp, period="to")
+    dues = fetch_df(f"SELECT t.province_new_code, sum(t.dues_collected) AS dues_collected, "
+                    f"sum(t.dues_expected) AS dues_expected FROM {M}.{DUES} t WHERE {wd.sql} GROUP BY 1", wd.params)
+    out = out.merge(rec, on="province_new_code", how="left").merge(dues, on="province_new_code", how="left")
+    num = lambda c: pd.to_numeric(out[c], errors="coerce").astype(float)  # noqa: E731
+    out["growth"] = (num("members") / num("members_year").where(num("members_year") > 0) - 1)
+    out["female_share"] = num("women") / num("cube_members").where(num("cube_members") > 0)
+    out["coverage"] = num("rec_members") / num("insured_workers").where(num("insured_workers") > 0)
+    out["dues_rate"] = num("dues_collected") / num("dues_expected").where(num("dues_expected") > 0)
+    out = out[out["province_new_code"].notna()].sort_values("province_new_code").reset_index(drop=True)
+    return out[["province_new_code", "members", "members_year", "growth", "female_share", "coverage",
+                "insured_workers", "dues_rate"]]
+
+
+# --- structure -------------------------------------------------------------------------------------
+
+STRUCTURE_DIMS = {"gender": "gender", "age_band": "age_band", "ethnicity": "ethnicity_code",
+                  "ownership": "ownership_type", "industry": "industry_code"}
+
+
+def suppress(df: pd.DataFrame, count_col: str = "members", k: int = SUPPRESS_K) -> pd.DataFrame:
+    """Small-cell suppression: a count under `k` (and above 0) is hidden (None, `suppressed` = True). If only
+    one cell of the table is hidden, the next smallest is hidden too, so the total cannot reveal it."""
+    out = df.copy()
+    vals = pd.to_numeric(out[count_col], errors="coerce")
+    mask = (vals > 0) & (vals < k)
+    if int(mask.sum()) == 1 and len(out) > 1:
+        rest = vals[~mask & (vals > 0)]
+        if len(rest):
+            mask.loc[rest.idxmin()] = True
+    out["suppressed"] = mask
+    out[count_col] = vals.astype("Float64").where(~mask, other=pd.NA).astype("Int64")
+    if "share" in out.columns:
+        out["share"] = out["share"].where(~mask)
+    return out
+
+
+@cached
+def structure(scope, f: Filters, dim: str) -> pd.DataFrame:
+    """Members at `period_to` by one dimension, small cells suppressed. Read from the cube (the per-CĐCS
+    fact has ownership and industry only); a CĐCS-level view falls back to the fact for those two."""
+    col = STRUCTURE_DIMS[dim]
+    table = CUBE
+    if f.unit and unit_column(f.unit) not in columns(CUBE):
+        if col in columns(MEMBERSHIP) and not (f.gender or f.age_band):
+            table = MEMBERSHIP
+        else:
+            return pd.DataFrame(columns=["code", "members", "share", "suppressed"])
+    w = where(table, scope, f, period="to")
+    df = fetch_df(f"SELECT t.{col} AS code, sum(t.members)::BIGINT AS members FROM {M}.{table} t "
+                  f"WHERE {w.sql} GROUP BY 1 ORDER BY members DESC, code", w.params)
+    total = df["members"].sum()
+    df["share"] = df["members"] / total if total else None
+    return suppress(df, "members", SUPPRESS_K)
+
+
+# --- flows -----------------------------------------------------------------------------------------
+
+@cached
+def flows_monthly(scope, f: Filters) -> pd.DataFrame:
+    w = where(EVENTS, scope, f)
+    df = fetch_df(f"SELECT t.period, count(*) FILTER (WHERE t.event_type = 'join') AS joins, "
+                  f"count(*) FILTER (WHERE t.event_type = 'leave') AS leaves, "
+                  f"count(*) FILTER (WHERE t.event_type = 'transfer_in') AS transfers_in, "
+                  f"count(*) FILTER (WHERE t.event_type = 'transfer_out') AS transfers_out "
+                  f"FROM {M}.{EVENTS} t WHERE {w.sql} GROUP BY 1 ORDER BY 1", w.params)
+    return df
+
+
+@cached
+def leaves_by_reason(scope, f: Filters) -> pd.DataFrame:
+    w = where(EVENTS, scope, f)
+    return fetch_df(f"SELECT t.leave_reason_code AS code, count(*) AS leaves FROM {M}.{EVENTS} t "
+                    f"WHERE {w.sql} AND t.event_type = 'leave' GROUP BY 1 ORDER BY leaves DESC, code", w.params)
+
+
+@cached
+def flows_by_province(scope, f: Filters) -> pd.DataFrame:
+    """Stock and flow per new province over the range: opening (end of the month before `period_from`),
+    joins, leaves, transfers, closing (end of `period_to`). Pre-merger rows are already on the 34."""
+    table = member_table(f)
+    opening_p = add_months(f.period_from, -1)
+    w = where(table, scope, f, period=[opening_p, f.period_to])
+    stock = fetch_df(f"SELECT t.province_new_code, sum(t.members) FILTER (WHERE t.period = ?) AS opening, "
+                     f"sum(t.members) FILTER (WHERE t.period = ?) AS closing FROM {M}.{table} t "
+                     f"WHERE {w.sql} GROUP BY 1", [opening_p, f.period_to, *w.params])
+    we = where(EVENTS, scope, f)
+    ev = fetch_df(f"SELECT t.province_new_code, count(*) FILTER (WHERE t.event_type = 'join') AS joins, "
+                  f"count(*) FILTER (WHERE t.event_type = 'leave') AS leaves, "
+                  f"count(*) FILTER (WHERE t.event_type = 'transfer_in') AS transfers_in, "
+                  f"count(*) FILTER (WHERE t.event_type = 'transfer_out') AS transfers_out "
+                  f"FROM {M}.{EVENTS} t WHERE {we.sql} GROUP BY 1", we.params)
+    out = stock.merge(ev, on="province_new_code", how="outer")
+    for c in ("opening", "closing", "joins", "leaves", "transfers_in", "transfers_out"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0).astype("int64")
+    return out.sort_values("province_new_code").reset_index(drop=True)[
+        ["province_new_code", "opening", "joins", "leaves", "transfers_in", "transfers_out", "closing"]]
+
+
+# --- services and activities -----------------------------------------------------------------------
+
+def _members_at_to(scope, f: Filters) -> int:
+    table = member_table(f)
+    w = where(table, scope, f, period="to")
+    row = fetch_one(f"SELECT sum(t.members) FROM {M}.{table} t WHERE {w.sql}", w.params)
+    return int(row[0] or 0)
+
+
+@cached
+def services_by_program(scope, f: Filters) -> pd.DataFrame:
+    w = where(SERVICES, scope, f)
+    df = fetch_df(f"SELECT t.program_code AS code, count(*) AS deliveries, "
+                  f"count(DISTINCT t.member_key) AS beneficiaries, sum(t.amount)::BIGINT AS amount "
+                  f"FROM {M}.{SERVICES} t WHERE {w.sql} GROUP BY 1 ORDER BY deliveries DESC, code", w.params)
+    members = _members_at_to(scope, f)
+    df["reach"] = df["beneficiaries"] / members if members else None
+    return df
+
+
+@cached
+def services_monthly(scope, f: Filters) -> pd.DataFrame:
+    w = where(SERVICES, scope, f)
+    return fetch_df(f"SELECT t.period, t.program_code AS code, count(*) AS deliveries, "
+                    f"sum(t.amount)::BIGINT AS amount FROM {M}.{SERVICES} t WHERE {w.sql} "
+                    "GROUP BY 1, 2 ORDER BY 1, 2", w.params)
+
+
+@cached
+def activities_by_type(scope, f: Filters) -> pd.DataFrame:
+    w = where(ACTIVITIES, scope, f)
+    df = fetch_df(f"SELECT t.activity_type AS code, count(*) AS participations, "
+                  f"count(DISTINCT t.member_key) AS participants FROM {M}.{ACTIVITIES} t WHERE {w.sql} "
+                  "GROUP BY 1 ORDER BY participations DESC, code", w.params)
+    members = _members_at_to(scope, f)
+    df["participation_rate"] = df["participants"] / members if members else None
+    return df
+
+
+# --- dues ------------------------------------------------------------------------------------------
+
+@cached
+def dues_monthly(scope, f: Filters) -> pd.DataFrame:
+    w = where(DUES, scope, f)
+    df = fetch_df(f"SELECT t.period, sum(t.dues_expected)::BIGINT AS dues_expected, "
+                  f"sum(t.dues_collected)::BIGINT AS dues_collected FROM {M}.{DUES} t WHERE {w.sql} "
+                  "GROUP BY 1 ORDER BY 1", w.params)
+    df["arrears"] = (df["dues_expected"] - df["dues_collected"]).clip(lower=0)
+    df["collection_rate"] = df["dues_collected"] / df["dues_expected"].where(df["dues_expected"] > 0)
+    return df
+
+
+@cached
+def dues_by_unit(scope, f: Filters) -> pd.DataFrame:
+    """Over the range, per unit one level below the current one: expected, collected, arrears, rate."""
+    child = CHILD_COLUMN[unit_level(f.unit)] or "cdcs_code"
+    w = where(DUES, scope, f)
+    df = fetch_df(f"SELECT t.{child} AS unit_code, coalesce(u.unit_name, t.{child}) AS unit_name, "
+                  f"sum(t.dues_expected)::BIGINT AS dues_expected, sum(t.dues_collected)::BIGINT AS dues_collected "
+                  f"FROM {M}.{DUES} t {_names_join('t.' + child)} WHERE {w.sql} AND t.{child} IS NOT NULL "
+                  "GROUP BY ALL ORDER BY dues_expected DESC, unit_code", w.params)
+    df["arrears"] = (df["dues_expected"] - df["dues_collected"]).clip(lower=0)
+    df["collection_rate"] = df["dues_collected"] / df["dues_expected"].where(df["dues_expected"] > 0)
+    return df
+
+
+@cached
+def dues_zero_units(scope, f: Filters) -> pd.DataFrame:
+    """CĐCS that collected nothing over the whole range although dues were expected."""
+    w = where(DUES, scope, f)
+    return fetch_df(f"SELECT t.cdcs_code AS unit_code, coalesce(u.unit_name, t.cdcs_code) AS unit_name, "
+                    f"t.province_new_code, count(*) AS zero_months, sum(t.dues_expected)::BIGINT AS dues_expected "
+                    f"FROM {M}.{DUES} t {_names_join('t.cdcs_code')} WHERE {w.sql} GROUP BY ALL "
+                    "HAVING sum(t.dues_collected) = 0 AND sum(t.dues_expected) > 0 "
+                    "ORDER BY dues_expected DESC, unit_code", w.params)
+
+
+def dues_rule_in_force(day: dt.date) -> dict | None:
+    """The dues rule of `data/reference/dues_rules.csv` in force on `day` (rate, cap)."""
+    import csv
+
+    from pipelines.config import REFERENCE_DIR
+    with open(REFERENCE_DIR / "dues_rules.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            frm = dt.date.fromisoformat(row["valid_from"])
+            to = dt.date.fromisoformat(row["valid_to"]) if row["valid_to"] else None
+            if frm <= day and (to is None or day <= to):
+                rate = float(row["rate"])
+                cap = round(float(row["base_salary"]) * float(row["cap_multiplier"]))
+                return {"rate": rate, "cap": cap, "valid_from": frm, "valid_to": to}
+    return None
+
+
+# --- recruitment -----------------------------------------------------------------------------------
+
+@cached
+def recruitment_top(scope, f: Filters, limit: int = 50, without_cdcs: bool = False) -> pd.DataFrame:
+    w = where(RECRUIT, scope, f, period="to")
+    extra = "AND NOT t.has_cdcs" if without_cdcs else ""
+    return fetch_df(f"SELECT t.employer_code, t.employer_name, t.province_new_code, t.industry_code, "
+                    f"t.ownership_type, t.insured_workers, t.members, t.potential, t.has_cdcs "
+                    f"FROM {M}.{RECRUIT} t WHERE {w.sql} {extra} "
+                    f"ORDER BY t.potential DESC, t.employer_code LIMIT ?", [*w.params, int(limit)])
+
+
+@cached
+def recruitment_by_province(scope, f: Filters) -> pd.DataFrame:
+    w = where(RECRUIT, scope, f, period="to")
+    df = fetch_df(f"SELECT t.province_new_code, count(*) AS employers, "
+                  f"count(*) FILTER (WHERE NOT t.has_cdcs) AS employers_without_cdcs, "
+                  f"sum(t.insured_workers)::BIGINT AS insured_workers, sum(t.members)::BIGINT AS members, "
+                  f"sum(t.potential)::BIGINT AS potential FROM {M}.{RECRUIT} t WHERE {w.sql} "
+                  "GROUP BY 1 ORDER BY potential DESC", w.params)
+    df["coverage"] = df["members"] / df["insured_workers"].where(df["insured_workers"] > 0)
+    return df
+
+
+# --- submissions -----------------------------------------------------------------------------------
+
+def _expected_branch_months(scope, f: Filters) -> tuple[str, list]:
+    """SQL (and params) of the (branch_code, period) pairs expected in the range: every branch seen in
+    the submissions in scope, for the months its unit was valid."""
+    w = where(SUBMISSIONS, scope, f, period="none", skip=("industry", "ownership", "gender", "age_band"))
+    sql = (f"SELECT b.branch_code, m.period FROM (SELECT DISTINCT t.branch_code FROM {M}.{SUBMISSIONS} t "
+           f"WHERE {w.sql} AND t.branch_code <> 'BHXH') b "
+           f"CROSS JOIN (SELECT CAST(range AS DATE) AS period FROM range(?::DATE, ?::DATE + INTERVAL 1 MONTH, "
+           f"INTERVAL 1 MONTH)) m "
+           f"LEFT JOIN (SELECT unit_code, min(valid_from) AS vf, "
+           f"CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS vt "
+           f"FROM {M}.{UNITS} GROUP BY 1) u ON u.unit_code = b.branch_code "
+           f"WHERE (u.vf IS NULL OR u.vf <= m.period + INTERVAL 1 MONTH - INTERVAL 1 DAY) "
+           f"AND (u.vt IS NULL OR u.vt >= m.period)")
+    return sql, [*w.params, f.period_from, f.period_to]
+
+
+@cached
+def submissions_matrix(scope, f: Filters, kind: str = "roster") -> pd.DataFrame:
+    """Per expected (branch, month) the status of the file in force: on_time, late, refused or missing."""
+    exp_sql, exp_params = _expected_branch_months(scope, f)
+    w = where(SUBMISSIONS, scope, f, skip=("industry", "ownership", "gender", "age_band"))
+    return fetch_df(
+        f"WITH e AS ({exp_sql}), s AS (SELECT t.branch_code, t.period, "
+        f"bool_or(t.status = 'accepted') AS accepted, "
+        f"bool_or(t.status = 'accepted' AND NOT t.is_late) AS on_time, count(*) AS files "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = ? GROUP BY 1, 2) "
+        f"SELECT e.branch_code, coalesce(u.unit_name, e.branch_code) AS unit_name, e.period, "
+        f"CASE WHEN s.branch_code IS NULL THEN 'missing' WHEN s.on_time THEN 'on_time' "
+        f"WHEN s.accepted THEN 'late' ELSE 'refused' END AS status, coalesce(s.files, 0) AS files "
+        f"FROM e LEFT JOIN s USING (branch_code, period) {_names_join('e.branch_code')} "
+        f"ORDER BY e.branch_code, e.period",
+        [*exp_params, *w.params, kind])
+
+
+@cached
+def branch_quality(scope, f: Filters) -> pd.DataFrame:
+    """Per branch over the range (all kinds): months expected/sent/on time, rows read/refused, a score.
+    Score = 100 × (0.4 × sent share + 0.3 × on-time share + 0.3 × accepted-row share)."""
+    exp_sql, exp_params = _expected_branch_months(scope, f)
+    w = where(SUBMISSIONS, scope, f, skip=("industry", "ownership", "gender", "age_band"))
+    df = fetch_df(
+        f"WITH e AS ({exp_sql}), s AS (SELECT t.branch_code, t.period, bool_or(t.status = 'accepted') AS sent, "
+        f"bool_or(t.status = 'accepted' AND NOT t.is_late) AS on_time, count(*) AS files, "
+        f"count(*) FILTER (WHERE t.status = 'refused') AS files_refused, "
+        f"sum(t.rows_read) AS rows_read, sum(t.rows_refused) AS rows_refused "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = 'roster' GROUP BY 1, 2), "
+        f"r AS (SELECT t.branch_code, sum(t.rows_read) AS rows_read, sum(t.rows_refused) AS rows_refused, "
+        f"count(*) AS files, count(*) FILTER (WHERE t.status = 'refused') AS files_refused "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} GROUP BY 1) "
+        f"SELECT e.branch_code, coalesce(u.unit_name, e.branch_code) AS unit_name, "
+        f"count(*) AS months_expected, count(*) FILTER (WHERE s.sent) AS months_sent, "
+        f"count(*) FILTER (WHERE s.on_time) AS months_on_time, "
+        f"any_value(r.files) AS files, any_value(r.files_refused) AS files_refused, "
+        f"coalesce(any_value(r.rows_read), 0)::BIGINT AS rows_read, "
+        f"coalesce(any_value(r.rows_refused), 0)::BIGINT AS rows_refused "
+        f"FROM e LEFT JOIN s USING (branch_code, period) LEFT JOIN r ON r.branch_code = e.branch_code "
+        f"{_names_join('e.branch_code')} GROUP BY ALL ORDER BY e.branch_code",
+        [*exp_params, *w.params, *w.params])
+    exp = df["months_expected"].where(df["months_expected"] > 0)
+    df["missing"] = df["months_expected"] - df["months_sent"]
+    df["late"] = df["months_sent"] - df["months_on_time"]
+    df["refusal_rate"] = (df["rows_refused"] / df["rows_read"].where(df["rows_read"] > 0)).fillna(0.0)
+    sent_share = (df["months_sent"] / exp).fillna(0.0)
+    on_time_share = (df["months_on_time"] / df["months_sent"].where(df["months_sent"] > 0)).fillna(0.0)
+    df["quality_score"] = (100 * (0.4 * sent_share + 0.3 * on_time_share + 0.3 * (1 - df["refusal_rate"]))).round(1)
+    return df.sort_values(["quality_score", "branch_code"]).reset_index(drop=True)
+
+
+@cached
+def refusal_by_rule(scope, f: Filters, branch: str | None = None) -> pd.DataFrame:
+    w = where(REFUSED, scope, f, skip=("industry", "ownership", "gender", "age_band", "province"))
+    extra, params = ("AND t.branch_code = ?", [branch]) if branch else ("", [])
+    return fetch_df(f"SELECT t.rule, count(*) AS rows_refused FROM {M}.{REFUSED} t WHERE {w.sql} {extra} "
+                    "GROUP BY 1 ORDER BY rows_refused DESC, rule", [*w.params, *params])
+
+
+REFUSED_COLUMNS = ("branch_code", "period", "kind", "file_id", "source_sheet", "source_row", "rule",
+                   "column_name", "message_vi", "message_en")
+
+
+@cached
+def refused_rows(scope, f: Filters, branch: str, limit: int = 500) -> pd.DataFrame:
+    """The refused rows of one branch over the range: where they are and which rule they broke, never the
+    refused value itself (it may be personal data)."""
+    cols = columns(REFUSED)
+    sel = ", ".join(f"t.{c}" for c in REFUSED_COLUMNS if c in cols)
+    w = where(REFUSED, scope, f, skip=("industry", "ownership", "gender", "age_band", "province"))
+    return fetch_df(f"SELECT {sel} FROM {M}.{REFUSED} t WHERE {w.sql} AND t.branch_code = ? "
+                    "ORDER BY t.period, t.file_id, t.source_row LIMIT ?", [*w.params, branch, int(limit)])
+
+
+# --- statutory report ------------------------------------------------------------------------------
+
+STATUTORY_INDICATORS = [  # (column, label key, unit-of-measure key, female column or None)
+    ("members", "ind.members", "uom.person", "members_female"),
+    ("members_ethnic_minority", "ind.members_ethnic_minority", "uom.person", None),
+    ("workers", "ind.workers", "uom.person", "workers_female"),
+    ("cdcs_count", "ind.cdcs", "uom.unit", None),
+    ("new_cdcs", "ind.new_cdcs", "uom.unit", None),
+    ("joins", "ind.joins", "uom.person", None),
+    ("leaves", "ind.leaves", "uom.person", None),
+    ("dues_expected", "ind.dues_expected", "uom.vnd", None),
+    ("dues_collected", "ind.dues_collected", "uom.vnd", None),
+    ("services", "ind.services", "uom.times", None),
+    ("activities", "ind.activities", "uom.times", None),
+]
+
+
+@cached
+def statutory_dates(scope, f) -> list[dt.date]:
+    w = where(STATUTORY, scope, Filters(), period="none")
+    df = fetch_df(f"SELECT DISTINCT t.report_date FROM {M}.{STATUTORY} t WHERE {w.sql} ORDER BY 1 DESC", w.params)
+    return [d.date() if hasattr(d, "date") else d for d in df["report_date"]]
+
+
+@cached
+def statutory_units(scope, f, report_date: dt.date) -> pd.DataFrame:
+    w = where(STATUTORY, scope, Filters(), period="none")
+    return fetch_df(f"SELECT t.unit_code, coalesce(u.unit_name, t.unit_code) AS unit_name, "
+                    f"coalesce(t.level, u.level) AS level FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
+                    f"WHERE {w.sql} AND t.report_date = ? ORDER BY CASE coalesce(t.level, u.level) "
+                    f"WHEN 'confederation' THEN 0 WHEN 'province_federation' THEN 1 WHEN 'sector_union' THEN 2 "
+                    f"WHEN 'upper_level' THEN 3 ELSE 4 END, t.unit_code", [*w.params, report_date])
+
+
+@cached
+def statutory_report(scope, f, unit_code: str, report_date: dt.date) -> dict | None:
+    """The statutory report of one unit as of one report date (31/5 or 30/11), or None (not in scope)."""
+    w = where(STATUTORY, scope, Filters(), period="none")
+    df = fetch_df(f"SELECT t.*, coalesce(u.unit_name, t.unit_code) AS display_name "
+                  f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
+                  f"WHERE {w.sql} AND t.unit_code = ? AND t.report_date = ?", [*w.params, unit_code, report_date])
+    if df.empty:
+        return None
+    return df.iloc[0].to_dict()

@@ -48,7 +48,14 @@ class Period:
         if self.cadence == "monthly":
             return f"tháng {self.month:%m/%Y}" if lang == "vi" else f"{self.month:%B %Y}"
         d = self.report_date
-        return f"đến ngày {d:%d/%m/%Y}" if lang == "vi" else f"as of {d:%d/%m/%Y}"
+        return f"6 tháng đến ngày {d:%d/%m/%Y}" if lang == "vi" else f"half-year to {d:%d/%m/%Y}"
+
+    def title(self, lang: str = "vi") -> str:
+        """'Báo cáo tháng 05/2025' / 'Monthly report, May 2025'."""
+        if lang == "vi":
+            return f"Báo cáo {self.label('vi')}"
+        kind = {"weekly": "Weekly", "monthly": "Monthly", "semiannual": "Semi-annual statutory"}[self.cadence]
+        return f"{kind} report, {self.label('en')}"
 
 
 def check_cadence(cadence: str) -> str:

@@ -1,0 +1,587 @@
+"""Ingestion engine: one uploaded file → archive, raw rows, quarantine, ledger, reports (CONTRACTS §4).
+
+Public API (the CLI, the upload page and the Dagster sensor call exactly these):
+
+``ingest_file(path, *, branch_code, period, declared_kind, received_at=None, original_name=None) -> IngestReport``
+    Ingest one file. ``period`` is ``"YYYY-MM"``; ``declared_kind`` one of roster|dues|services|activities|
+    insurance; ``received_at`` defaults to the file's mtime; ``original_name`` is display text only (the
+    name is never used as a path). Status ``accepted`` (possibly with refused rows), ``refused`` (whole
+    file; ``reason_code`` one of unreadable, empty, wrong_kind, wrong_period, unknown_branch, too_large,
+    unsafe_file, legacy_encoding) or ``duplicate`` (same bytes received before; nothing changes).
+
+``pending_inbox_files(inbox=None) -> list[InboxFile]``
+    Files under ``<data>/inbox/<branch>/<YYYY-MM>/<kind>/`` whose sha256 is not yet in the ledger, sorted by
+    received_at (mtime) then name.
+
+``ingest_inbox(inbox=None) -> list[IngestReport]``
+    Ingest every pending file in arrival order; one bad file never stops the others.
+
+``IngestReport`` is a dataclass (``.to_dict()``, ``.to_json()``); see its fields below.
+
+Order of work for one file: read bytes → sha256 → archive ``archive/<aa>/<sha256>.<ext>`` (write-once) →
+under the ledger lock (``<data>/raw/.lock``, fcntl): duplicate check → read/lay out/normalise/validate →
+assert rows_read = rows_accepted + rows_refused → write raw rows, quarantine, ledger row, reports (each
+atomically: temp name + os.replace). A new file for the same branch × period × kind supersedes the earlier
+one by its later ``received_at`` (both kept in raw; the warehouse picks the latest).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import config
+from pipelines.ingest.layout import detect_layout
+from pipelines.ingest.mapping import KINDS
+from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
+
+__all__ = ["IngestReport", "InboxFile", "ingest_file", "pending_inbox_files", "ingest_inbox", "sanitise_name",
+           "neutralise"]
+
+DUPLICATE_MESSAGE = "Tệp này đã được nhận trước đây"
+REASON_VI = {
+    "unreadable": "Không đọc được tệp.",
+    "empty": "Tệp không có dòng dữ liệu nào.",
+    "wrong_kind": "Loại báo cáo trong tệp không đúng với loại đã khai báo.",
+    "wrong_period": "Kỳ báo cáo không hợp lệ hoặc không khớp với nội dung tệp.",
+    "unknown_branch": "Mã đơn vị gửi báo cáo không có trong danh mục tổ chức.",
+    "too_large": "Tệp quá lớn.",
+    "unsafe_file": "Tệp không an toàn, bị từ chối.",
+    "legacy_encoding": "Tệp dùng bảng mã cũ không chuyển đổi được.",
+}
+KIND_VI = {"roster": "danh sách đoàn viên", "dues": "báo cáo đoàn phí", "services": "danh sách hỗ trợ đoàn viên",
+           "activities": "danh sách tham gia hoạt động", "insurance": "danh sách đơn vị tham gia BHXH"}
+LEDGER_COLUMNS = ["file_id", "sha256", "branch_code", "period", "kind", "detected_kind", "original_name",
+                  "received_at", "status", "reason_code", "message_vi", "rows_read", "rows_accepted",
+                  "rows_refused", "format", "encoding", "ingested_at"]
+RAW_TYPED = {
+    "roster": ["cdcs_code", "full_name", "birth_date", "birth_date_precision", "gender", "ethnicity_code", "cccd",
+               "cmnd", "bhxh_code", "member_code", "join_date", "join_date_precision", "insurance_salary",
+               "leave_date", "leave_date_precision", "leave_reason_code"],
+    "dues": ["cdcs_code", "cdcs_name", "members_count", "salary_fund", "dues_expected", "dues_collected"],
+    "services": ["cdcs_code", "full_name", "cccd", "cmnd", "program", "service_date", "service_date_precision",
+                 "amount"],
+    "activities": ["cdcs_code", "activity_type", "activity_name", "activity_date", "activity_date_precision",
+                   "full_name", "cccd", "cmnd"],
+    "insurance": ["employer_code", "employer_name", "province_new_code", "industry_code", "ownership_type",
+                  "insured_workers", "insured_women"],
+}
+
+
+@dataclass
+class IngestReport:
+    file_id: str
+    sha256: str
+    status: str                       # accepted | refused | duplicate | error
+    reason_code: str | None
+    message_vi: str
+    branch_code: str
+    period: str
+    kind: str
+    detected_kind: str | None = None
+    original_name: str = ""
+    received_at: str | None = None
+    format: str | None = None
+    encoding: str | None = None
+    source_sheet: str | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_refused: int = 0
+    counts_by_rule: dict = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    json_report: str | None = None
+    xlsx_report: str | None = None
+    raw_path: str | None = None
+    quarantine_path: str | None = None
+    gx: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("accepted", "duplicate")
+
+
+@dataclass
+class InboxFile:
+    path: Path
+    branch_code: str | None
+    period: str | None
+    kind: str | None
+    received_at: _dt.datetime
+    sha256: str
+
+
+# ------------------------------------------------------------------------------------------- helpers
+_BIDI = re.compile("[\u0000-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def sanitise_name(name: str | None) -> str:
+    """Display-only file name: last path component, no control/bidi characters, NFC, ≤120 chars."""
+    if not name:
+        return ""
+    s = unicodedata.normalize("NFC", str(name))
+    s = re.split(r"[\\/]", s)[-1]
+    s = _BIDI.sub("", s).strip().lstrip(".")
+    return s[:120]
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "{")
+
+
+def neutralise(v):
+    """Formula-like text stays data: prefix an apostrophe (ASVS 1.2.10). Numbers pass unchanged."""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def ledger_lock():
+    lock_path = config.raw_dir() / ".lock"
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def ledger() -> pl.DataFrame:
+    files = sorted((config.raw_dir() / "files").glob("*.parquet"))
+    if not files:
+        return pl.DataFrame(schema={"file_id": pl.String, "sha256": pl.String, "received_at": pl.Datetime("us")})
+    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+
+def _known_sha() -> set[str]:
+    files = list((config.raw_dir() / "files").glob("*.parquet"))
+    if not files:
+        return set()
+    return set(pl.scan_parquet(files).select("sha256").collect().get_column("sha256").to_list())
+
+
+def _period_date(period: str) -> _dt.date | None:
+    m = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return _dt.date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def _month_end(d: _dt.date) -> _dt.date:
+    nxt = _dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - _dt.timedelta(days=1)
+
+
+# ------------------------------------------------------------------------------------------- registry
+def _registry(name: str) -> pl.DataFrame | None:
+    p = config.data_dir() / "registry" / f"{name}.parquet"
+    return pl.read_parquet(p) if p.exists() else None
+
+
+def _branch_known(branch: str, period: _dt.date) -> bool | None:
+    br = _registry("branches")
+    if br is None:
+        return None
+    pe = _month_end(period)
+    hit = br.filter((pl.col("branch_code") == branch) & (pl.col("valid_from").cast(pl.Date) <= pe)
+                    & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= period)))
+    return hit.height > 0
+
+
+def _units_of_branch(branch: str, period: _dt.date) -> set[str] | None:
+    units = _registry("units")
+    if units is None:
+        return None
+    pe = _month_end(period)
+    live = units.filter((pl.col("valid_from").cast(pl.Date) <= pe)
+                        & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= period)))
+    parents = live.select("unit_code", pl.col("parent_code").alias("grand_code")).unique("unit_code")
+    cdcs = live.filter(pl.col("level") == "cdcs").select("unit_code", "parent_code").join(
+        parents, left_on="parent_code", right_on="unit_code", how="left")
+    ok = cdcs.filter((pl.col("parent_code") == branch) | (pl.col("grand_code") == branch))
+    return set(ok.get_column("unit_code").to_list())
+
+
+def _dues_rule(period: _dt.date) -> tuple[float, int]:
+    from pipelines.ingest.normalize import reference
+    for r in reference("dues_rules"):
+        vf = _dt.date.fromisoformat(r["valid_from"])
+        vt = _dt.date.fromisoformat(r["valid_to"]) if r["valid_to"] else _dt.date.max
+        if vf <= period <= vt:
+            return float(r["rate"]), round(int(r["base_salary"]) * float(r["cap_multiplier"]))
+    r = reference("dues_rules")[-1]
+    return float(r["rate"]), round(int(r["base_salary"]) * float(r["cap_multiplier"]))
+
+
+_TITLE_PERIOD = re.compile(r"(?i)th[áa]ng\s*(\d{1,2})\s*(?:[/\-.]|n[ăa]m)\s*(\d{4})")
+
+
+# ------------------------------------------------------------------------------------------- main
+def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
+                received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
+    t0 = time.perf_counter()
+    path = Path(path)
+    st = path.stat()
+    received = received_at or _dt.datetime.fromtimestamp(st.st_mtime)
+    received = received.replace(tzinfo=None, microsecond=received.microsecond)
+    oname = sanitise_name(original_name if original_name is not None else path.name)
+    branch_code = (branch_code or "").strip().upper()
+    if st.st_size > MAX_FILE_BYTES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        data = None
+        sha = h.hexdigest()
+    else:
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+    file_id = sha[:16]
+    rep = IngestReport(file_id=file_id, sha256=sha, status="refused", reason_code=None, message_vi="",
+                       branch_code=branch_code, period=period or "", kind=declared_kind or "", original_name=oname,
+                       received_at=received.isoformat(sep=" "))
+    fmt_guess = sniff_format(data[:8192]) if data else "unknown"
+    ext = {"zip": "xlsx", "xls": "xls", "parquet": "parquet", "text": "csv", "text16": "csv"}.get(fmt_guess, "bin")
+    # 1. archive the original bytes first (write-once, by content hash)
+    if data is not None:
+        arc = config.archive_dir() / sha[:2] / f"{sha}.{ext}"
+        if not arc.exists():
+            _atomic_write_bytes(arc, data)
+    rep.timings["read_archive_s"] = round(time.perf_counter() - t0, 4)
+
+    with ledger_lock():
+        if sha in _known_sha():
+            prev = ledger().filter(pl.col("sha256") == sha).sort("received_at").row(0, named=True)
+            when = prev.get("received_at")
+            rep.status, rep.reason_code = "duplicate", "duplicate_content"
+            rep.message_vi = f"{DUPLICATE_MESSAGE} (lúc {when:%d/%m/%Y %H:%M}); không có gì thay đổi." if when else \
+                f"{DUPLICATE_MESSAGE}; không có gì thay đổi."
+            rep.json_report = str(config.reports_dir() / f"{file_id}.json")
+            return rep
+        try:
+            if data is None:
+                raise FileRefused("too_large", f"Tệp quá lớn (tối đa {MAX_FILE_BYTES // (1024 * 1024)} MB).")
+            _process(rep, data, declared_kind, received)
+        except FileRefused as fr:
+            rep.status, rep.reason_code, rep.message_vi = "refused", fr.reason_code, fr.message_vi
+            rep.rows_accepted = 0
+            rep.rows_refused = rep.rows_read
+        rep.timings["total_s"] = round(time.perf_counter() - t0, 4)
+        _write_ledger(rep)
+        _write_json_report(rep)
+    return rep
+
+
+def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.datetime) -> None:
+    t = time.perf_counter()
+    if declared_kind not in KINDS:
+        raise FileRefused("wrong_kind", f"Loại báo cáo khai báo '{declared_kind}' không hợp lệ "
+                                        f"(chỉ nhận: {', '.join(KINDS)}).")
+    period = _period_date(rep.period)
+    if period is None:
+        raise FileRefused("wrong_period", f"Kỳ báo cáo '{rep.period}' không hợp lệ (phải có dạng YYYY-MM).")
+    if period > received.date().replace(day=1):
+        raise FileRefused("wrong_period", f"Kỳ báo cáo {period:%m/%Y} ở tương lai so với ngày nhận tệp.")
+    known = _branch_known(rep.branch_code, period)
+    if known is False:
+        raise FileRefused("unknown_branch", f"Mã đơn vị gửi '{rep.branch_code}' không có trong danh mục tổ chức "
+                                            f"tại kỳ {period:%m/%Y}.")
+    if known is None:
+        rep.warnings.append("registry/branches.parquet not found: branch not checked")
+    if (declared_kind == "insurance") != (rep.branch_code == "BHXH"):
+        raise FileRefused("unknown_branch", "Danh sách đơn vị tham gia BHXH chỉ do cơ quan BHXH gửi; "
+                                            "đơn vị này không gửi được loại báo cáo đã khai báo."
+                          if declared_kind == "insurance" else
+                          "Cơ quan BHXH chỉ gửi danh sách đơn vị tham gia BHXH.")
+    fmt, grids = read_grids(data)
+    rep.format = fmt
+    layout = grid = None
+    for g in grids:
+        lay = detect_layout(g, declared_kind)
+        if lay is not None and (layout is None or lay.score > layout.score):
+            layout, grid = lay, g
+    rep.timings["parse_s"] = round(time.perf_counter() - t, 4)
+    if layout is None:
+        if all(g.df.height == 0 or g.df.drop("__row").null_count().sum_horizontal().item() == g.df.height * (g.df.width - 1)
+               for g in grids):
+            raise FileRefused("empty", "Tệp không có dữ liệu.")
+        raise FileRefused("wrong_kind", "Không tìm thấy dòng tiêu đề cột nào quen thuộc trong tệp; không xác định "
+                                        f"được loại báo cáo (đã khai báo: {KIND_VI[declared_kind]}).")
+    rep.encoding = grid.encoding
+    rep.source_sheet = grid.sheet
+    rep.detected_kind = layout.kind
+    if layout.kind is None:
+        raise FileRefused("wrong_kind", f"Các cột trong tệp không khớp với {KIND_VI[declared_kind]} đã khai báo.")
+    if layout.kind != declared_kind:
+        raise FileRefused("wrong_kind", f"Tệp là {KIND_VI[layout.kind]} nhưng được gửi vào mục "
+                                        f"{KIND_VI[declared_kind]}.")
+    missing = [c.preferred for c in KINDS[declared_kind].columns
+               if c.required and c.name not in layout.found_by_kind[declared_kind]]
+    if missing:
+        raise FileRefused("wrong_kind", "Thiếu cột bắt buộc: " + ", ".join(missing) + ".")
+    m = _TITLE_PERIOD.search(layout.title_text or "")
+    if m and (int(m.group(2)), int(m.group(1))) != (period.year, period.month):
+        raise FileRefused("wrong_period", f"Tệp ghi kỳ báo cáo tháng {int(m.group(1)):02d}/{m.group(2)} nhưng được "
+                                          f"gửi cho kỳ {period:%m/%Y}.")
+    if layout.data.height == 0:
+        raise FileRefused("empty", "Tệp có tiêu đề cột nhưng không có dòng dữ liệu nào.")
+
+    from pipelines.ingest.normalize import normalise
+    from pipelines.ingest.rules import load_suite, run_gx, verdicts
+    t = time.perf_counter()
+    today = received.date()  # "no future dates" is judged against the day the file arrived
+    typed, info = normalise(layout, period=period, today=today)
+    if info.get("encoding_detected"):
+        rep.encoding = f"{rep.encoding or fmt}+{info['encoding_detected']}"
+    rows_read = typed.height
+    rep.rows_read = rows_read
+    # registry and rate helpers
+    if "cdcs_code" in typed.columns:
+        units = _units_of_branch(rep.branch_code, period)
+        if units is None:
+            rep.warnings.append("registry/units.parquet not found: units not checked")
+            typed = typed.with_columns(pl.lit("yes").alias("v_unit_known"))
+        else:
+            typed = typed.with_columns(pl.when(pl.col("cdcs_code").is_null()).then(None)
+                                       .when(pl.col("cdcs_code").is_in(list(units))).then(pl.lit("yes"))
+                                       .otherwise(pl.lit("no")).alias("v_unit_known"))
+    if declared_kind == "dues":
+        rate, cap = _dues_rule(period)
+        typed = typed.with_columns(pl.min_horizontal(
+            (pl.col("salary_fund") * rate).round(0).cast(pl.Int64), pl.col("members_count") * cap)
+            .add(pl.col("members_count")).alias("v_dues_max"))
+    # wrong period: dated rows (services/activities) overwhelmingly outside the declared month
+    date_col = {"services": "service_date", "activities": "activity_date"}.get(declared_kind)
+    if date_col:
+        d = typed.get_column(date_col).drop_nulls()
+        if d.len() and (((d < period) | (d > _month_end(period))).sum() / d.len()) >= 0.8:
+            raise FileRefused("wrong_period", f"Ngày trong tệp không thuộc kỳ báo cáo {period:%m/%Y}.")
+    params = {"today_ymd": info["today_ymd"]}
+    typed, fail_counts = verdicts(typed, declared_kind, params)
+    rep.timings["normalise_validate_s"] = round(time.perf_counter() - t, 4)
+    suite = load_suite(declared_kind)["expectations"]
+
+    accepted = typed.filter(pl.col("rule_idx").is_null())
+    refused = typed.filter(pl.col("rule_idx").is_not_null())
+    rep.rows_accepted, rep.rows_refused = accepted.height, refused.height
+    # the invariant blocks the load when it does not hold
+    assert rep.rows_read == rep.rows_accepted + rep.rows_refused, "rows_read != accepted + refused"
+
+    # cross-row: one person active in two units in the same month (flag, the warehouse resolves)
+    if declared_kind == "roster" and accepted.height:
+        active = accepted.filter(pl.col("leave_date").is_null() & pl.col("v_person").is_not_null())
+        multi = active.group_by("v_person").agg(pl.col("cdcs_code").n_unique().alias("n")).filter(pl.col("n") > 1)
+        if multi.height:
+            accepted = accepted.with_columns(
+                pl.when(pl.col("v_person").is_in(multi.get_column("v_person").to_list()) & pl.col("leave_date").is_null())
+                .then(pl.col("flags").list.concat(pl.lit(["active_in_two_units"])))
+                .otherwise(pl.col("flags")).alias("flags"))
+            rep.warnings.append(f"{multi.height} person(s) active in two units of this file in the same month")
+        other = _other_active_persons(rep, period, set(active.get_column("v_person").to_list()))
+        if other:
+            rep.warnings.append(f"{other} person(s) also active in another branch's/file's roster for this period")
+
+    t = time.perf_counter()
+    rule_meta = [(e["meta"]["rule"], e["meta"]["column"], e["meta"]["message_vi"], e["meta"]["message_en"]) for e in suite]
+    rep.counts_by_rule = {}
+    if refused.height:
+        rc = refused.group_by("rule_idx").len().sort("rule_idx")
+        for idx, n in rc.iter_rows():
+            rule = rule_meta[idx][0]
+            rep.counts_by_rule[rule] = rep.counts_by_rule.get(rule, 0) + n
+    fl = accepted.select(pl.col("flags").explode().drop_nulls().value_counts()).unnest("flags") if accepted.height else None
+    rep.flags = {r[0]: r[1] for r in fl.iter_rows()} if fl is not None and fl.height else {}
+    rep.gx = run_gx(typed, declared_kind, params)
+    rep.gx["fast_path_failures"] = {f"{i}:{rule_meta[i][0]}": int(n) for i, n in enumerate(fail_counts) if n}
+    rep.timings["gx_s"] = round(time.perf_counter() - t, 4)
+
+    t = time.perf_counter()
+    _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, received)
+    rep.timings["write_s"] = round(time.perf_counter() - t, 4)
+    rep.status, rep.reason_code = "accepted", None
+    rep.message_vi = (f"Đã nhận {KIND_VI[declared_kind]} kỳ {period:%m/%Y}: {rep.rows_read} dòng, "
+                      f"{rep.rows_accepted} dòng hợp lệ, {rep.rows_refused} dòng bị từ chối.")
+
+
+def _other_active_persons(rep: IngestReport, period: _dt.date, persons: set[str]) -> int:
+    if not persons:
+        return 0
+    files = [p for p in (config.raw_dir() / "roster").glob("*.parquet") if not p.name.startswith(".")]
+    if not files:
+        return 0
+    try:
+        other = (pl.scan_parquet(files).filter((pl.col("period") == period) & pl.col("leave_date").is_null()
+                                              & (pl.col("branch_code") != rep.branch_code))
+                 .select(pl.coalesce("cccd", "cmnd").alias("p")).unique().collect())
+    except Exception:
+        return 0
+    return int(other.get_column("p").is_in(list(persons)).sum())
+
+
+def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, received) -> None:
+    kind = rep.kind
+    lineage = [pl.lit(rep.file_id).alias("file_id"), pl.lit(rep.branch_code).alias("branch_code"),
+               pl.lit(period).alias("period"), pl.lit(rep.source_sheet or "").alias("source_sheet"),
+               pl.col("source_row").cast(pl.Int64), pl.lit(received).cast(pl.Datetime("us")).alias("received_at")]
+    cols = [c for c in RAW_TYPED[kind]]
+    sel = [(pl.col(c) if c in accepted.columns else pl.lit(None, dtype=pl.String).alias(c)) for c in cols]
+    raw = accepted.select(lineage + sel + [pl.col("flags").cast(pl.List(pl.String))])
+    raw_path = config.raw_dir() / kind / f"{rep.file_id}.parquet"
+    _atomic_parquet(raw, raw_path)
+    rep.raw_path = str(raw_path)
+    # quarantine: one row per refused row, under its first broken rule
+    rules = pl.DataFrame({"rule_idx": list(range(len(rule_meta))), "rule": [m[0] for m in rule_meta],
+                          "column": [m[1] for m in rule_meta], "message_vi": [m[2] for m in rule_meta],
+                          "message_en": [m[3] for m in rule_meta]}, schema_overrides={"rule_idx": pl.Int32})
+    q = refused.select("source_row", "rule_idx", "v_missing_column", *[c for c in refused.columns if c.startswith("r_")])
+    q = q.join(rules, on="rule_idx", how="left")
+    q = q.with_columns(pl.when(pl.col("column") == "$v_missing_column").then(pl.col("v_missing_column"))
+                       .otherwise(pl.col("column")).alias("column"))
+    rcols = [c for c in q.columns if c.startswith("r_")]
+    value = pl.lit(None, dtype=pl.String)
+    for c in rcols:
+        value = pl.when(pl.col("column") == c[2:]).then(pl.col(c)).otherwise(value)
+    qdf = q.select(pl.lit(rep.file_id).alias("file_id"), pl.lit(rep.source_sheet or "").alias("source_sheet"),
+                   pl.col("source_row").cast(pl.Int64), "rule", "column", value.alias("value"), "message_vi",
+                   "message_en").sort("source_row")
+    qpath = config.quarantine_dir() / f"{rep.file_id}.parquet"
+    _atomic_parquet(qdf, qpath)
+    rep.quarantine_path = str(qpath)
+    # the branch's own workbook with an added "Lỗi" column
+    _write_xlsx_report(rep, layout, typed, qdf)
+
+
+def _write_xlsx_report(rep, layout, typed, qdf) -> None:
+    import xlsxwriter
+    ccols = sorted((int(c[1:]) for c in typed.columns if re.fullmatch(r"c\d+", c)))
+    shown = [j for j in ccols if layout.headers.get(j)]
+    errs = qdf.select("source_row", (pl.col("message_vi") + pl.lit(" [") + pl.col("rule") + pl.lit("]")).alias("err"))
+    body = typed.select("source_row", *[f"c{j}" for j in shown]).join(errs, on="source_row", how="left").sort("source_row")
+    path = config.reports_dir() / f"{rep.file_id}.xlsx"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
+                                        "strings_to_numbers": False})
+    ws = wb.add_worksheet("Kết quả")
+    bold = wb.add_format({"bold": True})
+    red = wb.add_format({"font_color": "#C00000"})
+    ws.write_row(0, 0, [neutralise(x) for x in ["Dòng trong tệp", *[layout.headers[j] for j in shown], "Lỗi"]], bold)
+    for i, row in enumerate(body.iter_rows(), start=1):
+        ws.write_row(i, 0, [neutralise(v) for v in row[:-1]])
+        if row[-1]:
+            ws.write_string(i, len(row) - 1, neutralise(row[-1]), red)
+    ws.freeze_panes(1, 0)
+    wb.close()
+    os.replace(tmp, path)
+    rep.xlsx_report = str(path)
+
+
+def _write_ledger(rep: IngestReport) -> None:
+    row = {
+        "file_id": rep.file_id, "sha256": rep.sha256, "branch_code": rep.branch_code,
+        "period": _period_date(rep.period), "kind": rep.kind, "detected_kind": rep.detected_kind,
+        "original_name": rep.original_name,
+        "received_at": _dt.datetime.fromisoformat(rep.received_at) if rep.received_at else None,
+        "status": rep.status, "reason_code": rep.reason_code, "message_vi": rep.message_vi,
+        "rows_read": rep.rows_read, "rows_accepted": rep.rows_accepted, "rows_refused": rep.rows_refused,
+        "format": rep.format, "encoding": rep.encoding, "ingested_at": _dt.datetime.now(),
+    }
+    schema = {"file_id": pl.String, "sha256": pl.String, "branch_code": pl.String, "period": pl.Date,
+              "kind": pl.String, "detected_kind": pl.String, "original_name": pl.String,
+              "received_at": pl.Datetime("us"), "status": pl.String, "reason_code": pl.String,
+              "message_vi": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_refused": pl.Int64,
+              "format": pl.String, "encoding": pl.String, "ingested_at": pl.Datetime("us")}
+    _atomic_parquet(pl.DataFrame([row], schema=schema), config.raw_dir() / "files" / f"{rep.file_id}.parquet")
+
+
+def _write_json_report(rep: IngestReport) -> None:
+    path = config.reports_dir() / f"{rep.file_id}.json"
+    rep.json_report = str(path)
+    _atomic_write_bytes(path, rep.to_json().encode("utf-8"))
+
+
+# ------------------------------------------------------------------------------------------- inbox
+def _inbox_parts(path: Path, inbox: Path) -> tuple[str | None, str | None, str | None]:
+    try:
+        rel = path.resolve().relative_to(inbox.resolve()).parts
+    except ValueError:
+        return None, None, None
+    if len(rel) >= 4:
+        return rel[0], rel[1], rel[2]
+    return (rel[0] if len(rel) >= 2 else None), None, None
+
+
+def declared_from_path(path: Path, inbox: Path | None = None) -> tuple[str | None, str | None, str | None]:
+    """(branch, period, kind) from `<data>/inbox/<branch>/<YYYY-MM>/<kind>/<file>`, else Nones."""
+    return _inbox_parts(Path(path), inbox or config.inbox_dir())
+
+
+def pending_inbox_files(inbox: Path | None = None) -> list[InboxFile]:
+    inbox = Path(inbox) if inbox else config.inbox_dir()
+    if not inbox.exists():
+        return []
+    known = _known_sha()
+    out: list[InboxFile] = []
+    for p in inbox.rglob("*"):
+        if not p.is_file() or p.is_symlink() or p.name.startswith((".", "~$")):
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        sha = h.hexdigest()
+        if sha in known:
+            continue
+        b, per, k = _inbox_parts(p, inbox)
+        out.append(InboxFile(path=p, branch_code=b, period=per, kind=k,
+                             received_at=_dt.datetime.fromtimestamp(p.stat().st_mtime), sha256=sha))
+    out.sort(key=lambda f: (f.received_at, str(f.path)))
+    return out
+
+
+def ingest_inbox(inbox: Path | None = None) -> list[IngestReport]:
+    reports: list[IngestReport] = []
+    for f in pending_inbox_files(inbox):
+        try:
+            reports.append(ingest_file(f.path, branch_code=f.branch_code or "", period=f.period or "",
+                                       declared_kind=f.kind or "", received_at=f.received_at))
+        except Exception as exc:  # one bad file never stops the others; no ledger row so it is retried
+            reports.append(IngestReport(file_id=f.sha256[:16], sha256=f.sha256, status="error",
+                                        reason_code=type(exc).__name__,
+                                        message_vi="Lỗi hệ thống khi xử lý tệp; tệp sẽ được xử lý lại.",
+                                        branch_code=f.branch_code or "", period=f.period or "", kind=f.kind or "",
+                                        original_name=sanitise_name(f.path.name)))
+    return reports

@@ -1,0 +1,277 @@
+"""Reading what offices send, safely, as text: .xlsx/.xls (calamine), .csv, .parquet.
+
+Every reader returns a `Grid`: the sheet as a Polars frame of text columns ``c0..cN`` plus ``__row``
+(the 1-based row number the branch sees in Excel, or the CSV line number). No cell is ever typed by a
+sniffer: a CCCD stays text. Formulas are never evaluated (calamine returns the cached value) and external
+links are never followed. Zip/XML bombs are refused before any parsing.
+
+`FileRefused(reason_code, message_vi)` is raised for whole-file refusals.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from pipelines.ingest.mapping import header_key
+from pipelines.ingest.textnorm import TCVN3_TO_UNICODE
+
+MAX_FILE_BYTES = int(os.environ.get("DOANVIEN_INGEST_MAX_BYTES", 50 * 1024 * 1024))
+MAX_ROWS = int(os.environ.get("DOANVIEN_INGEST_MAX_ROWS", 500_000))
+MAX_UNZIPPED_BYTES = 300 * 1024 * 1024
+MAX_ZIP_RATIO = 100.0
+MAX_ZIP_MEMBERS = 2000
+
+ALLOWED_EXT = {"xlsx", "xls", "csv", "parquet"}
+
+
+class FileRefused(Exception):
+    def __init__(self, reason_code: str, message_vi: str, detail: str = ""):
+        super().__init__(f"{reason_code}: {detail or message_vi}")
+        self.reason_code = reason_code
+        self.message_vi = message_vi
+        self.detail = detail
+
+
+@dataclass
+class Grid:
+    sheet: str
+    df: pl.DataFrame  # c0..cN (String) + __row (Int64)
+    fmt: str
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ncols(self) -> int:
+        return self.df.width - 1
+
+
+# ---------------------------------------------------------------------------------------------- sniffing
+def sniff_format(data: bytes) -> str:
+    """The real format from magic bytes (never from the name)."""
+    if data[:4] == b"PK\x03\x04":
+        return "zip"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    if data[:4] == b"PAR1":
+        return "parquet"
+    head = data[:4096].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<table")):
+        return "markup"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "text16"
+    if b"\x00" in data[:8192]:
+        return "binary"
+    return "text"
+
+
+def check_zip_safe(data: bytes) -> None:
+    """Refuse zip bombs, macro workbooks, DTD/entity tricks, before any parser sees the file."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FileRefused("unreadable", "Tệp Excel bị hỏng hoặc không đầy đủ, không đọc được.", str(exc))
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise FileRefused("unsafe_file", "Tệp Excel có cấu trúc bất thường (quá nhiều thành phần), bị từ chối vì lý do an toàn.")
+    total = 0
+    names = set()
+    for zi in infos:
+        names.add(zi.filename)
+        total += zi.file_size
+        ratio = zi.file_size / max(zi.compress_size, 1)
+        if zi.file_size > 1_000_000 and ratio > MAX_ZIP_RATIO:
+            raise FileRefused("unsafe_file", "Tệp Excel bị nén bất thường (nghi là 'bom nén'), bị từ chối vì lý do an toàn.",
+                              f"member ratio {ratio:.0f}")
+    if total > MAX_UNZIPPED_BYTES:
+        raise FileRefused("unsafe_file", "Tệp Excel khi giải nén quá lớn (nghi là 'bom nén'), bị từ chối vì lý do an toàn.",
+                          f"uncompressed {total}")
+    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+        raise FileRefused("unsafe_file", "Tệp không phải bảng tính Excel (.xlsx) hợp lệ, bị từ chối vì lý do an toàn.")
+    if any(n.lower().endswith("vbaproject.bin") for n in names):
+        raise FileRefused("unsafe_file", "Tệp Excel có chứa macro, bị từ chối vì lý do an toàn. Vui lòng lưu lại dạng .xlsx không macro.")
+    # XML members: no DTD / entity declarations anywhere (billion laughs, quadratic blowup, XXE).
+    from defusedxml import ElementTree as DET  # noqa: N812
+    for zi in infos:
+        if not zi.filename.endswith((".xml", ".rels", ".vml")):
+            continue
+        with zf.open(zi) as fh:
+            head = fh.read(65536)
+        if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+            raise FileRefused("unsafe_file", "Tệp Excel chứa khai báo XML nguy hiểm, bị từ chối vì lý do an toàn.")
+    for small in ("[Content_Types].xml", "xl/workbook.xml"):
+        if small in names:
+            try:
+                DET.fromstring(zf.read(small))
+            except Exception as exc:  # defusedxml raises on DTD/entities; others are malformed XML
+                raise FileRefused("unsafe_file", "Tệp Excel chứa XML không hợp lệ hoặc nguy hiểm, bị từ chối.", str(exc))
+
+
+# ---------------------------------------------------------------------------------------------- cells
+def _cell_text(v) -> str | None:
+    if v is None:
+        return None
+    t = type(v)
+    if t is str:
+        return v if v != "" else None
+    if t is float:
+        if v != v:
+            return None
+        if v.is_integer() and abs(v) < 1e17:
+            return str(int(v))
+        return repr(v)
+    if t is bool:
+        return "TRUE" if v else "FALSE"
+    if t is int:
+        return str(v)
+    if t is _dt.datetime:
+        return v.date().isoformat() if (v.hour, v.minute, v.second) == (0, 0, 0) else v.isoformat()
+    if t is _dt.date:
+        return v.isoformat()
+    if t is _dt.time:
+        return v.isoformat()
+    return str(v)
+
+
+def _grid_from_rows(rows: list[list], sheet: str, fmt: str) -> Grid:
+    if len(rows) > MAX_ROWS + 100:
+        raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
+    width = max((len(r) for r in rows), default=0)
+    cols: dict[str, list] = {f"c{j}": [] for j in range(width)}
+    for r in rows:
+        n = len(r)
+        for j in range(width):
+            cols[f"c{j}"].append(_cell_text(r[j]) if j < n else None)
+    df = pl.DataFrame(cols, schema={k: pl.String for k in cols}) if width else pl.DataFrame()
+    df = df.with_columns(pl.int_range(1, len(rows) + 1, dtype=pl.Int64).alias("__row")) if width else \
+        pl.DataFrame({"__row": pl.Series([], dtype=pl.Int64)})
+    return Grid(sheet=sheet, df=df, fmt=fmt)
+
+
+def read_excel_grids(data: bytes, fmt: str) -> list[Grid]:
+    import python_calamine as pc
+    try:
+        wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        grids = []
+        for name in wb.sheet_names:
+            sh = wb.get_sheet_by_name(name)
+            if sh.total_height > MAX_ROWS + 100:
+                raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
+            rows = sh.to_python(skip_empty_area=False)
+            grids.append(_grid_from_rows(rows, name, fmt))
+        return grids
+    except FileRefused:
+        raise
+    except Exception as exc:
+        raise FileRefused("unreadable", "Không đọc được tệp Excel (tệp hỏng hoặc sai định dạng).", str(exc)[:200])
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    if data[:3] == b"\xef\xbb\xbf":
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("cp1258", errors="replace")
+    return unicodedata.normalize("NFC", text), "cp1258"
+
+
+def read_csv_grid(data: bytes) -> Grid:
+    try:
+        text, enc = decode_text(data)
+    except UnicodeDecodeError as exc:
+        raise FileRefused("unreadable", "Không đọc được tệp CSV (bảng mã không hợp lệ).", str(exc)[:200])
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise FileRefused("empty", "Tệp không có dữ liệu.")
+    head_lines = text.split("\n", 60)[:60]
+    best = (-1, ",")
+    for d in (";", ",", "\t", "|"):
+        score = 0
+        for ln in head_lines:
+            keys = [header_key(c.strip().strip('"')) for c in ln.split(d)]
+            score = max(score, sum(1 for k in keys if k))
+        score = score if any(ln.count(d) for ln in head_lines) else 0
+        if score > best[0]:
+            best = (score, d)
+    sep = best[1]
+    nlines = text.count("\n") + 1
+    if nlines > MAX_ROWS + 100:
+        raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
+    width = max(ln.count(sep) for ln in text.split("\n")) + 1
+    try:
+        df = pl.read_csv(io.BytesIO(text.encode("utf-8")), has_header=False, separator=sep,
+                         schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert",
+                         truncate_ragged_lines=True, quote_char='"', infer_schema=False,
+                         raise_if_empty=False)
+    except Exception as exc:
+        raise FileRefused("unreadable", "Không đọc được tệp CSV (cấu trúc dòng/cột không hợp lệ).", str(exc)[:200])
+    df = df.with_columns(pl.int_range(1, df.height + 1, dtype=pl.Int64).alias("__row"))
+    g = Grid(sheet="", df=df, fmt="csv", encoding=enc)
+    g.notes.append(f"separator={sep!r}")
+    return g
+
+
+def read_parquet_grid(data: bytes) -> Grid:
+    try:
+        df = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:
+        raise FileRefused("unreadable", "Không đọc được tệp Parquet.", str(exc)[:200])
+    if df.height > MAX_ROWS:
+        raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
+    exprs = []
+    for j, (name, dt) in enumerate(df.schema.items()):
+        c = pl.col(name)
+        if dt.is_float():
+            c = pl.when(c == c.floor()).then(c.cast(pl.Int64).cast(pl.String)).otherwise(c.cast(pl.String))
+        elif dt == pl.Date or dt == pl.Datetime:
+            c = c.dt.date().cast(pl.String) if dt != pl.Date else c.cast(pl.String)
+        else:
+            c = c.cast(pl.String)
+        exprs.append(c.alias(f"c{j}"))
+    body = df.select(exprs)
+    header = pl.DataFrame({f"c{j}": [n] for j, n in enumerate(df.columns)}, schema={f"c{j}": pl.String for j in range(df.width)})
+    out = pl.concat([header, body]).with_columns(pl.int_range(1, df.height + 2, dtype=pl.Int64).alias("__row"))
+    return Grid(sheet="", df=out, fmt="parquet", encoding=None)
+
+
+def read_grids(data: bytes) -> tuple[str, list[Grid]]:
+    """(format, grids). Raises FileRefused."""
+    if len(data) == 0:
+        raise FileRefused("empty", "Tệp rỗng (0 byte).")
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRefused("too_large", f"Tệp quá lớn (tối đa {MAX_FILE_BYTES // (1024 * 1024)} MB).")
+    kind = sniff_format(data)
+    if kind == "zip":
+        check_zip_safe(data)
+        return "xlsx", read_excel_grids(data, "xlsx")
+    if kind == "xls":
+        return "xls", read_excel_grids(data, "xls")
+    if kind == "parquet":
+        return "parquet", [read_parquet_grid(data)]
+    if kind in ("text", "text16"):
+        return "csv", [read_csv_grid(data)]
+    if kind == "markup":
+        raise FileRefused("unsafe_file", "Tệp là trang HTML/XML chứ không phải bảng tính, bị từ chối vì lý do an toàn.")
+    raise FileRefused("unreadable", "Không nhận ra định dạng tệp (chỉ nhận .xlsx, .xls, .csv, .parquet).")
+
+
+def legacy_fix_header_cell(s: str | None) -> str:
+    """Header cells (a few dozen) are fixed in Python: TCVN3 → Unicode when they look like TCVN3."""
+    if not s:
+        return ""
+    if re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", s):
+        return s
+    from pipelines.ingest.textnorm import TCVN3_MARKERS
+    if any(ch in TCVN3_MARKERS for ch in s):
+        return "".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in s)
+    return s

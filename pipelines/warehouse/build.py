@@ -45,7 +45,7 @@ class BuildPlan:
     full_refresh: bool
     base_version: str | None = None
     base_published_at: str | None = None
-    periods: list[str] | None = None  # periods touched by files ingested since the base version (incremental)
+    periods: list[str] | None = None  # months (YYYY-MM) touched by files ingested since the base version (incremental)
     started_at: float = field(default_factory=time.time)
 
     def save(self) -> None:
@@ -76,7 +76,7 @@ def plan_path(run_id: str) -> Path:
 
 
 def changed_periods_since(published_at: str | None) -> list[str] | None:
-    """Periods (YYYY-MM-01) of files the ingest ledger recorded after `published_at`; None if unknown."""
+    """Months (YYYY-MM) of files the ingest ledger recorded after `published_at`; None if unknown."""
     if not published_at:
         return None
     ledger = config.raw_dir() / "files"
@@ -87,7 +87,7 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT DISTINCT strftime(CAST(period AS DATE), '%Y-%m-01') FROM read_parquet('{ledger}/*.parquet', "
+            f"SELECT DISTINCT strftime(CAST(period AS DATE), '%Y-%m') FROM read_parquet('{ledger}/*.parquet', "
             "union_by_name=true) WHERE CAST(ingested_at AS TIMESTAMPTZ) > CAST(? AS TIMESTAMPTZ) ORDER BY 1",
             [published_at],
         ).fetchall()
@@ -132,17 +132,16 @@ def dbt_env(plan: BuildPlan) -> dict[str, str]:
         "DOANVIEN_REFERENCE_DIR": os.fspath(config.REFERENCE_DIR),
         "DOANVIEN_MEMBER_KEY_SECRET": member_key_secret(),
         "DBT_PROFILES_DIR": os.fspath(config.DBT_PROFILES_DIR),
+        "DBT_PROJECT_DIR": os.fspath(config.DBT_PROJECT_DIR),
+        # incremental: the months to restate (dbt_project.yml var `periods`); empty = every month
+        "DOANVIEN_PERIODS": ",".join(plan.periods or []) if not plan.full_refresh else "",
     }
 
 
 def dbt_build_args(plan: BuildPlan) -> list[str]:
-    """Arguments after `dbt`: `build`, plus `--full-refresh` or the incremental `periods` var."""
-    args = ["build"]
-    if plan.full_refresh:
-        args.append("--full-refresh")
-    elif plan.periods is not None:
-        args += ["--vars", json.dumps({"periods": plan.periods})]
-    return args
+    """Arguments after `dbt`: `build`, plus `--full-refresh` for a full build (the changed months of an
+    incremental build travel in DOANVIEN_PERIODS, see `dbt_env`)."""
+    return ["build", "--full-refresh"] if plan.full_refresh else ["build"]
 
 
 @contextlib.contextmanager

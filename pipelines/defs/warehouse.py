@@ -1,0 +1,264 @@
+"""Warehouse domain: the dbt project as assets (dagster-dbt), dbt tests as asset checks, and publication.
+
+- One `DbtProject` (project_dir = repository root, profiles in `dbt_project/profiles`). Its manifest is
+  prepared when definitions load if it is missing or older than the dbt files (`dbt parse`, in-process).
+- One translator: models grouped by folder (staging / intermediate / marts / restricted), seeds in
+  `reference`; the raw-zone sources map to the ingestion asset `raw_files`, the registry sources to
+  `organisation_registry`, so dbt runs downstream of ingestion.
+- Each run builds into its own file, `<data>/warehouse/build/<run_id>.duckdb` (a copy of the current
+  version, or empty for a full refresh; `pipelines.warehouse.build`), and `publish_warehouse` publishes it.
+  The build path derives from the run id, so steps in different processes agree on it.
+- Single writer: both warehouse-writing steps are in the pool `doanvien_warehouse` (set its limit to 1 on
+  the instance: `dagster instance concurrency set doanvien_warehouse 1`), the job runs them with the
+  in-process executor, and the build code takes a file lock.
+"""
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from pipelines import config
+from pipelines.defs.ingest import RAW_FILES, REGISTRY, raw_files
+from pipelines.warehouse import build as wbuild
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_POOL = "doanvien_warehouse"
+MODEL_GROUPS = ("staging", "intermediate", "marts", "restricted")
+PUBLISH = dg.AssetKey("publish_warehouse")
+FULL_REFRESH_TAG = "doanvien/full_refresh"
+
+dbt_project = DbtProject(
+    project_dir=config.DBT_PROJECT_DIR,
+    profiles_dir=config.DBT_PROFILES_DIR,
+    target_path="target",
+)
+
+
+# ---------------------------------------------------------------- manifest
+
+_DBT_INPUTS = ("dbt_project.yml", "dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
+               "dbt_project/snapshots", "dbt_project/tests", "dbt_project/profiles/profiles.yml",
+               "packages.yml", "dependencies.yml")
+
+
+def _newest_input_mtime(root: Path) -> float:
+    newest = 0.0
+    for rel in _DBT_INPUTS:
+        p = root / rel
+        if p.is_file():
+            newest = max(newest, p.stat().st_mtime)
+        elif p.is_dir():
+            for dirpath, _dirs, files in os.walk(p):
+                for name in files:
+                    with contextlib.suppress(FileNotFoundError):
+                        newest = max(newest, os.stat(os.path.join(dirpath, name)).st_mtime)
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.stat(dirpath).st_mtime)  # a deleted file changes its folder
+    return newest
+
+
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    m = project.manifest_path
+    return not m.exists() or m.stat().st_mtime < _newest_input_mtime(project.project_dir)
+
+
+def parse_env() -> dict[str, str]:
+    """The same env_var values a build uses (so dbt's partial parse stays valid between parse and build)."""
+    return {
+        "DOANVIEN_RAW_DIR": os.fspath(config.data_dir() / "raw"),
+        "DOANVIEN_REGISTRY_DIR": os.fspath(config.data_dir() / "registry"),
+        "DOANVIEN_QUARANTINE_DIR": os.fspath(config.data_dir() / "quarantine"),
+        "DOANVIEN_REFERENCE_DIR": os.fspath(config.REFERENCE_DIR),
+        "DBT_PROFILES_DIR": os.fspath(config.DBT_PROFILES_DIR),
+        "DBT_PROJECT_DIR": os.fspath(config.DBT_PROJECT_DIR),
+        "DOANVIEN_PERIODS": "",
+    }
+
+
+def prepare_manifest(project: DbtProject = dbt_project, force: bool = False) -> Path:
+    """`dbt parse` (in-process) when the manifest is missing or older than the dbt files; one process at
+    a time. If parsing fails and an older manifest exists, keep using it (with a warning)."""
+    if not force and not manifest_is_stale(project):
+        return project.manifest_path
+    target = project.project_dir / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parse.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if not force and not manifest_is_stale(project):
+            return project.manifest_path  # another process parsed meanwhile
+        env = {**parse_env(), "DOANVIEN_BUILD_DB": os.fspath(config.warehouse_dir() / "build" / "parse.duckdb")}
+        res = wbuild.run_dbt(["parse", "--quiet"], env, target_path=target)
+        if not res.success:
+            msg = f"dbt parse failed: {wbuild.summarise_dbt_failure(res)}"
+            if project.manifest_path.exists():
+                log.warning("%s; using the previous manifest", msg)
+            else:
+                raise RuntimeError(msg)
+        else:
+            os.utime(project.manifest_path)  # parse may leave an unchanged manifest with its old mtime
+    return project.manifest_path
+
+
+# ---------------------------------------------------------------- translator
+
+class DoanvienDbtTranslator(DagsterDbtTranslator):
+    """Groups models by folder; maps sources to the assets that write them."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props.get("resource_type") == "source":
+            source = dbt_resource_props.get("source_name")
+            if source == "raw":
+                return RAW_FILES
+            if source == "registry":
+                return REGISTRY
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        rtype = dbt_resource_props.get("resource_type")
+        if rtype == "seed":
+            return "reference"
+        fqn = dbt_resource_props.get("fqn") or []
+        if rtype in ("model", "snapshot") and len(fqn) > 1:
+            folder = fqn[1]
+            return folder if folder in MODEL_GROUPS else "warehouse"
+        return "warehouse"
+
+
+translator = DoanvienDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+)
+
+
+# ---------------------------------------------------------------- assets
+
+class WarehouseBuildConfig(dg.Config):
+    full_refresh: bool = False  # rebuild everything into an empty file instead of a copy of the current one
+
+
+def _run_full_refresh(context, config: WarehouseBuildConfig) -> bool:
+    tag = context.run.tags.get(FULL_REFRESH_TAG) if context.run else None
+    return bool(config.full_refresh) or str(tag).lower() in ("1", "true", "yes")
+
+
+def _manifest_has_nodes(manifest_path: Path) -> bool:
+    import json
+
+    try:
+        nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    except (OSError, ValueError):
+        return False
+    return any(n.get("resource_type") in ("model", "seed", "snapshot") for n in nodes.values())
+
+
+def _build_dbt_assets(manifest_path: Path):
+    @dbt_assets(
+        manifest=manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+        name="doanvien_dbt",
+    )
+    def doanvien_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: WarehouseBuildConfig):
+        """`dbt build` (models, seeds, snapshots, tests) into this run's own build file."""
+        plan = wbuild.prepare_build(context.run_id, full_refresh=_run_full_refresh(context, config))
+        context.log.info(
+            f"building {'from empty' if plan.full_refresh else 'from a copy of ' + str(plan.base_version)} "
+            f"into {plan.build_path}" + (f" (periods {plan.periods})" if plan.periods else "")
+        )
+        ok = False
+        try:
+            with wbuild.patched_environ(wbuild.dbt_env(plan)):
+                yield from dbt.cli(wbuild.dbt_build_args(plan), context=context).stream()
+            ok = True
+        finally:
+            if not ok:  # a failed build publishes nothing and leaves nothing behind
+                wbuild.discard_build(context.run_id)
+
+    return doanvien_dbt
+
+
+def _load_dbt_assets():
+    try:
+        manifest = prepare_manifest()
+    except Exception as exc:  # no manifest at all: keep the rest of the code location loadable
+        log.error("dbt assets not loaded: %s", exc)
+        return None
+    if not _manifest_has_nodes(manifest):
+        return None
+    return _build_dbt_assets(manifest)
+
+
+doanvien_dbt = _load_dbt_assets()
+dbt_asset_keys = list(doanvien_dbt.keys) if doanvien_dbt is not None else []
+
+
+@dg.asset(
+    key=PUBLISH,
+    deps=dbt_asset_keys or [RAW_FILES],
+    group_name="serving",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Publishes this run's build: CHECKPOINT, no .wal, analyst copy (marts only), read-only smoke queries, "
+        "then the atomic flip of <data>/warehouse/CURRENT. Readers use pipelines.warehouse.serving.connect()."
+    ),
+)
+def publish_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    if doanvien_dbt is None:
+        # no dbt models yet: nothing to build; publish an empty, stamped warehouse so readers have a pointer
+        wbuild.prepare_build(context.run_id, full_refresh=True)
+    version = wbuild.finish_and_publish(context.run_id, extra={"dagster_run_id": context.run_id})
+    return dg.MaterializeResult(metadata={
+        "version": version.version,
+        "path": version.path,
+        "analyst_path": version.analyst_path or "",
+        "published_at": version.published_at,
+    })
+
+
+monthly_refresh_job = dg.define_asset_job(
+    "monthly_refresh",
+    selection=dg.AssetSelection.assets(raw_files, publish_warehouse)
+    | (dg.AssetSelection.assets(doanvien_dbt) if doanvien_dbt is not None else dg.AssetSelection.assets()),
+    executor_def=dg.in_process_executor,
+    description="The monthly refresh end to end: ingest the inbox, dbt build into a new file, publish it. "
+                "`doanvien refresh` runs this same job in-process.",
+)
+
+warehouse_build_job = dg.define_asset_job(
+    "warehouse_build",
+    selection=dg.AssetSelection.assets(publish_warehouse)
+    | (dg.AssetSelection.assets(doanvien_dbt) if doanvien_dbt is not None else dg.AssetSelection.assets()),
+    executor_def=dg.in_process_executor,
+    description="dbt build + publish, without ingestion.",
+)
+
+assets = [a for a in (doanvien_dbt, publish_warehouse) if a is not None]
+asset_checks: list = []
+jobs = [monthly_refresh_job, warehouse_build_job]
+sensors: list = []
+schedules: list = []
+
+
+def _dbt_executable() -> str:
+    """The dbt of this interpreter's environment (PATH may not include the venv when run as .venv/bin/python)."""
+    here = Path(sys.executable).parent / "dbt"
+    return os.fspath(here) if here.exists() else (shutil.which("dbt") or "dbt")
+
+
+resources = {"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable())}

@@ -42,9 +42,10 @@ L = {
         "attention": "Cần chú ý", "nothing": "Không có vấn đề cần chú ý trong kỳ này.",
         "missing": "{n} công đoàn cấp trên chưa nộp danh sách đoàn viên tháng {m}: {names}",
         "drops": "{n} đơn vị giảm mạnh số đoàn viên (trên 5 % trong tháng): {names}",
-        "arrears": "{n} công đoàn cơ sở thu đoàn phí dưới 80 % số phải thu: {names}",
+        "arrears": "{n} đơn vị thu đoàn phí dưới 80 % số phải thu: {names}",
+        "zero": "{n} công đoàn cơ sở chưa nộp đoàn phí trong tháng: {names}",
         "refused": "{n} dòng dữ liệu bị từ chối trong các tệp tháng {m} (lý do chính: {rules})",
-        "top": "Đơn vị tăng nhiều nhất", "bottom": "Đơn vị giảm nhiều nhất",
+        "top": "Đơn vị dẫn đầu về tăng trưởng", "bottom": "Đơn vị thấp nhất về tăng trưởng",
         "unit": "Đơn vị", "change": "Thay đổi", "change_pct": "Thay đổi %", "members_prev": "Đoàn viên tháng trước",
         "expected": "Phải thu", "collected": "Đã thu", "rate": "Tỷ lệ thu %",
         "chart_members": "Số đoàn viên cuối tháng", "chart_flows": "Kết nạp và ra khỏi tổ chức theo tháng",
@@ -70,9 +71,10 @@ L = {
         "attention": "Needs attention", "nothing": "Nothing needs attention this period.",
         "missing": "{n} upper-level unions have not sent their {m} roster: {names}",
         "drops": "{n} units lost more than 5 % of their members this month: {names}",
-        "arrears": "{n} grassroots unions collected less than 80 % of expected dues: {names}",
+        "arrears": "{n} units collected less than 80 % of expected dues: {names}",
+        "zero": "{n} grassroots unions paid no dues this month: {names}",
         "refused": "{n} rows were refused in the {m} files (main reasons: {rules})",
-        "top": "Largest growth", "bottom": "Largest decline",
+        "top": "Top units by growth", "bottom": "Bottom units by growth",
         "unit": "Unit", "change": "Change", "change_pct": "Change %", "members_prev": "Members previous month",
         "expected": "Expected", "collected": "Collected", "rate": "Collection rate %",
         "chart_members": "Members at month end", "chart_flows": "Joins and leaves per month",
@@ -159,6 +161,9 @@ def attention_items(fig: F.Figures, lang: str) -> list[str]:
     arr = fig.arrears
     if len(arr):
         items.append(t["arrears"].format(n=len(arr), names=_names(arr, "unit_name")))
+    zero = fig.dues_zero
+    if len(zero):
+        items.append(t["zero"].format(n=len(zero), names=_names(zero, "unit_name")))
     if len(fig.refused):
         rules = fig.refused.groupby("rule")["rows"].sum().sort_values(ascending=False).head(3)
         items.append(t["refused"].format(n=fmt_int(int(fig.refused["rows"].sum()), lang), m=m,
@@ -367,7 +372,7 @@ def _xlsx(fig: F.Figures, per: Period, lang: str, subject: str, as_of: str) -> b
                              t["submitted"]: [t["yes"] if v else (t["no"] if v is False else "–")
                                               for v in b.get("submitted", [None] * len(b))]})
     r = fig.refused
-    refused = pd.DataFrame({"Mã / code": r["branch_code"], t["rule"]: r["rule"], t["rows"]: r["rows"]})
+    refused = pd.DataFrame({t["rule"]: r["rule"], t["rows"]: r["rows"]})
     sheets = {t["sheet_headline"]: head, t["sheet_trend"]: trend, t["sheet_units"]: units, t["sheet_dues"]: dues,
               t["sheet_branches"]: branches, t["sheet_refused"]: refused}
     if per.cadence == "semiannual" and len(fig.statutory):
@@ -420,8 +425,7 @@ class Renderer:
     def ready(self, per: Period) -> tuple[bool, str]:
         if self.version is None:
             return False, "no warehouse published"
-        with self._serving.connect() as con:
-            self._latest = F.latest_period(con)
+        self._latest = F.latest_period()
         if self._latest is None:
             return False, "the warehouse has no membership data"
         month = self.data_month(per)
@@ -436,9 +440,8 @@ class Renderer:
                 ok, why = self.ready(per)
                 if not ok:
                     raise RuntimeError(why)
-            with self._serving.connect() as con:
-                self._figs[key] = F.compute(con, unit_code, self.data_month(per), report_date=per.report_date,
-                                            version=self.version, published_at=self.published_at)
+            self._figs[key] = F.compute(unit_code, self.data_month(per), report_date=per.report_date,
+                                        version=self.version, published_at=self.published_at)
         return self._figs[key]
 
     def rendered(self, unit_code: str, per: Period, lang: str, cid_domain: str = "doanvien.local") -> Rendered:

@@ -239,14 +239,30 @@ def _overlaps(u: _UnitVersion, start: dt.date, end: dt.date) -> bool:
     return u.valid_from <= end and (u.valid_to is None or u.valid_to >= start)
 
 
-@lru_cache(maxsize=256)
-def _children_during(registry_id: int, start: dt.date, end: dt.date) -> dict[str, list[_UnitVersion]]:
-    reg = _REGISTRY_BY_ID[registry_id]
-    children: dict[str, list[_UnitVersion]] = {}
+def _versions_during(reg: tuple[_UnitVersion, ...], start: dt.date, end: dt.date) -> dict[str, _UnitVersion]:
+    """The version of each unit that counts for the month [start, end]: for a CĐCS, the version in force at
+    the month's end or, after it closed, its last version (as the marts do: int_cdcs_scope_months); for the
+    other levels, a version overlapping the month (a unit that has ended has no children any more)."""
+    out: dict[str, _UnitVersion] = {}
     for u in reg:
-        if u.parent and _overlaps(u, start, end):
+        if u.level == "cdcs":
+            if u.valid_from <= end and (u.code not in out or out[u.code].valid_from < u.valid_from):
+                out[u.code] = u
+        elif _overlaps(u, start, end):
+            if u.code not in out or out[u.code].valid_from < u.valid_from:
+                out[u.code] = u
+    return out
+
+
+@lru_cache(maxsize=256)
+def _children_during(registry_id: int, start: dt.date, end: dt.date) -> tuple[dict, dict]:
+    reg = _REGISTRY_BY_ID[registry_id]
+    versions = _versions_during(reg, start, end)
+    children: dict[str, list[_UnitVersion]] = {}
+    for u in versions.values():
+        if u.parent:
             children.setdefault(u.parent, []).append(u)
-    return children
+    return versions, children
 
 
 _REGISTRY_BY_ID: dict[int, tuple[_UnitVersion, ...]] = {}
@@ -266,12 +282,8 @@ def subtree(roots: Iterable[str], start: dt.date, end: dt.date,
             reg: tuple[_UnitVersion, ...] | None = None) -> dict[str, set[str]]:
     """Units under `roots` (inclusive) during [start, end], by level: {level: {codes}}."""
     reg = reg if reg is not None else load_registry()
-    children = _children_during(_reg_id(reg), start, end)
+    versions, children = _children_during(_reg_id(reg), start, end)
     levels: dict[str, set[str]] = {}
-    versions = {}
-    for u in reg:
-        if _overlaps(u, start, end):
-            versions[u.code] = u
     seen: set[str] = set()
     stack = [r for r in roots if r in versions]
     while stack:

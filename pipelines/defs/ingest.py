@@ -147,24 +147,26 @@ def _partition_periods(context: dg.AssetExecutionContext) -> set[str] | None:
     return None
 
 
-def _pending_files(periods: set[str] | None) -> list[Path]:
+def _pending_files(periods: set[str] | None) -> list[tuple[Path, str, str, str, Any]]:
+    """(path, branch, period, kind, received_at) of the pending files (sha256 not yet in the ledger) of the
+    run's months, in arrival order. Files outside the inbox layout (no month folder) go with every
+    multi-month run so that the engine records and reports them."""
     engine = _engine()
-    pending = getattr(engine, "pending_inbox_files", None)
-    inbox = config.inbox_dir()
-    if pending is not None:
-        files = [Path(p) for p in pending()]
-    else:
-        files = [f.path for f in scan_inbox(inbox)]
-    if periods is None:
-        return files
     out = []
-    for p in files:
-        try:
-            rel = Path(p).resolve().relative_to(inbox.resolve())
-        except ValueError:
+    for f in engine.pending_inbox_files():
+        if periods is not None and f.period is not None and f.period not in periods:
             continue
-        if len(rel.parts) >= 2 and rel.parts[1] in periods:
-            out.append(Path(p))
+        out.append((Path(f.path), f.branch_code or "", f.period or "", f.kind or "", f.received_at))
+    return out
+
+
+def _explicit_files(relpaths: list[str]) -> list[tuple[Path, str, str, str, Any]]:
+    engine = _engine()
+    out = []
+    for r in relpaths:
+        p = _resolve_inbox_path(r)
+        b, per, k = engine.declared_from_path(p)
+        out.append((p, b or "", per or "", k or "", None))
     return out
 
 
@@ -200,20 +202,23 @@ def _resolve_inbox_path(relpath: str) -> Path:
 def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig):
     engine = _engine()
     periods = _partition_periods(context)
-    if config.files:
-        paths = [_resolve_inbox_path(r) for r in config.files]
-    else:
-        paths = _pending_files(periods)
-    context.log.info(f"ingesting {len(paths)} file(s) for {sorted(periods) if periods else 'all months'}")
+    todo = _explicit_files(config.files) if config.files else _pending_files(periods)
+    context.log.info(f"ingesting {len(todo)} file(s) for {sorted(periods) if periods else 'all months'}")
 
     results: list[dict] = []
     crashed: list[dict] = []
-    for p in paths:
+    for path, branch, period, kind, received_at in todo:
         try:
-            results.append(_as_dict(engine.ingest_file(p)))
-        except Exception as exc:  # one file's crash never stops the others
-            context.log.error(f"ingesting {p.name} failed: {type(exc).__name__}: {exc}")
-            crashed.append({"path": os.fspath(p), "error": f"{type(exc).__name__}: {exc}"[:300]})
+            if not path.exists():
+                continue  # withdrawn since it was listed
+            rep = engine.ingest_file(path, branch_code=branch, period=period, declared_kind=kind,
+                                     received_at=received_at)
+            results.append(_as_dict(rep))
+        except Exception as exc:  # one file's crash never stops the others (no ledger row: retried next time)
+            context.log.error(f"ingesting {branch}/{period}/{kind} failed: {type(exc).__name__}: {exc}")
+            crashed.append({"branch": branch, "period": period, "kind": kind,
+                            "error": f"{type(exc).__name__}: {exc}"[:300]})
+    paths = todo
 
     statuses = Counter(str(r.get("status", "?")) for r in results)
     yield dg.MaterializeResult(
@@ -238,22 +243,22 @@ def reconcile_check(results: Iterable[dict]) -> dg.AssetCheckResult:
     checked = 0
     raw = config.raw_dir()
     for r in results:
-        if str(r.get("status")) != "accepted":
-            continue
+        if str(r.get("status")) not in ("accepted", "refused"):
+            continue  # duplicates change nothing
         checked += 1
         fid = str(r.get("file_id", ""))
         read, acc, ref = (int(r.get(k) or 0) for k in ("rows_read", "rows_accepted", "rows_refused"))
         if read != acc + ref:
             bad.append(f"{fid}: rows_read {read} != accepted {acc} + refused {ref}")
             continue
-        kind = r.get("kind") or r.get("detected_kind")
-        raw_file = raw / str(kind) / f"{fid}.parquet"
-        if fid and kind and acc and raw_file.exists():
-            n = _parquet_rows(raw_file)
-            if n != acc:
-                bad.append(f"{fid}: {n} raw rows != rows_accepted {acc}")
-        elif fid and kind and acc and not raw_file.exists():
+        if str(r.get("status")) != "accepted" or not acc:
+            continue
+        raw_file = Path(r["raw_path"]) if r.get("raw_path") else \
+            raw / str(r.get("detected_kind") or r.get("kind")) / f"{fid}.parquet"
+        if not raw_file.exists():
             bad.append(f"{fid}: accepted {acc} rows but {raw_file.name} is missing")
+        elif (n := _parquet_rows(raw_file)) != acc:
+            bad.append(f"{fid}: {n} raw rows != rows_accepted {acc}")
     return dg.AssetCheckResult(
         asset_key=RAW_FILES, check_name="raw_zone_reconciles", passed=not bad,
         severity=dg.AssetCheckSeverity.ERROR,

@@ -31,14 +31,27 @@ def _tally(results) -> dict:
             out[k] += int(v or 0)
         st = str(_get(r, "status", "?"))
         out["status"][st] = out["status"].get(st, 0) + 1
+        for k, v in (_get(r, "timings") or {}).items():  # the engine's own breakdown, summed over files
+            if isinstance(v, (int, float)):
+                out.setdefault("timings_s", {})[k] = out.setdefault("timings_s", {}).get(k, 0) + v
     return out
 
 
 def ingest_files(files: list[str]) -> dict:
-    """`pipelines.ingest.engine.ingest_file` on each file, in order (read, normalise, validate, write)."""
-    from pipelines.ingest.engine import ingest_file
+    """`pipelines.ingest.engine.ingest_file` on each file (read, normalise, validate, write raw zone,
+    quarantine, ledger, reports), declared branch/period/kind from the inbox path, in arrival order
+    (modification time), as `ingest_inbox` does, but without hashing the whole inbox first."""
+    import datetime as dt
 
-    return _tally([ingest_file(Path(f)) for f in files])
+    from pipelines.ingest.engine import declared_from_path, ingest_file
+
+    paths = sorted((Path(f) for f in files), key=lambda p: (p.stat().st_mtime, str(p)))
+    reports = []
+    for p in paths:
+        b, per, k = declared_from_path(p)
+        reports.append(ingest_file(p, branch_code=b or "", period=per or "", declared_kind=k or "",
+                                   received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
+    return _tally(reports)
 
 
 def ingest_inbox() -> dict:
@@ -118,4 +131,38 @@ def lookup_direct(n: int = 1000, seed: int = 1) -> dict:
                 con.execute(sql, [row[i]]).fetchall()
             cold.append((time.perf_counter() - t) * 1000)
         out["by"][kind] = {**_pct(warm), "hits": hits, "new_connection": _pct(cold), "n_new_connection": len(cold)}
+    return out
+
+
+def lookup_access(n: int = 1000, seed: int = 1) -> dict:
+    """Member lookup through the access engineer's `pipelines.access.lookup.search_members` as a national
+    leader (scope resolution, restricted-schema query and audit record included, a new read-only connection
+    per call, as the app does): n random members by CCCD, member code and full name."""
+    import random
+
+    from pipelines.access.accounts import User
+    from pipelines.access.lookup import search_members
+    from pipelines.warehouse.serving import connect
+
+    with connect() as con:
+        cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'restricted' AND table_name = 'member_pii'").fetchall()}
+        keys = {k: c for k, c in (("cccd", "cccd"), ("member_code", "member_code"), ("name", "full_name")) if c in cols}
+        total = con.execute("SELECT count(*) FROM restricted.member_pii").fetchone()[0]
+        sample = con.execute(f"SELECT {', '.join(keys.values())} FROM restricted.member_pii "
+                             f"WHERE cccd IS NOT NULL USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})").fetchall()
+    rng = random.Random(seed)
+    sample = [sample[rng.randrange(len(sample))] for _ in range(n)] if sample else []
+    user = User(username="bench", display_name="bench", role="national_leader")
+    out = {"via": "pipelines.access.lookup.search_members (national leader; scope, audit, new connection per call)",
+           "rows": total, "n": len(sample), "by": {}}
+    for i, kind in enumerate(keys):
+        times, hits = [], 0
+        search_members(user, str(sample[0][i]))
+        for row in sample:
+            t = time.perf_counter()
+            hits += bool(search_members(user, str(row[i])))
+            times.append((time.perf_counter() - t) * 1000)
+        out["by"][kind] = {**_pct(times), "hits": hits}
     return out

@@ -307,15 +307,37 @@ def bench_dashboards(ctx: dict) -> dict:
     root, why = _published_root(ctx)
     if root is None:
         return na(why)
-    spec = _find_page_queries()
-    if spec is None:
-        return na("no PAGE_QUERIES in pipelines/analytics/ yet (dashboards engineer's per-page query functions)")
+    if not has_module("pipelines.analytics.pages"):
+        return na("pipelines.analytics.pages (PAGE_QUERIES) does not exist yet")
     env = {"DOANVIEN_DATA_DIR": str(root)}
-    r = run_callable("bench.dashboards:run_pages", {"module": spec, "repeat": 20 if ctx["repeat"] > 1 else 10},
-                     env=env, timeout=ctx["timeout"])
+    r = run_callable("bench.dashboards:page_names", env=env, timeout=120)
     if not r.ok:
-        return na(f"page queries failed: {r.error}", detail=r.stderr_tail)
-    out = {"available": True, **r.result, "process": {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "max_rss_mb": r.max_rss_mb}}
+        return na(f"PAGE_QUERIES not importable: {r.error}", detail=r.stderr_tail)
+    rows, reps = [], (20 if ctx["repeat"] > 1 else 10)
+    for scope in ("national", "province"):
+        for page in r.result:
+            log(f"dashboards: {page} at {scope} scope")
+            pr = run_callable("bench.dashboards:time_page", {"page": page, "scope_name": scope, "repeat": reps},
+                              env=env, timeout=ctx["timeout"],
+                              preimport=("pipelines.analytics.pages", "pipelines.access.scope"))
+            if pr.ok:
+                rows.append({**pr.result, "process_wall_s": pr.wall_s, "max_rss_mb": pr.max_rss_mb})
+            else:
+                rows.append({"page": page, "scope": scope, "error": pr.error, "detail": pr.stderr_tail})
+    nat = [x for x in rows if x["scope"] == "national" and x.get("error") is None]
+    ok = [x for x in rows if x.get("error") is None]
+    out = {"available": bool(ok), "pages": rows, "repeat": reps,
+           "note": (f"{reps} calls per series. cold = result cache cleared + new read-only connection per call; "
+                    "warm = result cache cleared, one connection; first paint = first call in a new process; "
+                    "filter change = warm with another filter each call."),
+           "worst_p95_ms_national_warm": max((x["warm_p95_ms"] for x in nat), default=None),
+           "worst_p95_ms_national_cold": max((x["cold_p95_ms"] for x in nat), default=None),
+           "worst_first_paint_ms": max((x["first_paint_ms"] for x in ok), default=None),
+           "worst_filter_change_p95_ms": max((x["filter_change_p95_ms"] for x in ok), default=None)}
+    if not ok:
+        out["reason"] = rows[0].get("error") if rows else "no page"
+    if ctx.get("warehouse_from_earlier_run"):
+        out["note"] += " Warehouse from an earlier run's build (build step not run this time)."
     return out
 
 

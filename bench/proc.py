@@ -66,18 +66,22 @@ def _wait(proc: subprocess.Popen, timeout: float | None):
 
 
 def run_command(argv: list[str], env: dict | None = None, timeout: float | None = None,
-                cwd: Path = REPO_ROOT) -> Run:
-    with tempfile.TemporaryFile() as err:
+                cwd: Path = REPO_ROOT, capture_stdout: bool = False) -> Run:
+    """Run `argv` as a child (its own process group, killed on timeout). With `capture_stdout`, the
+    child's standard output (up to 1 MB) is returned as `result`."""
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=_env(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, env=_env(env), cwd=cwd, stderr=err, start_new_session=True,
+                                stdout=out if capture_stdout else subprocess.DEVNULL)
         rc, ru, timed_out = _wait(proc, timeout)
         wall = time.perf_counter() - t0
         err.seek(0)
         tail = err.read()[-3000:].decode("utf-8", "replace")
+        out.seek(0)
+        stdout = out.read(1 << 20).decode("utf-8", "replace") if capture_stdout else None
     ok = rc == 0 and not timed_out
     return Run(ok=ok, wall_s=wall, cpu_s=ru.ru_utime + ru.ru_stime, max_rss_mb=ru.ru_maxrss / 1024,
-               returncode=rc, stderr_tail=None if ok else tail,
+               returncode=rc, stderr_tail=None if ok else tail, result=stdout,
                error=None if ok else (f"timed out after {timeout:.0f} s" if timed_out else f"exit {rc}"))
 
 

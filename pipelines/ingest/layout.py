@@ -91,7 +91,13 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
         return None
     ccols = [c for c in df.columns if c != "__row"]
     head = df.head(SCAN_ROWS).select(ccols).rows()
-    head = [[legacy_fix_header_cell(x).strip() if x else "" for x in r] for r in head]
+    from pipelines.ingest.textnorm import TCVN3_MARKERS, TCVN3_TO_UNICODE
+    def _fix_row(r):
+        flat = "".join(x for x in r if x)
+        if any(ch in TCVN3_MARKERS for ch in flat) and not re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", flat):
+            return ["".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in x).strip() if x else "" for x in r]
+        return [legacy_fix_header_cell(x).strip() if x else "" for x in r]
+    head = [_fix_row(r) for r in head]
     best: Layout | None = None
     for i, top in enumerate(head):
         if sum(1 for x in top if x) < 2:

@@ -161,12 +161,27 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         raise FileRefused("legacy_encoding",
                           "Tệp dùng bảng mã cũ VNI (phông VNI-Times), chưa chuyển được sang Unicode. "
                           "Vui lòng chuyển bảng mã sang Unicode (ví dụ bằng Unikey) rồi gửi lại.", "VNI")
-    conv = pl.any_horizontal([tcvn3_cell(pl.col(c)).fill_null(False) for c in ccols])
+    # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
+    # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
+    from pipelines.ingest.textnorm import _UNICODE_VI_RE
+    marker_cells = df.select(pl.sum_horizontal([tcvn3_cell(pl.col(c)).fill_null(False) for c in ccols]).sum()).item()
+    unicode_cells = df.select(pl.sum_horizontal([pl.col(c).str.contains(_UNICODE_VI_RE).fill_null(False)
+                                                 for c in ccols]).sum()).item()
+    whole = marker_cells > 0 and unicode_cells == 0
+    if whole:
+        conv = pl.any_horizontal([pl.col(c).str.contains("[\u00a1-\u00fe]").fill_null(False) for c in ccols])
+    else:
+        conv = pl.any_horizontal([tcvn3_cell(pl.col(c)).fill_null(False) for c in ccols])
     nfd = pl.any_horizontal([(pl.col(c) != pl.col(c).str.normalize("NFC")).fill_null(False) for c in ccols])
     df = df.with_columns(conv.alias("__enc"), nfd.alias("__nfd"))
     if df["__enc"].any():
         info["encoding_detected"] = "TCVN3"
-    df = df.with_columns([tcvn3_to_unicode(pl.col(c)).alias(c) for c in ccols])
+    if whole:
+        from pipelines.ingest.textnorm import TCVN3_TO_UNICODE
+        keys = list(TCVN3_TO_UNICODE)
+        df = df.with_columns([pl.col(c).str.replace_many(keys, [TCVN3_TO_UNICODE[k] for k in keys]) for c in ccols])
+    else:
+        df = df.with_columns([tcvn3_to_unicode(pl.col(c)).alias(c) for c in ccols])
 
     def raw(name: str) -> pl.Expr:
         j = layout.columns.get(name)

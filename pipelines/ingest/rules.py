@@ -116,7 +116,13 @@ def run_gx(df: pl.DataFrame, kind: str, params: dict, mode: str | None = None) -
         summary["sample"] = {"method": "all rows", "rows": total}
     pdf = sample.to_pandas()
     suite_doc = load_suite(kind)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     ctx = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    except Exception:  # pragma: no cover - cosmetic only
+        pass
     suite = gx.ExpectationSuite(name=suite_doc["name"])
     for e in suite_doc["expectations"]:
         kwargs = {k: _param(v, params) for k, v in e["kwargs"].items()}

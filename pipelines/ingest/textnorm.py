@@ -39,7 +39,8 @@ TCVN3_MARKERS = "".join(sorted(c for c in TCVN3_TO_UNICODE if c not in _VI_LATIN
 _TCVN3_MARKER_RE = "[" + re.escape(TCVN3_MARKERS) + "]"
 # VNI-Windows: a vowel followed by a tone/shape byte (e.g. "chaøo", "caùc", "baïn", "Nguyeãn").
 # ("uû" is excluded: it is TCVN3's "uỷ", as in the old-style "uỷ ban").
-_VNI_RE = r"[aeiouyAEIOUY][øùõïØÙÕÏ]|[aeioyAEIOY][ûÛ]|[aeoAEO][âÂ][øùûõïáàåãäÁÀÅÃÄ]"
+_VNI_RE = (r"[aeiouyAEIOUY][øùõïØÙÕÏ]|[aeioyAEIOY][ûÛ]|[aeoAEO][âÂ][øùûõïáàåãäÁÀÅÃÄ]|[eoEO][ãäåÃÄÅ]"
+           r"|[ghnt]ö[oôa]|[GHNT]Ö[OÔA]")
 # Any character Vietnamese Unicode uses beyond Latin-1 (ă, đ, ơ, ư, ạ…): proves a cell is Unicode.
 _UNICODE_VI_RE = "[\u0100-\u01b0\u1ea0-\u1ef9]"
 

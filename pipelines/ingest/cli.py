@@ -1,0 +1,60 @@
+"""`doanvien ingest FILE… [--branch CODE] [--period YYYY-MM] [--kind KIND] [--json]` and `doanvien ingest --inbox`.
+
+Exit status 0 when every file was accepted (possibly with refused rows) or recognised as a duplicate,
+1 when any file was refused (or failed). Branch/period/kind default from the inbox layout
+`<data>/inbox/<branch>/<YYYY-MM>/<kind>/<file>`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+KIND_CHOICES = ["roster", "dues", "services", "activities", "insurance"]
+
+
+def _summary(rep) -> str:
+    head = {"accepted": "ĐÃ NHẬN", "refused": "TỪ CHỐI", "duplicate": "TRÙNG", "error": "LỖI"}.get(rep.status, rep.status)
+    lines = [f"[{head}] {rep.original_name or rep.file_id} — đơn vị {rep.branch_code}, kỳ {rep.period}, loại {rep.kind}",
+             f"  {rep.message_vi}"]
+    if rep.status == "accepted":
+        lines.append(f"  Số dòng: đọc {rep.rows_read}, hợp lệ {rep.rows_accepted}, bị từ chối {rep.rows_refused}")
+        for rule, n in sorted(rep.counts_by_rule.items()):
+            lines.append(f"    - {rule}: {n}")
+        if rep.xlsx_report:
+            lines.append(f"  Báo cáo chi tiết: {rep.xlsx_report}")
+    return "\n".join(lines)
+
+
+@click.command(name="ingest")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--branch", "branch", default=None, help="Branch code (default: from the inbox path).")
+@click.option("--period", "period", default=None, help="Period YYYY-MM (default: from the inbox path).")
+@click.option("--kind", "kind", type=click.Choice(KIND_CHOICES), default=None, help="Declared file kind.")
+@click.option("--inbox", "inbox", is_flag=True, help="Ingest every pending file of <data>/inbox.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+def ingest(files, branch, period, kind, inbox, as_json):
+    """Ingest branch files: archive, validate, load accepted rows to raw, refused rows to quarantine."""
+    from pipelines.ingest.engine import declared_from_path, ingest_file, ingest_inbox
+
+    if not files and not inbox:
+        raise click.UsageError("give FILE… or --inbox")
+    reports = []
+    if inbox:
+        reports += ingest_inbox()
+    for f in files:
+        b, p, k = declared_from_path(f)
+        b, p, k = branch or b, period or p, kind or k
+        if not (b and p and k):
+            raise click.UsageError(f"{f}: --branch, --period and --kind are required outside the inbox layout")
+        reports.append(ingest_file(f, branch_code=b, period=p, declared_kind=k))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2, default=str))
+    else:
+        for r in reports:
+            click.echo(_summary(r))
+        if not reports:
+            click.echo("Không có tệp mới trong hộp thư đến.")
+    sys.exit(0 if all(r.status in ("accepted", "duplicate") for r in reports) else 1)

@@ -1,0 +1,354 @@
+"""Ingestion engine tests: real files written into a temp data root (DOANVIEN_DATA_DIR)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+import xlsxwriter
+
+from pipelines.ingest.textnorm import unicode_to_tcvn3
+
+RECEIVED = dt.datetime(2025, 4, 5, 10, 0)
+HDR = ["STT", "Mã CĐCS", "Họ và tên", "Ngày sinh", "Giới tính", "Dân tộc", "Số CMND/CCCD", "Mã số BHXH",
+       "Ngày vào CĐ", "Lương đóng BHXH"]
+
+
+@pytest.fixture
+def root(data_root, monkeypatch):
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    reg = data_root / "registry"
+    reg.mkdir()
+    pl.DataFrame({"unit_code": ["Q0101", "CS0000001", "CS0000002", "CS0000009"],
+                  "level": ["upper_level", "cdcs", "cdcs", "cdcs"],
+                  "parent_code": ["T01", "Q0101", "Q0101", "Q0202"],
+                  "valid_from": [dt.date(2020, 1, 1)] * 4, "valid_to": [None] * 4},
+                 schema_overrides={"valid_to": pl.Date}).write_parquet(reg / "units.parquet")
+    pl.DataFrame({"branch_code": ["Q0101", "Q0202", "BHXH"], "valid_from": [dt.date(2020, 1, 1)] * 3,
+                  "valid_to": [None] * 3}, schema_overrides={"valid_to": pl.Date}).write_parquet(reg / "branches.parquet")
+    return data_root
+
+
+def member(i, **over):
+    male = i % 2 == 0
+    y = 1980 + i % 20
+    r = {"STT": i + 1, "Mã CĐCS": "CS0000001", "Họ và tên": f"Nguyễn Thị Hoà {i}", "Ngày sinh": f"05/03/{y}",
+         "Giới tính": "Nam" if male else "Nữ", "Dân tộc": "Kinh",
+         "Số CMND/CCCD": f"079{0 if male else 1}{y % 100:02d}{i:06d}", "Mã số BHXH": f"{7900000000 + i}",
+         "Ngày vào CĐ": "01/06/2015", "Lương đóng BHXH": "6.500.000"}
+    r.update(over)
+    return r
+
+
+def write_xlsx(path: Path, rows, header=HDR, title=True, footer=True, numbering=True):
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
+    ws = wb.add_worksheet("Danh sach")
+    r = 0
+    if title:
+        ws.write_string(0, 0, "LIÊN ĐOÀN LAO ĐỘNG QUẬN 1")
+        ws.write_string(1, 3, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
+        ws.write_string(2, 2, "DANH SÁCH ĐOÀN VIÊN THÁNG 03/2025")
+        r = 4
+    ws.write_row(r, 0, header)
+    r += 1
+    if numbering:
+        ws.write_row(r, 0, [f"({k + 1})" for k in range(len(header))])
+        r += 1
+    for row in rows:
+        for j, h in enumerate(header):
+            v = row.get(h)
+            if isinstance(v, (int, float)):
+                ws.write_number(r, j, v)
+            elif v is not None:
+                ws.write_string(r, j, v)
+        r += 1
+    if footer:
+        ws.write_string(r, 0, "Tổng cộng")
+        ws.write_string(r + 2, 6, "Người lập biểu")
+    wb.close()
+    return path
+
+
+def ingest(path, kind="roster", branch="Q0101", period="2025-03", **kw):
+    from pipelines.ingest.engine import ingest_file
+    return ingest_file(path, branch_code=branch, period=period, declared_kind=kind,
+                       received_at=kw.pop("received_at", RECEIVED), **kw)
+
+
+def quarantine(rep):
+    return pl.read_parquet(rep.quarantine_path)
+
+
+# ------------------------------------------------------------------------------------------------ readers
+def test_xlsx_titles_stt_footer_and_row_numbers(root, tmp_path):
+    rows = [member(i) for i in range(5)]
+    rows[2]["Số CMND/CCCD"] = "1.23457E+11"
+    rep = ingest(write_xlsx(tmp_path / "a.xlsx", rows))
+    assert rep.status == "accepted", rep.message_vi
+    assert (rep.rows_read, rep.rows_accepted, rep.rows_refused) == (5, 4, 1)
+    q = quarantine(rep)
+    # title rows 1-3, blank 4, header 5, numbering 6 → first member is Excel row 7; the third is row 9
+    assert q.select("source_row", "rule", "column").rows() == [(9, "cccd_lossy", "cccd")]
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["source_row"].to_list() == [7, 8, 10, 11]
+    assert raw["full_name"][0] == "Nguyễn Thị Hòa 0"  # tone style normalised
+    assert raw["insurance_salary"][0] == 6_500_000
+    assert raw["cccd"][0] == "079080000000"
+    assert raw["source_sheet"][0] == "Danh sach"
+
+
+def test_merged_birth_under_gender_and_x_marks(root, tmp_path):
+    p = tmp_path / "m.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["STT", "Mã CĐCS", "Họ tên", "Ngày sinh", None, "Số CCCD", "Ngày vào công đoàn"])
+    ws.merge_range(0, 3, 0, 4, "Ngày sinh")
+    ws.write_row(1, 0, [None, None, None, "Nam", "Nữ"])
+    ws.write_row(2, 0, [1, "CS0000001", "Trần Văn A", "02/03/1990", None, "079090000001", "01/01/2015"])
+    ws.write_row(3, 0, [2, "CS0000001", "Lê Thị B", None, "1991", "079191000002", "01/2016"])
+    wb.close()
+    rep = ingest(p)
+    assert rep.status == "accepted", rep.message_vi
+    raw = pl.read_parquet(rep.raw_path).sort("source_row")
+    assert raw["gender"].to_list() == ["M", "F"]
+    assert raw["birth_date"].to_list() == [dt.date(1990, 3, 2), dt.date(1991, 1, 1)]
+    assert raw["birth_date_precision"].to_list() == ["day", "year"]
+    assert raw["join_date_precision"].to_list() == ["day", "month"]
+    assert "date_year_only" in raw["flags"][1] and "date_month_only" in raw["flags"][1]
+
+
+def _csv_text(rows, sep=","):
+    def q(v):
+        v = "" if v is None else str(v)
+        return f'"{v}"' if sep in v or '"' in v else v
+    lines = ["DANH SÁCH ĐOÀN VIÊN", "", sep.join(HDR)]
+    lines += [sep.join(q(r.get(h)) for h in HDR) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("enc,sep", [("utf-8", ","), ("utf-8-sig", ";"), ("cp1258", ";")])
+def test_csv_encodings_and_separators(root, tmp_path, enc, sep):
+    rows = [member(i) for i in range(3)]
+    rows[1]["Lương đóng BHXH"] = "6,500,000" if sep == ";" else "6500000"
+    text = _csv_text(rows, sep)
+    if enc == "cp1258":  # Windows writes the tones cp1258 lacks as combining marks
+        from pipelines.generate.legacy_encodings import encode_cp1258
+        data = encode_cp1258(text)
+    else:
+        data = text.encode(enc)
+    p = tmp_path / "r.csv"
+    p.write_bytes(data)
+    rep = ingest(p)
+    assert rep.status == "accepted", rep.message_vi
+    assert rep.rows_accepted == 3
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["full_name"].to_list()[0] == "Nguyễn Thị Hòa 0"
+    assert raw["insurance_salary"].to_list() == [6_500_000] * 3
+    assert raw["source_row"].to_list() == [4, 5, 6]  # CSV line numbers
+
+
+def test_parquet_reader(root, tmp_path):
+    rows = [member(i) for i in range(3)]
+    p = tmp_path / "r.parquet"
+    pl.DataFrame([{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]).write_parquet(p)
+    rep = ingest(p)
+    assert rep.status == "accepted" and rep.rows_accepted == 3, rep.message_vi
+
+
+def test_xls_legacy_skipped_honestly():
+    pytest.skip("no .xls writer available offline (xlwt missing); .xls goes through the same calamine reader")
+
+
+# ------------------------------------------------------------------------------------------------ normalising
+def test_tcvn3_converted(root, tmp_path):
+    rows = [member(i, **{"Họ và tên": unicode_to_tcvn3("Nguyễn Thị Hương"), "Dân tộc": unicode_to_tcvn3("Mường")})
+            for i in range(3)]
+    header = [unicode_to_tcvn3(h) for h in HDR]
+    rows = [{unicode_to_tcvn3(k): v for k, v in r.items()} for r in rows]
+    rep = ingest(write_xlsx(tmp_path / "t.xlsx", rows, header=header))
+    assert rep.status == "accepted", rep.message_vi
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["full_name"].to_list() == ["Nguyễn Thị Hương"] * 3
+    assert raw["ethnicity_code"].to_list() == ["06"] * 3
+    assert "encoding_converted" in raw["flags"][0]
+    assert "TCVN3" in rep.encoding
+
+
+def test_vni_refused_naming_encoding(root, tmp_path):
+    rows = [member(i, **{"Họ và tên": "Nguyeãn Thò Höông"}) for i in range(4)]
+    rep = ingest(write_xlsx(tmp_path / "v.xlsx", rows))
+    assert (rep.status, rep.reason_code) == ("refused", "legacy_encoding")
+    assert "VNI" in rep.message_vi
+
+
+def test_cccd_restore_vs_refuse_and_dates(root, tmp_path):
+    rows = [
+        member(0, **{"Số CMND/CCCD": 1080000000}),                # number: leading zero lost → restored
+        member(1, **{"Số CMND/CCCD": "7.9181000001E+10"}),       # scientific but lossless → restored
+        member(2, **{"Số CMND/CCCD": "7.9182E+10"}),              # lossy
+        member(3, **{"Số CMND/CCCD": "123456789"}),               # CMND flagged
+        member(4, **{"Số CMND/CCCD": "079184000004", "Ngày sinh": "05/03/1990"}),  # birth year mismatch
+        member(5, **{"Ngày sinh": (dt.date(1985, 8, 12) - dt.date(1899, 12, 30)).days}),  # Excel serial
+        member(6, **{"Ngày vào CĐ": "31/02/2015"}),
+        member(7, **{"Ngày vào CĐ": "01/06/2030"}),
+        member(8, **{"Ngày vào CĐ": "201506"}),
+        member(9, **{"Giới tính": "Không rõ"}),
+        member(10, **{"Dân tộc": "H'Mông"}),
+        member(11, **{"Dân tộc": "Klingon"}),
+        member(12, **{"Mã CĐCS": "CS0000009"}),                     # another branch's unit
+        member(13, **{"Mã số BHXH": "12345"}),
+        member(13, **{"STT": 99}),                                  # same person twice
+        member(15, **{"Lương đóng BHXH": "-5"}),
+        member(16, **{"Họ và tên": None}),
+    ]
+    rows[0]["Số CMND/CCCD"] = 1080000000
+    rep = ingest(write_xlsx(tmp_path / "c.xlsx", rows))
+    assert rep.rows_read == rep.rows_accepted + rep.rows_refused == len(rows)
+    q = {r["source_row"] - 7: r["rule"] for r in quarantine(rep).iter_rows(named=True)}
+    assert q == {2: "cccd_lossy", 4: "cccd_birth_mismatch", 6: "date_invalid", 7: "future_date",
+                 9: "gender_invalid", 11: "ethnicity_unknown", 12: "unit_unknown", 13: "bhxh_layout",
+                 14: "duplicate_in_file", 15: "amount_invalid", 16: "required_missing"}
+    raw = pl.read_parquet(rep.raw_path).with_columns((pl.col("source_row") - 7).alias("i"))
+    by = {r["i"]: r for r in raw.iter_rows(named=True)}
+    assert by[0]["cccd"] == "001080000000" and "cccd_restored" in by[0]["flags"]
+    assert by[1]["cccd"] == "079181000001" and "cccd_restored" in by[1]["flags"]
+    assert by[3]["cccd"] is None and by[3]["cmnd"] == "123456789" and "cmnd_legacy" in by[3]["flags"]
+    assert by[5]["birth_date"] == dt.date(1985, 8, 12)
+    assert by[8]["join_date"] == dt.date(2015, 6, 1) and by[8]["join_date_precision"] == "month"
+    assert by[10]["ethnicity_code"] == "08"
+    assert rep.counts_by_rule == {v: list(q.values()).count(v) for v in set(q.values())}
+
+
+# ------------------------------------------------------------------------------------------------ file level
+def test_file_level_refusals(root, tmp_path):
+    def ok(n):
+        return write_xlsx(tmp_path / f"ok{n}.xlsx", [member(i) for i in range(n)])
+    empty = tmp_path / "e.csv"
+    empty.write_bytes(b"")
+    header_only = write_xlsx(tmp_path / "h.xlsx", [], footer=False)
+    garbage = tmp_path / "g.xlsx"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    html = tmp_path / "h.xls"
+    html.write_bytes(b"<html><body><table><tr><td>x</td></tr></table></body></html>")
+    dues = tmp_path / "d.csv"
+    dues.write_text("Mã CĐCS,Tên CĐCS,Số đoàn viên,Quỹ lương đóng BHXH,Đoàn phí phải thu,Đoàn phí đã thu\n"
+                    "CS0000001,A,10,65000000,650000,650000\n", encoding="utf-8")
+    cases = [
+        (empty, {}, "empty"), (header_only, {}, "empty"), (garbage, {}, "unreadable"), (html, {}, "unsafe_file"),
+        (dues, {}, "wrong_kind"), (ok(3), {"period": "2025-13"}, "wrong_period"),
+        (ok(4), {"period": "2025-02"}, "wrong_period"),  # the title says 03/2025
+        (ok(5), {"branch": "Q9999"}, "unknown_branch"),
+    ]
+    for path, kw, reason in cases:
+        rep = ingest(path, **kw)
+        assert (rep.status, rep.reason_code) == ("refused", reason), (path.name, kw, rep.message_vi)
+        assert rep.message_vi and rep.rows_accepted == 0
+        assert not (root / "raw" / "roster" / f"{rep.file_id}.parquet").exists()
+        # a refused file version is recorded in the ledger (same bytes again would be a duplicate)
+        assert pl.read_parquet(root / "raw" / "files" / f"{rep.file_id}.parquet")["status"][0] == "refused"
+
+
+def test_too_large_and_zip_bomb(root, tmp_path, monkeypatch):
+    import pipelines.ingest.readers as readers
+    # a 60 MB member that compresses to ~60 KB: refused before parsing
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * 60_000_000)
+    rep = ingest(bomb)
+    assert (rep.status, rep.reason_code) == ("refused", "unsafe_file")
+    laughs = tmp_path / "laughs.xlsx"
+    with zipfile.ZipFile(laughs, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa">]><Types>&a;</Types>')
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    assert ingest(laughs).reason_code == "unsafe_file"
+    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 1000)
+    import pipelines.ingest.engine as engine
+    monkeypatch.setattr(engine, "MAX_FILE_BYTES", 1000)
+    big = write_xlsx(tmp_path / "big.xlsx", [member(i) for i in range(50)])
+    assert ingest(big).reason_code == "too_large"
+
+
+# ------------------------------------------------------------------------------------------------ idempotency
+def test_duplicate_and_supersede(root, tmp_path):
+    p1 = write_xlsx(tmp_path / "v1.xlsx", [member(i) for i in range(4)])
+    r1 = ingest(p1)
+    snapshot = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    again = tmp_path / "renamed copy.xlsx"
+    again.write_bytes(p1.read_bytes())
+    r2 = ingest(again, received_at=RECEIVED + dt.timedelta(hours=1))
+    assert r2.status == "duplicate" and r2.reason_code == "duplicate_content"
+    assert "Tệp này đã được nhận trước đây" in r2.message_vi
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == snapshot
+    p3 = write_xlsx(tmp_path / "v2.xlsx", [member(i) for i in range(6)])
+    r3 = ingest(p3, received_at=RECEIVED + dt.timedelta(days=1))
+    assert r3.status == "accepted" and r3.file_id != r1.file_id
+    led = pl.read_parquet(root / "raw" / "files" / "*.parquet").sort("received_at")
+    assert led["file_id"].to_list() == [r1.file_id, r3.file_id]
+    latest = led.filter(pl.col("status") == "accepted").sort("received_at").tail(1)["file_id"][0]
+    rows = pl.read_parquet(root / "raw" / "roster" / "*.parquet")
+    assert rows.filter(pl.col("file_id") == latest).height == 6  # the warehouse's pick: exactly the new rows
+    assert (root / "archive" / r1.sha256[:2] / f"{r1.sha256}.xlsx").read_bytes() == p1.read_bytes()
+
+
+def test_pending_inbox_and_cli(root, tmp_path):
+    from click.testing import CliRunner
+
+    from pipelines.ingest.cli import ingest as cli
+    from pipelines.ingest.engine import pending_inbox_files
+    d = root / "inbox" / "Q0101" / "2025-03" / "roster"
+    d.mkdir(parents=True)
+    good = write_xlsx(d / "evil\u202egpj ..%2f..%2f.xlsx", [member(i) for i in range(3)])
+    bad = d / "bad.csv"
+    bad.write_text("nothing useful\n1,2\n", encoding="utf-8")
+    import os
+    os.utime(good, (1_743_840_000, 1_743_840_000))  # April 2025
+    os.utime(bad, (1_743_840_100, 1_743_840_100))
+    pend = pending_inbox_files()
+    assert [p.path.name for p in pend] == [good.name, "bad.csv"]
+    assert (pend[0].branch_code, pend[0].period, pend[0].kind) == ("Q0101", "2025-03", "roster")
+    res = CliRunner().invoke(cli, ["--inbox", "--json"])
+    assert res.exit_code == 1  # one file refused
+    reps = json.loads(res.output)
+    assert [r["status"] for r in reps] == ["accepted", "refused"]
+    assert "/" not in reps[0]["original_name"] and "\u202e" not in reps[0]["original_name"]
+    assert pending_inbox_files() == []
+    res = CliRunner().invoke(cli, [str(good)])
+    assert res.exit_code == 0 and "TRÙNG" in res.output
+
+
+# ------------------------------------------------------------------------------------------------ safety
+def test_formula_text_neutralised_in_xlsx_report(root, tmp_path):
+    import openpyxl
+    evil = ["=HYPERLINK(\"http://x/?\"&A1,\"a\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    rows = [member(i, **{"Họ và tên": e}) for i, e in enumerate(evil)]
+    rep = ingest(write_xlsx(tmp_path / "f.xlsx", rows))
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["full_name"][1] == "+1+1"  # stays data in raw
+    wb = openpyxl.load_workbook(rep.xlsx_report)
+    ws = wb.active
+    names = [ws.cell(row=r, column=4) for r in range(2, 2 + len(evil))]
+    assert all(c.data_type == "s" and str(c.value).startswith("'") for c in names)
+    assert ws.cell(row=1, column=ws.max_column).value == "Lỗi"
+
+
+def test_gx_results_carry_no_personal_values(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "sample")
+    import pipelines.ingest.rules as rules
+    monkeypatch.setattr(rules, "GX_MODE", "sample")
+    rows = [member(i) for i in range(6)] + [member(1, **{"STT": 9})]
+    rows[2]["Số CMND/CCCD"] = "07918200000X"
+    rep = ingest(write_xlsx(tmp_path / "g.xlsx", rows))
+    assert rep.gx["ran"] is True
+    by_rule = {e["rule"]: e for e in rep.gx["expectations"] if not e["success"]}
+    assert by_rule["cccd_layout"]["unexpected_count"] == 1
+    assert by_rule["duplicate_in_file"]["unexpected_count"] == 1
+    text = Path(rep.json_report).read_text(encoding="utf-8")
+    assert not re.search(r"\d{9,12}", text.replace(rep.sha256, "").replace(rep.file_id, ""))
+    assert "Nguyễn" not in text

@@ -178,18 +178,82 @@ def _build_dbt_assets(manifest_path: Path):
         plan = wbuild.prepare_build(context.run_id, full_refresh=_run_full_refresh(context, config))
         context.log.info(
             f"building {'from empty' if plan.full_refresh else 'from a copy of ' + str(plan.base_version)} "
-            f"into {plan.build_path}" + (f" (periods {plan.periods})" if plan.periods else "")
+            f"into {plan.build_path}" + (f" (months {','.join(plan.periods)})" if plan.periods else "")
         )
         ok = False
         try:
-            with wbuild.patched_environ(wbuild.dbt_env(plan)):
-                yield from dbt.cli(wbuild.dbt_build_args(plan), context=context).stream()
+            if os.environ.get("DOANVIEN_DBT_SUBPROCESS"):
+                with wbuild.patched_environ(wbuild.dbt_env(plan)):
+                    yield from dbt.cli(wbuild.dbt_build_args(plan), context=context).stream()
+            else:
+                yield from dbt_build_in_process(context, plan)
             ok = True
         finally:
             if not ok:  # a failed build publishes nothing and leaves nothing behind
                 wbuild.discard_build(context.run_id)
 
     return doanvien_dbt
+
+
+_RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
+
+
+def dbt_build_in_process(context: dg.AssetExecutionContext, plan: "wbuild.BuildPlan"):
+    """`dbt build` through dbtRunner in this process (no second interpreter, no second import of dbt:
+    measured-floor §7), its result events turned into Dagster events by dagster-dbt's own converter, so
+    materialisations and dbt tests as asset checks are exactly those of `DbtCliResource.cli(...).stream()`.
+    Honours a subset selection (the UI's "materialize selected") without dagster-dbt's temporary copy of
+    the project directory (which here would be the whole repository)."""
+    from dagster_dbt.asset_utils import (
+        DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+        DAGSTER_DBT_SELECT_METADATA_KEY,
+        DAGSTER_DBT_SELECTOR_METADATA_KEY,
+        get_manifest_and_translator_from_dbt_assets,
+        get_subset_selection_for_context,
+    )
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+    from dbt_common.events.functions import msg_to_dict
+
+    manifest, dbt_translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    selection_args, indirect = get_subset_selection_for_context(
+        context=context, manifest=manifest,
+        select=context.op.tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+        exclude=context.op.tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+        selector=context.op.tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+        dagster_dbt_translator=dbt_translator,
+        current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
+    )
+    raw_events: list[dict] = []
+    errors: list[str] = []
+
+    def on_event(msg) -> None:
+        name = msg.info.name
+        if name in _RESULT_EVENTS:
+            raw_events.append(msg_to_dict(msg))
+            context.log.info(msg.info.msg)
+        elif msg.info.level == "error":
+            errors.append(msg.info.msg)
+
+    target = wbuild.dbt_target_path(context.run_id)
+    env = wbuild.dbt_env(plan)
+    if indirect:
+        env["DBT_INDIRECT_SELECTION"] = indirect
+    try:
+        res = wbuild.run_dbt([*wbuild.dbt_build_args(plan), *selection_args], env, target_path=target,
+                             callbacks=[on_event])
+        for raw in raw_events:
+            event = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
+            yield from event.to_default_asset_events(
+                manifest=manifest, dagster_dbt_translator=dbt_translator, context=context,
+                target_path=target, project=project,
+            )
+    finally:
+        import shutil as _shutil
+
+        _shutil.rmtree(target, ignore_errors=True)
+    if not res.success:
+        detail = "; ".join(errors[:5]) or wbuild.summarise_dbt_failure(res)
+        raise dg.Failure(description=f"dbt build failed, nothing is published: {detail}"[:4000])
 
 
 def _load_dbt_assets():

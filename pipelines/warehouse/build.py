@@ -216,8 +216,9 @@ def dbt_target_path(run_id: str) -> Path:
     return serving.build_dir() / f"{_safe_run_id(run_id)}.target"
 
 
-def run_dbt(args: Sequence[str], env: dict[str, str], target_path: Path | None = None):
-    """Run dbt in this process (dbtRunner: no new interpreter, no re-import). Returns the dbtRunnerResult."""
+def run_dbt(args: Sequence[str], env: dict[str, str], target_path: Path | None = None, callbacks=None):
+    """Run dbt in this process (dbtRunner: no new interpreter, no re-import). Returns the dbtRunnerResult.
+    `callbacks` receive every dbt event (EventMsg) as it happens."""
     from dbt.cli.main import dbtRunner
 
     full = [*args, "--project-dir", os.fspath(config.DBT_PROJECT_DIR),
@@ -230,7 +231,7 @@ def run_dbt(args: Sequence[str], env: dict[str, str], target_path: Path | None =
         full += ["--target-path", os.fspath(target_path), "--log-path", os.fspath(target_path)]
     with patched_environ({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}):
         try:
-            return dbtRunner().invoke(full)
+            return dbtRunner(callbacks=list(callbacks or [])).invoke(full)
         finally:
             release_dbt_duckdb()
 

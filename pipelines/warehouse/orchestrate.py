@@ -21,6 +21,7 @@ class RefreshOutcome:
     path: str | None = None
     ingest: dict = field(default_factory=dict)
     assets_materialized: int = 0
+    materialized_keys: set[str] = field(default_factory=set)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
@@ -97,8 +98,10 @@ def run_monthly_refresh(full_refresh: bool = False, *, instance=None) -> Refresh
     out = RefreshOutcome(success=result.success, run_id=result.run_id)
     for ev in result.all_events:
         if ev.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            out.assets_materialized += 1
             mat = ev.event_specific_data.materialization
+            if mat.asset_key.to_user_string() not in out.materialized_keys:
+                out.assets_materialized += 1
+                out.materialized_keys.add(mat.asset_key.to_user_string())
             md = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
             if mat.asset_key == PUBLISH:
                 out.version, out.path = md.get("version"), md.get("path")

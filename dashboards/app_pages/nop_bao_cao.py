@@ -1,0 +1,86 @@
+"""Tình hình nộp báo cáo (submissions): which branches sent which months, late and missing ones, refusal
+rates, a quality score per branch, and a drill to the refused rows and their reasons (never the values)."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboards import common as c
+from pipelines.analytics import queries as q
+from pipelines.analytics.i18n import fmt_month, t
+
+STATUS = ["on_time", "late", "refused", "missing"]
+STATUS_COLOURS = {"on_time": "#2e9d5b", "late": "#f2a900", "refused": "#d9372b", "missing": "#bdbdbd"}
+
+
+def body() -> None:
+    ctx = c.page_setup("nop_bao_cao")
+    lg, scope, f = ctx.lang, ctx.scope, ctx.f
+    c.breadcrumb(ctx)
+    st.caption(f"{fmt_month(f.period_from, lg)} – {fmt_month(f.period_to, lg)} · {t('kind.roster', lg)}")
+    matrix = q.submissions_matrix(scope, f)
+    st.subheader(t("nop_bao_cao.matrix", lg))
+    if matrix.empty:
+        st.info(t("empty", lg))
+    else:
+        branches = sorted(matrix["branch_code"].unique())
+        names = dict(zip(matrix["branch_code"], matrix["unit_name"]))
+        periods = sorted(matrix["period"].unique())
+        idx = {s: i for i, s in enumerate(STATUS)}
+        grid = matrix.pivot(index="branch_code", columns="period", values="status").reindex(branches)
+        z = [[idx.get(v, None) for v in row] for row in grid.values]
+        text = [[t(f"status.{v}", lg) if isinstance(v, str) else "" for v in row] for row in grid.values]
+        scale = []
+        for i, s in enumerate(STATUS):
+            scale += [[i / len(STATUS), STATUS_COLOURS[s]], [(i + 1) / len(STATUS), STATUS_COLOURS[s]]]
+        fig = go.Figure(go.Heatmap(
+            z=z, x=[fmt_month(p, lg) for p in periods], y=[c.safe_label(f"{names[b]} ({b})") for b in branches],
+            text=text, zmin=-0.5, zmax=len(STATUS) - 0.5, colorscale=scale, xgap=2, ygap=2,
+            colorbar=dict(tickvals=list(range(len(STATUS))), ticktext=[t(f"status.{s}", lg) for s in STATUS]),
+            hovertemplate="%{y}<br>%{x}: <b>%{text}</b><extra></extra>"))
+        fig.update_yaxes(autorange="reversed")
+        c.chart(fig, "nb_matrix", height=max(260, 30 * len(branches) + 120), filename="nop_bao_cao_ma_tran")
+    quality = q.branch_quality(scope, f)
+    st.subheader(t("nop_bao_cao.by_branch", lg))
+    st.caption(t("nop_bao_cao.score_help", lg))
+    show = c.as_percent(quality[["branch_code", "unit_name", "months_expected", "months_sent", "late", "missing",
+                                 "rows_read", "rows_refused", "refusal_rate", "quality_score"]], ["refusal_rate"])
+    c.table(c.label_columns(show, lg, {"branch_code": "col.unit_code", "unit_name": "col.branch",
+                                       "months_expected": "col.files", "months_sent": "status.accepted",
+                                       "late": "col.late", "missing": "col.missing"}),
+            "nop_bao_cao_chat_luong", lg, title=t("nop_bao_cao.by_branch", lg))
+    rules = q.refusal_by_rule(scope, f)
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader(t("nop_bao_cao.by_rule", lg))
+        fig = go.Figure(go.Bar(x=rules["rows_refused"], y=rules["rule"], orientation="h", marker_color=c.COLOURS[1],
+                               hovertemplate="%{y}: <b>%{x}</b><extra></extra>"))
+        fig.update_yaxes(autorange="reversed")
+        fig.update_xaxes(title_text=t("col.rows_refused", lg))
+        c.chart(fig, "nb_rules", height=max(220, 30 * len(rules) + 90), filename="nop_bao_cao_ly_do")
+    with right:
+        st.subheader(t("nop_bao_cao.refused", lg))
+        st.caption(t("nop_bao_cao.no_values", lg))
+        codes = quality["branch_code"].tolist()
+        names = dict(zip(quality["branch_code"], quality["unit_name"]))
+        current = c.view_param("nhanh", None, codes)
+        branch = st.selectbox(t("nop_bao_cao.pick_branch", lg), [None, *codes],
+                              index=([None, *codes].index(current) if current else 0), key="nb_branch",
+                              format_func=lambda b: "—" if b is None else f"{names.get(b, b)} ({b})")
+        if branch != current:
+            c.set_view("nhanh", branch)
+        if branch:
+            rows = q.refused_rows(scope, f, branch)
+            msg = "message_vi" if lg == "vi" else "message_en"
+            keep = [x for x in ("period", "kind", "file_id", "source_sheet", "source_row", "column_name", "rule", msg)
+                    if x in rows.columns]
+            show = rows[keep].copy()
+            if "period" in show:
+                show["period"] = show["period"].map(lambda p: fmt_month(p, lg))
+            c.table(c.label_columns(show, lg, {"file_id": "col.file", "source_sheet": "col.sheet",
+                                               "source_row": "col.row", "column_name": "col.column",
+                                               msg: "col.message"}), f"dong_bi_tu_choi_{branch}", lg,
+                    title=t("nop_bao_cao.refused", lg))
+
+
+c.page_guard(body)

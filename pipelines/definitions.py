@@ -19,4 +19,7 @@ defs = dg.Definitions(
     sensors=[s for d in DOMAINS for s in d.sensors],
     schedules=[s for d in DOMAINS for s in d.schedules],
     resources={k: v for d in DOMAINS for k, v in getattr(d, "resources", {}).items()},
+    # every run (jobs, sensor runs, ad-hoc materialisations in the UI) executes its steps in one process:
+    # no per-step interpreter start-up, and at most one step writes the build file at a time
+    executor=dg.in_process_executor,
 )

@@ -102,6 +102,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
     path = build_path_for(run_id)
     serving.remove_build_files(path)  # a retried step starts again from a clean state
+    remove_stale_builds()
     cur = serving.current_version()
     base = cur if (cur is not None and not full_refresh and Path(cur.path).exists()) else None
     if base is not None:
@@ -120,6 +121,27 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     )
     plan.save()
     return plan
+
+
+STALE_BUILD_SECONDS = 24 * 3600
+
+
+def remove_stale_builds(max_age_seconds: float = STALE_BUILD_SECONDS) -> list[str]:
+    """Delete build leftovers (crashed runs) older than a day; a live build is never that old."""
+    removed = []
+    now = time.time()
+    for p in serving.build_dir().iterdir():
+        try:
+            if now - p.stat().st_mtime < max_age_seconds:
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
+            removed.append(p.name)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def dbt_env(plan: BuildPlan) -> dict[str, str]:

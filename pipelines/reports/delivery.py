@@ -276,6 +276,10 @@ def _send_one(sub, per, summary: RunSummary, *, transport, renderer, resolver, r
         msg_id = message_id(sub.id, per.key, transport.sender)
         msg = renderer.message(sub, per, to_addr=who.address, from_addr=transport.sender, msg_id=msg_id)
     except Exception as exc:  # noqa: BLE001 - one bad subscription must not stop the others
+        if getattr(exc, "skip", False):  # e.g. the unit does not exist in that month: nothing to report
+            _finish(did, "skipped", error=str(exc))
+            summary.skipped.append(sub.id)
+            return
         log.exception("rendering subscription %s failed", sub.id)
         attempts = attempts_before + 1
         _finish(did, "failed", error=f"render: {exc.__class__.__name__}: {exc}", outcome="render_failed",

@@ -181,6 +181,11 @@ def _is_personal(col: str) -> bool:
     return any(p in col.lower() for p in _PERSONAL)
 
 
+class OutOfTree(LookupError):
+    """The subscribed unit does not exist in the reported month (ended, or not founded yet)."""
+    skip = True
+
+
 def _d(v) -> dt.date:
     return v if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else pd.Timestamp(v).date()
 
@@ -198,6 +203,8 @@ def compute(unit_code: str, month: dt.date, *, report_date: dt.date | None = Non
 
     level = unit_level(unit_code)
     scope = scope_for_unit(unit_code, month)
+    if getattr(scope, "kind", None) == "none":
+        raise OutOfTree(f"unit {unit_code} does not exist in {month:%m/%Y}")
     prev = add_months(month, -1)
     unit = None if unit_code == "TLD" else unit_code
     f_month = Filters(period_from=month, period_to=month, unit=unit)
@@ -254,9 +261,9 @@ def compute(unit_code: str, month: dt.date, *, report_date: dt.date | None = Non
                                   sv_at(year_ago, "amount"), kind="money"),
     }
 
-    series = trend.assign(period=trend["period"].map(_d))
-    fl = flows.assign(period=flows["period"].map(_d))[["period", "joins", "leaves"]] if len(flows) else \
-        pd.DataFrame(columns=["period", "joins", "leaves"])
+    series = trend.assign(period=pd.Series([_d(x) for x in trend["period"]], index=trend.index, dtype=object))
+    fl = flows.assign(period=pd.Series([_d(x) for x in flows["period"]], index=flows.index, dtype=object))[
+        ["period", "joins", "leaves"]]
     series = series.merge(fl, on="period", how="left")
     series[["joins", "leaves"]] = series[["joins", "leaves"]].fillna(0)
     series["net"] = series["members"].diff()

@@ -283,12 +283,32 @@ def schema_catalog(db_path: str | os.PathLike | None = None) -> list[dict]:
     finally:
         con.close()
     manifest = _manifest_docs()
+    manifest.update({k: v for k, v in _full_file_comments().items() if v})
     by_table: dict[tuple[str, str], list[dict]] = {}
     for s, t, c, typ, com in cols:
         doc = com or manifest.get((t, c), "")
         by_table.setdefault((s, t), []).append({"column": c, "type": typ, "description": doc or ""})
     return [{"schema": s, "table": t, "description": com or manifest.get((t, None), "") or "",
              "columns": by_table.get((s, t), [])} for s, t, com in tables]
+
+
+def _full_file_comments() -> dict:
+    """Comments of the `marts` objects in the full file (the analyst copy is made with CREATE TABLE AS, which
+    drops comments). Metadata only: table and column descriptions, never data."""
+    out: dict = {}
+    try:
+        from pipelines.access.warehouse import connect_full
+        with connect_full() as con:
+            for t, c in con.execute("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'marts' "
+                                    "UNION ALL SELECT view_name, comment FROM duckdb_views() "
+                                    "WHERE schema_name = 'marts'").fetchall():
+                out[(t, None)] = c or ""
+            for t, col, c in con.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
+                                         "WHERE schema_name = 'marts'").fetchall():
+                out[(t, col)] = c or ""
+    except Exception:  # noqa: BLE001 - descriptions are a convenience
+        pass
+    return out
 
 
 def _manifest_docs() -> dict:

@@ -285,6 +285,9 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         roster = _roster_frame(persons, ident, pers, codes[ch.ep_cdcs[ri]], parent[ch.ep_cdcs[ri]],
                                np.where(left, ch.ep_end[ri], -1), np.where(left, ch.ep_reason[ri], -1),
                                reason_text, ch.ep_cdcs[ri])
+        # self-check: the active rows of each reported CĐCS are exactly its true members
+        chk = np.bincount(ch.ep_cdcs[ri[~left]], minlength=nc)
+        assert np.array_equal(chk[sub & valid], mt[sub & valid]), "roster rows != members_true"
         # one person in two units: an added row in another branch's roster
         cand = np.flatnonzero(active & (ch.ep_start < msd) & sub[ch.ep_cdcs])
         n_conf = int(rng.binomial(len(cand), min(1.0, rate / 30))) if len(cand) else 0

@@ -56,6 +56,9 @@ class Chunk:
 def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, months: list[date],
                    window_end: date) -> Chunk:
     rng = rng_for(seed, "chunk", old_code)
+    join_rate = scale.extra.get("join_rate", ANNUAL_JOIN_RATE)
+    leave_rate = scale.extra.get("leave_rate", ANNUAL_LEAVE_RATE)
+    transfer_share = scale.extra.get("transfer_share", TRANSFER_SHARE)
     olds = sorted(r["old_code"] for r in provinces())
     slot = olds.index(old_code)
     cdcs = cdcs.with_row_index("ci").with_columns(pl.col("ci").cast(pl.Int64))
@@ -78,7 +81,7 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     w_all = size0.astype(float)
     for m in months:
         ms, me = d2i(m), d2i(date.fromordinal(_next_month(m).toordinal() - 1))
-        J = int(rng.poisson(max(N0, 50) * ANNUAL_JOIN_RATE / 12))
+        J = int(rng.poisson(max(N0, 50) * join_rate / 12))
         if J == 0:
             continue
         w = w_all * (~is_public if ms >= exit_d else np.ones(nc, bool))
@@ -200,7 +203,7 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     ep_start = join.copy()
     ep_kind = np.r_[np.zeros(N0, np.int8), np.ones(P - N0, np.int8)]
     base = np.maximum(ep_start, S)
-    T = np.ceil(rng.exponential(365.25 / ANNUAL_LEAVE_RATE, P)).astype(np.int64) + 1
+    T = np.ceil(rng.exponential(365.25 / leave_rate, P)).astype(np.int64) + 1
     ep_end = np.where(base + T <= E, base + T, OPEN)
     ep_reason = np.full(P, -1, np.int16)
     ep_other = np.full(P, -1, np.int64)
@@ -212,7 +215,7 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     ends = (ep_end != OPEN) & ~pub
     # transfers: to a non-public CĐCS of another branch (parent at the transfer date)
     nonpub = np.flatnonzero(~is_public)
-    tr = ends & (rng.random(P) < TRANSFER_SHARE) & (len(nonpub) > 1)
+    tr = ends & (rng.random(P) < transfer_share) & (len(nonpub) > 1)
     tr_idx = np.flatnonzero(tr)
     if len(tr_idx):
         wnp = size0[nonpub].astype(float)
@@ -244,7 +247,7 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     if len(tr_idx):
         n_t = len(tr_idx)
         t_start = ep_end[tr_idx]
-        T2 = np.ceil(rng.exponential(365.25 / ANNUAL_LEAVE_RATE, n_t)).astype(np.int64) + 1
+        T2 = np.ceil(rng.exponential(365.25 / leave_rate, n_t)).astype(np.int64) + 1
         t_end = np.where(t_start + T2 <= E, t_start + T2, OPEN)
         pers = ep_person[tr_idx]
         age2 = (t_end - birth[pers]) / 365.25

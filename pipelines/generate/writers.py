@@ -168,12 +168,15 @@ def _add_rows(frame: pl.DataFrame, kind: str, rng, rate: float, fmt: str, encodi
     n = frame.height
     if n == 0:
         return frame
-    real = frame.filter(pl.col("_defect").is_null())
-    extras = []
+    real_pos = np.flatnonzero(frame["_defect"].is_null().to_numpy())
+    real = frame[real_pos]
+    extras, keys = [], []
     n_dup = int(rng.binomial(n, rate / 4))
     if n_dup:
-        idx = rng.choice(real.height, min(n_dup, real.height), replace=False)
-        extras.append(real[np.sort(idx)].with_columns(pl.lit("duplicate_row").alias("_defect")))
+        idx = np.sort(rng.choice(real.height, min(n_dup, real.height), replace=False))
+        extras.append(real[idx].with_columns(pl.lit("duplicate_row").alias("_defect")))
+        pos = real_pos[idx].astype(float)
+        keys.append(pos + 0.5 + rng.random(len(idx)) * (n - pos - 0.5))  # always after the original row
     if kind == "roster":
         ok = real.filter(pl.col("cccd").str.len_chars() == 12)
         for dtype, r in (("cccd_scientific", rate / 6 if fmt == "csv" else 0), ("cccd_invalid_layout", rate / 6),
@@ -195,10 +198,11 @@ def _add_rows(frame: pl.DataFrame, kind: str, rng, rate: float, fmt: str, encodi
                                pl.lit(None, pl.String).alias("member_code"),
                                pl.lit(None, pl.Int64).alias("_person_id"), pl.lit(dtype).alias("_defect"))
             extras.append(t)
+            keys.append(rng.random(k) * n)
     if not extras:
         return frame
     ex = pl.concat(extras, how="vertical_relaxed")
-    key = np.concatenate([np.arange(n, dtype=float), rng.random(ex.height) * n])
+    key = np.concatenate([np.arange(n, dtype=float)] + keys)
     out = pl.concat([frame, ex], how="vertical_relaxed").with_columns(pl.Series("_k", key)).sort(
         "_k", maintain_order=True).drop("_k")
     return out

@@ -1,0 +1,51 @@
+{#-
+  Incremental refresh keyed on period (delete+insert).
+
+  The orchestrator passes the months whose files changed:  --vars '{periods: "2026-10"}'
+  (or env DOANVIEN_PERIODS). Carry-forward and month-over-month diffs make every later month depend on
+  an earlier one, so an incremental run restates every month from the earliest listed month onwards:
+  a new month costs one month; a late correction of month m restates m .. latest.
+  No `periods` (or "" / "all") on an incremental run = restate all months (correct, just not cheap);
+  an explicit empty list (`periods: []`, nothing ingested since the base version) restates nothing.
+  `--full-refresh` rebuilds from nothing and gives the same rows.
+-#}
+
+{% macro restate_from() -%}
+  {%- set value = var('periods', '') -%}
+  {%- if value is none -%}{{ return(none) }}{%- endif -%}
+  {%- if value is string -%}
+    {%- set items = value.replace(';', ',').split(',') -%}
+  {%- else -%}
+    {%- set items = value -%}
+    {#- an explicit empty list means "no file changed": restate nothing -#}
+    {%- if items | length == 0 -%}{{ return('9999-12-01') }}{%- endif -%}
+  {%- endif -%}
+  {%- set months = [] -%}
+  {%- for p in items -%}
+    {%- set p = (p | string | trim) -%}
+    {%- if p and p not in ('all', 'none', 'None') -%}{%- do months.append(p[:7]) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- if months | length == 0 -%}{{ return(none) }}{%- endif -%}
+  {{ return((months | sort | first) ~ '-01') }}
+{%- endmacro %}
+
+{#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
+{% macro period_window(column, lookback_months=0) -%}
+  {%- set start = restate_from() -%}
+  {%- if is_incremental() and start is not none -%}
+    {{ column }} >= {{ dbt.dateadd('month', -lookback_months, "cast('" ~ start ~ "' as date)") }}
+  {%- else -%}
+    1 = 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- pre_hook of incremental models: remove the whole restated window first, so a month whose rows all
+    disappeared after a correction does not keep stale rows (delete+insert alone only replaces the
+    periods present in the new batch). -#}
+{% macro delete_restated_window(column='period') -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ period_window(column) }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,48 @@
+{#-
+  The few DuckDB-specific expressions of the project, each behind one macro (see README "Portability").
+  Everything else uses dbt's cross-database macros (dbt.date_trunc, dbt.dateadd, dbt.datediff,
+  dbt.concat, dbt.hash, dbt.safe_cast, dbt.date_spine, dbt.type_*).
+-#}
+
+{#- keyed_hash: pseudonymous key of a person. sha256(secret || '|' || value), first 32 hex digits.
+    The secret is a DuckDB session variable set by the dbt-duckdb plugin (dbt_project/plugins); it is
+    never rendered into SQL. Fails loudly when the secret is missing. Only call it from models that are
+    materialised as tables: a view would re-evaluate it in a reader's session, without the secret. -#}
+{% macro keyed_hash(expr) -%}
+  left(sha256(coalesce(cast(getvariable('doanvien_member_key_secret') as varchar),
+                       error('member key secret missing: set DOANVIEN_MEMBER_KEY_SECRET'))
+              || '|' || {{ expr }}), 32)
+{%- endmacro %}
+
+{#- name_key: exact-match key of a person's name: NFC, lower case, single spaces. -#}
+{% macro name_key(expr) -%}
+  lower(trim(regexp_replace(nfc_normalize({{ expr }}), '\s+', ' ', 'g')))
+{%- endmacro %}
+
+{#- name_search: accent-insensitive search text: lower case, no diacritics, đ → d. -#}
+{% macro name_search(expr) -%}
+  replace(strip_accents({{ name_key(expr) }}), 'đ', 'd')
+{%- endmacro %}
+
+{#- month_series: one row per month start between two dates (inclusive), as column `period`. -#}
+{% macro month_series(start_expr, end_expr) -%}
+  (select cast(generate_series as date) as period
+   from generate_series(cast({{ start_expr }} as timestamp), cast({{ end_expr }} as timestamp), interval 1 month))
+{%- endmacro %}
+
+{#- list_has: does a list column contain a value (row flags). -#}
+{% macro list_has(list_expr, value) -%}
+  coalesce(list_contains({{ list_expr }}, {{ value }}), false)
+{%- endmacro %}
+
+{#- month_end: last day of the month of a date. -#}
+{% macro month_end(expr) -%}
+  cast(last_day({{ expr }}) as date)
+{%- endmacro %}
+
+{#- last_non_null: the last non-null value of expr up to the current row of a window (IGNORE NULLS
+    syntax differs between engines). -#}
+{% macro last_non_null(expr, partition_by, order_by) -%}
+  last_value({{ expr }} ignore nulls) over (partition by {{ partition_by }} order by {{ order_by }}
+                                            rows between unbounded preceding and current row)
+{%- endmacro %}

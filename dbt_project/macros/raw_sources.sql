@@ -1,0 +1,88 @@
+{#-
+  Raw zone and registry readers (DuckDB-specific, see dbt_project/README.md "Portability").
+
+  raw_relation(source_name, table_name) renders a FROM-able relation for one source table:
+  - registers the dependency with source() (lineage, docs, dagster-dbt asset graph);
+  - reads every Parquet file of the source's glob with read_parquet(..., union_by_name = true);
+  - unions BY NAME with a typed empty relation, so a column that no file has yet still exists with its
+    contract type, and a kind with no file at all (a fresh data root) yields a typed empty relation
+    instead of DuckDB's "No files found" error.
+  On another engine the raw zone would be loaded as tables and this macro becomes `source(...)`.
+-#}
+
+{% macro raw_columns(table_name) %}
+  {%- set lineage = {'file_id': 'varchar', 'branch_code': 'varchar', 'period': 'date',
+                     'source_sheet': 'varchar', 'source_row': 'bigint', 'flags': 'varchar[]'} -%}
+  {%- set cols = {
+    'files': {'file_id': 'varchar', 'sha256': 'varchar', 'branch_code': 'varchar', 'period': 'date',
+              'kind': 'varchar', 'detected_kind': 'varchar', 'original_name': 'varchar',
+              'received_at': 'timestamp', 'status': 'varchar', 'reason_code': 'varchar',
+              'message_vi': 'varchar', 'rows_read': 'bigint', 'rows_accepted': 'bigint',
+              'rows_refused': 'bigint', 'format': 'varchar', 'encoding': 'varchar',
+              'ingested_at': 'timestamp'},
+    'roster': {'cdcs_code': 'varchar', 'full_name': 'varchar', 'birth_date': 'date',
+               'birth_date_precision': 'varchar', 'gender': 'varchar', 'ethnicity_code': 'varchar',
+               'cccd': 'varchar', 'cmnd': 'varchar', 'bhxh_code': 'varchar', 'member_code': 'varchar',
+               'join_date': 'date', 'join_date_precision': 'varchar', 'insurance_salary': 'bigint',
+               'leave_date': 'date', 'leave_reason_code': 'varchar'},
+    'dues': {'cdcs_code': 'varchar', 'cdcs_name': 'varchar', 'members_count': 'bigint',
+             'salary_fund': 'bigint', 'dues_expected': 'bigint', 'dues_collected': 'bigint'},
+    'services': {'cdcs_code': 'varchar', 'full_name': 'varchar', 'cccd': 'varchar', 'cmnd': 'varchar',
+                 'program': 'varchar', 'service_date': 'date', 'amount': 'bigint'},
+    'activities': {'cdcs_code': 'varchar', 'activity_type': 'varchar', 'activity_name': 'varchar',
+                   'activity_date': 'date', 'full_name': 'varchar', 'cccd': 'varchar', 'cmnd': 'varchar'},
+    'insurance': {'employer_code': 'varchar', 'employer_name': 'varchar', 'province_new_code': 'varchar',
+                  'industry_code': 'varchar', 'ownership_type': 'varchar', 'insured_workers': 'bigint',
+                  'insured_women': 'bigint'},
+    'quarantine': {'file_id': 'varchar', 'source_sheet': 'varchar', 'source_row': 'bigint',
+                   'rule': 'varchar', 'column': 'varchar', 'value': 'varchar',
+                   'message_vi': 'varchar', 'message_en': 'varchar'},
+    'units': {'unit_code': 'varchar', 'unit_name': 'varchar', 'level': 'varchar',
+              'upper_level_type': 'varchar', 'parent_code': 'varchar', 'province_old_code': 'varchar',
+              'province_new_code': 'varchar', 'sector_code': 'varchar', 'ownership_type': 'varchar',
+              'industry_code': 'varchar', 'employer_code': 'varchar', 'valid_from': 'date',
+              'valid_to': 'date'},
+    'branches': {'branch_code': 'varchar', 'branch_name': 'varchar', 'province_new_code': 'varchar',
+                 'email': 'varchar', 'valid_from': 'date', 'valid_to': 'date'},
+  } -%}
+  {%- set out = cols[table_name] -%}
+  {%- if table_name in ('roster', 'dues', 'services', 'activities', 'insurance') -%}
+    {%- set merged = {} -%}
+    {%- do merged.update(lineage) -%}
+    {%- do merged.update(out) -%}
+    {%- set out = merged -%}
+  {%- endif -%}
+  {{ return(out) }}
+{% endmacro %}
+
+{% macro raw_glob(table_name) %}
+  {%- if table_name in ('units', 'branches') -%}
+    {{ return(var('registry_dir') ~ '/' ~ table_name ~ '.parquet') }}
+  {%- elif table_name == 'quarantine' -%}
+    {{ return(var('quarantine_dir') ~ '/*.parquet') }}
+  {%- else -%}
+    {{ return(var('raw_dir') ~ '/' ~ table_name ~ '/*.parquet') }}
+  {%- endif -%}
+{% endmacro %}
+
+{% macro typed_empty_relation(columns) -%}
+  (select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ adapter.quote(name) }}{{ ", " if not loop.last }}{% endfor %} where 1 = 0)
+{%- endmacro %}
+
+{% macro raw_relation(source_name, table_name) -%}
+  {%- set _lineage = source(source_name, table_name) -%}
+  {%- set columns = raw_columns(table_name) -%}
+  {%- set glob = raw_glob(table_name) -%}
+  {%- set has_files = false -%}
+  {%- if execute -%}
+    {%- set result = run_query("select count(*) from glob('" ~ glob ~ "')") -%}
+    {%- set has_files = result.columns[0].values()[0] > 0 -%}
+  {%- endif -%}
+  {%- if has_files -%}
+  (select * from {{ typed_empty_relation(columns) }}
+   union all by name
+   select * from read_parquet('{{ glob }}', union_by_name = true))
+  {%- else -%}
+  {{ typed_empty_relation(columns) }}
+  {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,254 @@
+-- grain: one membership event: member_key × period × event_type × cdcs_code.
+-- Roster diffs month over month (period = the month whose roster shows the change; event_date = the
+-- date the roster reports, or the month start when it reports none):
+-- - exit from CĐCS A (counted at A last month, not now):
+--     leaver row with reason 'transfer'          → transfer_out (other_cdcs_code = new unit this month)
+--     leaver row with another reason             → leave (that reason)
+--     no leaver row, now active in CĐCS B        → transfer_out (implied)
+--     no leaver row, A closed as a public-sector unit (ownership hcsn/dvsn_100) → leave 'public_sector_exit'
+--     no leaver row otherwise                    → leave 'other'
+-- - entry into CĐCS B (counted at B now, not last month):
+--     came straight from a CĐCS whose exit is a transfer, or a 'transfer' leaver row this or last month
+--                                                → transfer_in (other_cdcs_code = old unit)
+--     else, when B had members last month or the join date is in this month → join
+--     else (first sight of an existing member: start of data, a branch's first roster) → no event
+-- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
+--   left in the first month of data) → leave/transfer_out, plus a join if the join date is in the month.
+-- Carried-forward months repeat a roster, so they create no event.
+with months as (
+    select * from {{ ref('int_member_months') }}
+),
+
+unit_months as (
+    select member_key, cdcs_code, next_period from {{ ref('int_member_unit_months') }}
+),
+
+leavers as (
+    select
+        r.period,
+        k.member_key,
+        r.cdcs_code,
+        r.leave_date,
+        r.leave_reason_code,
+        r.join_date,
+        r.gender,
+        r.birth_date,
+        r.ethnicity_code,
+        cast({{ dbt.dateadd('month', 1, 'r.period') }} as date) as next_period,
+        row_number() over (
+            partition by k.member_key, r.cdcs_code, r.period
+            order by r.leave_date desc, r.file_id desc, r.source_row desc
+        ) as rn
+    from {{ ref('int_roster_rows_monthly') }} as r
+    join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
+    where not r.is_carried_forward
+      and not r.is_active_at_month_end
+),
+
+leaver_rows as (
+    select * from leavers where rn = 1
+),
+
+units as (
+    select unit_code, max(valid_to) as closed_on, bool_or(ownership_type in (
+        select code from {{ ref('ownership_types') }} where is_public_sector_exit)) as is_public_sector_exit_unit
+    from {{ ref('stg_registry__units') }}
+    where unit_level = 'cdcs'
+    group by unit_code
+),
+
+first_period as (
+    select min(period) as period from months
+),
+
+cdcs_prev_members as (
+    select distinct cdcs_code, cast({{ dbt.dateadd('month', 1, 'period') }} as date) as period from months
+),
+
+pairs as (
+    -- the member's counted CĐCS this month and last month
+    select
+        coalesce(cur.period, cast({{ dbt.dateadd('month', 1, 'prev.period') }} as date)) as period,
+        coalesce(cur.member_key, prev.member_key)    as member_key,
+        prev.cdcs_code                               as prev_cdcs_code,
+        cur.cdcs_code                                as cur_cdcs_code,
+        cur.join_date                                as cur_join_date,
+        coalesce(cur.gender, prev.gender)            as gender,
+        coalesce(cur.birth_date, prev.birth_date)    as birth_date,
+        coalesce(cur.ethnicity_code, prev.ethnicity_code) as ethnicity_code
+    from months as cur
+    full outer join months as prev
+      on prev.member_key = cur.member_key
+     and cast({{ dbt.dateadd('month', 1, 'prev.period') }} as date) = cur.period
+    where coalesce(prev.cdcs_code, '') <> coalesce(cur.cdcs_code, '')
+),
+
+last_period as (
+    select max(period) as period from months
+),
+
+exits as (
+    select
+        p.period,
+        p.member_key,
+        p.prev_cdcs_code                             as cdcs_code,
+        p.cur_cdcs_code                              as dest_cdcs_code,
+        l.leave_date,
+        l.leave_reason_code,
+        u.closed_on,
+        coalesce(u.is_public_sector_exit_unit, false) as is_public_sector_exit_unit,
+        p.gender, p.birth_date, p.ethnicity_code,
+        case
+            when l.leave_reason_code = 'transfer' then 'transfer_out'
+            when l.leave_reason_code is not null then 'leave'
+            when p.cur_cdcs_code is not null then 'transfer_out'
+            else 'leave'
+        end                                          as event_type
+    from pairs as p
+    left join leaver_rows as l
+      on l.member_key = p.member_key and l.cdcs_code = p.prev_cdcs_code and l.period = p.period
+    left join units as u on u.unit_code = p.prev_cdcs_code
+    where p.prev_cdcs_code is not null
+      and p.period <= (select period from last_period)
+),
+
+standalone_leavers as (
+    -- leaver rows of people not active in that CĐCS last month (and not reported last month)
+    select l.*
+    from leaver_rows as l
+    left join unit_months as um
+      on um.member_key = l.member_key and um.cdcs_code = l.cdcs_code and um.next_period = l.period
+    left join leaver_rows as l_prev
+      on l_prev.member_key = l.member_key and l_prev.cdcs_code = l.cdcs_code and l_prev.next_period = l.period
+    where um.member_key is null and l_prev.member_key is null
+),
+
+transfer_leaver_rows as (
+    select member_key, cdcs_code, period, next_period, leave_date
+    from leaver_rows
+    where leave_reason_code = 'transfer'
+),
+
+entries as (
+    select
+        p.period,
+        p.member_key,
+        p.cur_cdcs_code                              as cdcs_code,
+        p.cur_join_date                              as join_date,
+        p.gender, p.birth_date, p.ethnicity_code,
+        -- origin: straight from another counted CĐCS whose exit is a transfer
+        case when x.event_type = 'transfer_out' then p.prev_cdcs_code end as direct_origin,
+        case when x.event_type = 'transfer_out' then x.leave_date end     as direct_origin_date,
+        cpm.cdcs_code is not null                    as cdcs_had_members
+    from pairs as p
+    left join exits as x
+      on x.member_key = p.member_key and x.period = p.period and x.cdcs_code = p.prev_cdcs_code
+    left join cdcs_prev_members as cpm
+      on cpm.cdcs_code = p.cur_cdcs_code and cpm.period = p.period
+    where p.cur_cdcs_code is not null
+),
+
+transfer_origins as (
+    -- a 'transfer' leaver row of the same person, this month or last month, in another CĐCS
+    select
+        e.member_key,
+        e.period,
+        e.cdcs_code,
+        t.cdcs_code  as origin_cdcs_code,
+        t.leave_date as origin_date,
+        row_number() over (
+            partition by e.member_key, e.period, e.cdcs_code
+            order by t.period desc, t.cdcs_code
+        ) as rn
+    from entries as e
+    join transfer_leaver_rows as t
+      on t.member_key = e.member_key
+     and t.cdcs_code <> e.cdcs_code
+     and (t.period = e.period or t.next_period = e.period)
+    where e.direct_origin is null
+),
+
+entries_with_origin as (
+    select
+        e.*,
+        coalesce(e.direct_origin, t.origin_cdcs_code)    as origin_cdcs_code,
+        coalesce(e.direct_origin_date, t.origin_date)    as origin_date
+    from entries as e
+    left join transfer_origins as t
+      on t.member_key = e.member_key and t.period = e.period and t.cdcs_code = e.cdcs_code and t.rn = 1
+),
+
+events as (
+    -- exits
+    select
+        period,
+        coalesce(
+            leave_date,
+            case when leave_reason_code is null and dest_cdcs_code is null
+                      and is_public_sector_exit_unit and closed_on < period
+                 then cast({{ dbt.dateadd('day', 1, 'closed_on') }} as date) end,
+            period)                                  as event_date,
+        member_key,
+        cdcs_code,
+        event_type,
+        case
+            when event_type <> 'leave' then null
+            when leave_reason_code is not null then leave_reason_code
+            when is_public_sector_exit_unit and closed_on < period then 'public_sector_exit'
+            else 'other'
+        end                                          as leave_reason_code,
+        case when event_type = 'transfer_out' then dest_cdcs_code end as other_cdcs_code,
+        leave_reason_code is null                    as is_inferred,
+        gender, birth_date, ethnicity_code
+    from exits
+
+    union all
+    -- entries
+    select
+        period,
+        case when origin_cdcs_code is not null then coalesce(origin_date, join_date, period)
+             else coalesce(join_date, period) end    as event_date,
+        member_key,
+        cdcs_code,
+        case when origin_cdcs_code is not null then 'transfer_in' else 'join' end as event_type,
+        null                                         as leave_reason_code,
+        origin_cdcs_code                             as other_cdcs_code,
+        false                                        as is_inferred,
+        gender, birth_date, ethnicity_code
+    from entries_with_origin
+    where origin_cdcs_code is not null
+       or cdcs_had_members
+       or join_date >= period
+
+    union all
+    -- standalone leaver rows
+    select
+        l.period,
+        l.leave_date                                 as event_date,
+        l.member_key,
+        l.cdcs_code,
+        case when l.leave_reason_code = 'transfer' then 'transfer_out' else 'leave' end as event_type,
+        case when l.leave_reason_code = 'transfer' then null else l.leave_reason_code end as leave_reason_code,
+        case when l.leave_reason_code = 'transfer' then m.cdcs_code end as other_cdcs_code,
+        false                                        as is_inferred,
+        l.gender, l.birth_date, l.ethnicity_code
+    from standalone_leavers as l
+    left join months as m on m.member_key = l.member_key and m.period = l.period
+
+    union all
+    -- ... and their join when it happened within the month
+    select
+        l.period,
+        l.join_date                                  as event_date,
+        l.member_key,
+        l.cdcs_code,
+        'join'                                       as event_type,
+        null                                         as leave_reason_code,
+        null                                         as other_cdcs_code,
+        false                                        as is_inferred,
+        l.gender, l.birth_date, l.ethnicity_code
+    from standalone_leavers as l
+    where l.join_date >= l.period
+)
+
+select * from events

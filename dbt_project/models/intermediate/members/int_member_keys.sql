@@ -1,0 +1,11 @@
+{{ config(materialized='table') }}
+-- grain: one identity record (identity_record). The pseudonymous member_key of its person:
+-- keyed_hash(identity_id), the key being a session secret that is never stored (see README).
+-- Materialised as a table so readers never need the secret.
+select
+    identity_record,
+    record_type,
+    identity_id,
+    resolution,
+    {{ keyed_hash('identity_id') }} as member_key
+from {{ ref('int_member_identities') }}

@@ -1,0 +1,62 @@
+-- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
+-- Duplicate rows of one person in one CĐCS collapse to the latest roster row. unit_rank orders the CĐCS
+-- of a person active in two units in one month: 1 = where they were active the previous month, failing
+-- that the earliest join date, then the lowest CĐCS code (rank 1 counts; others are conflicts).
+with rows_ as (
+    select r.*, k.member_key, k.identity_id
+    from {{ ref('int_roster_rows_monthly') }} as r
+    join {{ ref('int_member_keys') }} as k
+      on k.identity_record = r.identity_record
+    where r.is_active_at_month_end
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by member_key, cdcs_code, period
+            order by report_period desc, file_id desc, source_row desc
+        ) as rn
+    from rows_
+),
+
+deduped as (
+    select
+        period,
+        member_key,
+        identity_id,
+        cdcs_code,
+        branch_code,
+        report_period,
+        is_carried_forward,
+        file_id,
+        source_row,
+        gender,
+        birth_date,
+        ethnicity_code,
+        join_date,
+        insurance_salary,
+        cast({{ dbt.dateadd('month', 1, 'period') }} as date) as next_period
+    from ranked
+    where rn = 1
+),
+
+with_previous as (
+    select
+        cur.*,
+        prev.member_key is not null as was_here_last_month
+    from deduped as cur
+    left join deduped as prev
+      on prev.member_key = cur.member_key
+     and prev.cdcs_code = cur.cdcs_code
+     and prev.next_period = cur.period
+)
+
+select
+    *,
+    row_number() over (
+        partition by member_key, period
+        order by was_here_last_month desc, join_date asc nulls last, cdcs_code asc
+    ) as unit_rank,
+    count(*) over (partition by member_key, period) as n_units
+from with_previous

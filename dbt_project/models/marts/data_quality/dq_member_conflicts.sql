@@ -1,0 +1,86 @@
+-- grain: one identity conflict (conflict_id), never merged silently:
+-- - 'active_in_two_units': a person active at month end in two CĐCS in one month (member_key × period ×
+--   cdcs_code of the unit where they are NOT counted; other_cdcs_code = where they are counted);
+-- - 'cccd_two_people': one CCCD written with different people (name, birth date or gender differ) in the
+--   current rosters (one row per CCCD, at the first month it is seen, with the number of variants);
+-- - 'cmnd_ambiguous': a legacy CMND whose name + birth date + gender match several CCCD people (it keeps
+--   a key of its own).
+with two_units as (
+    select
+        'active_in_two_units'            as conflict_type,
+        u.member_key,
+        u.period,
+        u.cdcs_code,
+        c.cdcs_code                      as other_cdcs_code,
+        cast(u.n_units as bigint)        as variant_count
+    from {{ ref('int_member_unit_months') }} as u
+    join {{ ref('int_member_months') }} as c
+      on c.member_key = u.member_key and c.period = u.period
+    where u.unit_rank > 1
+),
+
+cccd_rows as (
+    select r.cccd, r.name_key, r.birth_date, r.gender, r.period, r.cdcs_code
+    from {{ ref('int_roster_rows_monthly') }} as r
+    where r.cccd is not null and not r.is_carried_forward
+),
+
+cccd_variants as (
+    select
+        cccd,
+        count(distinct coalesce(name_key, '') || '|' || coalesce(cast(birth_date as {{ dbt.type_string() }}), '')
+              || '|' || coalesce(gender, '')) as n_variants,
+        min(period)                   as first_period,
+        min(cdcs_code)                as cdcs_code
+    from cccd_rows
+    group by cccd
+    having count(distinct coalesce(name_key, '') || '|' || coalesce(cast(birth_date as {{ dbt.type_string() }}), '')
+                 || '|' || coalesce(gender, '')) > 1
+),
+
+two_people as (
+    select
+        'cccd_two_people'                as conflict_type,
+        k.member_key,
+        v.first_period                   as period,
+        v.cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(v.n_variants as bigint)     as variant_count
+    from cccd_variants as v
+    join {{ ref('int_member_keys') }} as k on k.identity_record = v.cccd
+),
+
+ambiguous as (
+    select
+        'cmnd_ambiguous'                 as conflict_type,
+        k.member_key,
+        min(r.period)                    as period,
+        min(r.cdcs_code)                 as cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(null as bigint)             as variant_count
+    from {{ ref('int_member_keys') }} as k
+    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
+    where k.resolution = 'cmnd_ambiguous'
+    group by k.member_key
+),
+
+conflicts as (
+    select * from two_units
+    union all select * from two_people
+    union all select * from ambiguous
+)
+
+select
+    cast({{ dbt.hash(dbt.concat(["c.conflict_type", "'|'", "c.member_key", "'|'", "cast(c.period as " ~ dbt.type_string() ~ ")", "'|'", "coalesce(c.cdcs_code, '')"])) }} as {{ dbt.type_string() }}) as conflict_id,
+    c.conflict_type,
+    c.member_key,
+    cast(c.period as date)     as period,
+    c.cdcs_code,
+    c.other_cdcs_code,
+    c.variant_count,
+    s.top_unit_code,
+    s.upper_unit_code,
+    s.province_new_code
+from conflicts as c
+left join {{ ref('int_cdcs_scope_months') }} as s
+  on s.cdcs_code = c.cdcs_code and s.period = c.period

@@ -1,0 +1,113 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_restated_window('period') }}"
+) }}
+-- grain: one period × CĐCS (cdcs_code) with members in the month's roster (carried forward when the
+-- branch did not submit) or a line in the month's dues report.
+-- dues_expected = Σ over members of min(round(rate × insurance_salary), cap), with the rate and the cap
+-- (base salary × cap multiplier) of the rule in force that month (dues_rules); dues_collected comes from
+-- the branch's current dues report of the month.
+with rules as (
+    select
+        valid_from,
+        valid_to,
+        rate,
+        base_salary,
+        cast(round(base_salary * cap_multiplier) as bigint) as dues_cap
+    from {{ ref('dues_rules') }}
+),
+
+member_dues as (
+    select
+        m.period,
+        m.cdcs_code,
+        m.insurance_salary,
+        r.rate,
+        r.base_salary,
+        r.dues_cap,
+        case
+            when m.insurance_salary is null or r.rate is null then 0
+            else least(cast(round(m.insurance_salary * r.rate) as bigint), r.dues_cap)
+        end as dues_due
+    from {{ ref('int_member_months') }} as m
+    left join rules as r
+      on m.period >= r.valid_from and (r.valid_to is null or m.period <= r.valid_to)
+    where {{ period_window('m.period') }}
+),
+
+from_roster as (
+    select
+        period,
+        cdcs_code,
+        count(*)                               as members,
+        sum(coalesce(insurance_salary, 0))     as salary_fund,
+        sum(dues_due)                          as dues_expected
+    from member_dues
+    group by period, cdcs_code
+),
+
+current_dues_files as (
+    select file_id from {{ ref('int_file_versions_ranked') }}
+    where kind = 'dues' and is_current_version
+),
+
+reported as (
+    select
+        d.period,
+        d.cdcs_code,
+        sum(d.reported_members)        as reported_members,
+        sum(d.reported_salary_fund)    as reported_salary_fund,
+        sum(d.reported_dues_expected)  as reported_dues_expected,
+        sum(d.dues_collected)          as dues_collected
+    from {{ ref('stg_raw__dues_reports') }} as d
+    join current_dues_files as f on f.file_id = d.file_id
+    where {{ period_window('d.period') }}
+    group by d.period, d.cdcs_code
+),
+
+combined as (
+    select
+        coalesce(r.period, p.period)            as period,
+        coalesce(r.cdcs_code, p.cdcs_code)      as cdcs_code,
+        coalesce(r.members, 0)                  as members,
+        coalesce(r.salary_fund, 0)              as salary_fund,
+        coalesce(r.dues_expected, 0)            as dues_expected,
+        p.dues_collected,
+        p.reported_members,
+        p.reported_salary_fund,
+        p.reported_dues_expected,
+        p.cdcs_code is not null                 as has_dues_report
+    from from_roster as r
+    full outer join reported as p
+      on p.period = r.period and p.cdcs_code = r.cdcs_code
+)
+
+select
+    cast(c.period as date)                              as period,
+    cast(c.cdcs_code as {{ dbt.type_string() }})        as cdcs_code,
+    s.top_unit_code,
+    s.upper_unit_code,
+    s.province_old_code,
+    s.province_new_code,
+    s.ownership_type,
+    s.industry_code,
+    cast(c.members as bigint)                           as members,
+    cast(c.salary_fund as bigint)                       as salary_fund,
+    cast(c.dues_expected as bigint)                     as dues_expected,
+    cast(c.dues_collected as bigint)                    as dues_collected,
+    cast(c.dues_expected - coalesce(c.dues_collected, 0) as bigint) as arrears,
+    cast(c.reported_members as bigint)                  as reported_members,
+    cast(c.reported_salary_fund as bigint)              as reported_salary_fund,
+    cast(c.reported_dues_expected as bigint)            as reported_dues_expected,
+    c.has_dues_report,
+    r.rate                                              as dues_rate,
+    cast(r.base_salary as bigint)                       as base_salary,
+    r.dues_cap                                          as dues_cap
+from combined as c
+left join rules as r
+  on c.period >= r.valid_from and (r.valid_to is null or c.period <= r.valid_to)
+left join {{ ref('int_cdcs_scope_months') }} as s
+  on s.cdcs_code = c.cdcs_code and s.period = c.period

@@ -1,0 +1,42 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_restated_window('period') }}"
+) }}
+-- grain: one member's participation in one activity (participation_id = file_id:source_sheet:source_row)
+-- from the current activities file of each branch × month. No names, no CCCD: member_key only.
+with current_files as (
+    select file_id from {{ ref('int_file_versions_ranked') }}
+    where kind = 'activities' and is_current_version
+),
+
+rows_ as (
+    select a.*
+    from {{ ref('stg_raw__activity_participations') }} as a
+    join current_files as f on f.file_id = a.file_id
+    where {{ period_window('a.period') }}
+      and (a.cccd is not null or a.cmnd is not null)
+)
+
+select
+    cast(r.file_id || ':' || coalesce(r.source_sheet, '') || ':' || cast(r.source_row as {{ dbt.type_string() }}) as {{ dbt.type_string() }}) as participation_id,
+    cast(r.period as date)                                  as period,
+    r.activity_date,
+    r.activity_type_code                                    as activity_type,
+    r.activity_name,
+    coalesce(k.member_key, {{ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") }}) as member_key,
+    r.cdcs_code,
+    r.branch_code,
+    s.top_unit_code,
+    s.upper_unit_code,
+    s.province_old_code,
+    s.province_new_code,
+    s.ownership_type,
+    s.industry_code
+from rows_ as r
+left join {{ ref('int_member_keys') }} as k
+  on k.identity_record = coalesce(r.cccd, 'cmnd:' || r.cmnd)
+left join {{ ref('int_cdcs_scope_months') }} as s
+  on s.cdcs_code = r.cdcs_code and s.period = r.period

@@ -1,0 +1,50 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_restated_window('period') }}"
+) }}
+-- grain: one service delivery (delivery_id = file_id:source_sheet:source_row) from the current services
+-- file of each branch × month. Health-related programmes (e.g. sickness visits) carry no member_key:
+-- they are only counted and summed, never linked to a person.
+with current_files as (
+    select file_id from {{ ref('int_file_versions_ranked') }}
+    where kind = 'services' and is_current_version
+),
+
+rows_ as (
+    select d.*
+    from {{ ref('stg_raw__service_deliveries') }} as d
+    join current_files as f on f.file_id = d.file_id
+    where {{ period_window('d.period') }}
+      and (d.cccd is not null or d.cmnd is not null)
+),
+
+programs as (
+    select code, is_health_related from {{ ref('service_programs') }}
+)
+
+select
+    cast(r.file_id || ':' || coalesce(r.source_sheet, '') || ':' || cast(r.source_row as {{ dbt.type_string() }}) as {{ dbt.type_string() }}) as delivery_id,
+    cast(r.period as date)                                  as period,
+    r.service_date,
+    case when coalesce(p.is_health_related, false) then null
+         else coalesce(k.member_key, {{ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") }}) end as member_key,
+    r.cdcs_code,
+    r.program_code,
+    coalesce(p.is_health_related, false)                    as is_health_related,
+    cast(r.amount as bigint)                                as amount,
+    r.branch_code,
+    s.top_unit_code,
+    s.upper_unit_code,
+    s.province_old_code,
+    s.province_new_code,
+    s.ownership_type,
+    s.industry_code
+from rows_ as r
+left join {{ ref('int_member_keys') }} as k
+  on k.identity_record = coalesce(r.cccd, 'cmnd:' || r.cmnd)
+left join programs as p on p.code = r.program_code
+left join {{ ref('int_cdcs_scope_months') }} as s
+  on s.cdcs_code = r.cdcs_code and s.period = r.period

@@ -64,3 +64,11 @@ def users(dw):
     out["member"] = accounts.create_user("member", display_name="Test member", role="member",
                                          password=wf.PASSWORDS["member"], member_code=m["member_code"])
     return out
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch):
+    """Tests hash many passwords on two shared cores: use argon2id with minimal cost (same code path)."""
+    from argon2 import PasswordHasher
+    from pipelines.access import accounts
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

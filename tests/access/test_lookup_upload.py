@@ -1,0 +1,113 @@
+"""Member lookups (own record, official search in scope, masking, audit, corrections) and uploads."""
+from __future__ import annotations
+
+import pytest
+
+import warehouse_fixture as wf
+from pipelines.access import audit, lookup, uploads
+from pipelines.access.accounts import User
+
+
+def _member(cdcs, i=0):
+    return [m for m in wf.members() if m["cdcs_code"] == cdcs][i]
+
+
+def test_own_record(users):
+    rec = lookup.own_record(users["member"])
+    m = _member("CS0000002")
+    assert rec["member_code"] == m["member_code"] and rec["cdcs_code"] == "CS0000002"
+    assert rec["cccd"] == m["cccd"][:3] + "*****" + m["cccd"][-4:]
+    assert rec["history"]["events"][0]["event_type"] == "join"
+    assert len(rec["history"]["dues"]) == 12 and rec["history"]["dues"][0]["dues_due"] > 0
+    assert rec["history"]["services"] and rec["history"]["activities"]
+    ev = audit.events(action="view_own_record")
+    assert ev[0]["member_key"] == m["member_key"] and m["cccd"] not in str(audit.events())
+
+
+def test_search_accent_insensitive_and_scoped(users):
+    up = users["upper_official"]  # X08001: CS0000002 and CS0000004
+    hits = lookup.search_members(up, "hoang duc EM")
+    assert hits and all(h.cdcs_code in {"CS0000002", "CS0000004"} for h in hits)
+    allh = lookup.search_members(users["national_leader"], "Hoàng Đức Em")
+    assert len(allh) > len(hits)
+    assert all("*****" in h.cccd for h in allh)  # masked for leaders
+    other = _member("CS0000006")  # Hà Nội, outside X08001
+    assert lookup.search_members(up, other["cccd"]) == []
+    assert lookup.search_members(up, other["member_code"]) == []
+    with pytest.raises(lookup.LookupError_):
+        lookup.member_detail(up, other["member_key"])
+    assert audit.events()[0]["action"] == "denied" and audit.events()[0]["member_key"] == other["member_key"]
+    cs = users["cdcs_official"]
+    mine = lookup.search_members(cs, _member("CS0000002", 1)["cccd"])
+    assert len(mine) == 1 and mine[0].cccd == _member("CS0000002", 1)["cccd"]  # CĐCS official: full CCCD
+    rec = lookup.member_detail(up, _member("CS0000004")["member_key"])
+    assert rec["cdcs_code"] == "CS0000004"
+    ev = audit.events(action="view_member")
+    assert ev[0]["actor"] == up.username and ev[0]["member_key"] == _member("CS0000004")["member_key"]
+    assert ev[0]["page"] == "tra_cuu"
+
+
+@pytest.mark.parametrize("role", ["analyst", "admin", "member"])
+def test_roles_without_person_access(users, role):
+    with pytest.raises(lookup.LookupError_):
+        lookup.search_members(users[role], "nguyen")
+    with pytest.raises(lookup.LookupError_):
+        lookup.member_detail(users[role], _member("CS0000002")["member_key"])
+
+
+def test_corrections_flow(users):
+    rid = lookup.submit_correction(users["member"], "birth_date", "Ngày sinh đúng là 01/02/1985 <b>x</b>")
+    assert [r["id"] for r in lookup.list_corrections(users["upper_official"], status="open")] == [rid]
+    assert lookup.list_corrections(users["cdcs_official"], status="open")
+    outsider = User("hn", "hn", "upper_official", unit_code="X01001")
+    assert lookup.list_corrections(outsider) == []
+    with pytest.raises(PermissionError):
+        lookup.resolve_correction(outsider, rid, "no")
+    lookup.resolve_correction(users["cdcs_official"], rid, "Đã sửa")
+    assert lookup.list_corrections(users["member"])[0]["status"] == "resolved"
+
+
+def test_mask():
+    assert lookup.mask_cccd("001234561234") == "001*****1234"
+    assert lookup.fold("Nguyễn Đức HÒA") == "nguyen duc hoa"
+
+
+def test_upload_scope_and_traversal_name(users, dw, monkeypatch):
+    import types
+    seen = {}
+
+    def fake_ingest(path, *, branch_code, period, declared_kind, original_name=None, **kw):
+        seen.update(path=str(path), original_name=original_name)
+        return types.SimpleNamespace(status="accepted", file_id="f" * 16, message_vi="ok", rows_read=1,
+                                     rows_accepted=1, rows_refused=0, json_report=None, xlsx_report=None,
+                                     counts_by_rule={})
+
+    import pipelines.ingest.engine as engine
+    monkeypatch.setattr(engine, "ingest_file", fake_ingest)
+    up = users["upper_official"]
+    assert [b["branch_code"] for b in uploads.branches_for(up)] == ["X08001"]
+    res = uploads.handle_upload(up, branch_code="X08001", period="2025-09-01", kind="roster",
+                                original_name="../../../etc/passwd.csv", data=b"a,b\n1,2\n")
+    assert "/" not in res.stored_name and ".." not in res.stored_name and res.stored_name.endswith(".csv")
+    assert res.inbox_path.startswith(str(dw / "inbox" / "X08001" / "2025-09" / "roster"))
+    assert seen["original_name"] == "../../../etc/passwd.csv" and "app/uploads/X08001/" in seen["path"]
+    assert not (dw / "etc").exists()
+    with pytest.raises(PermissionError):
+        uploads.handle_upload(up, branch_code="X01001", period="2025-09-01", kind="roster",
+                              original_name="x.csv", data=b"a")
+    with pytest.raises(PermissionError):
+        uploads.handle_upload(users["cdcs_official"], branch_code="X08001", period="2025-09-01", kind="roster",
+                              original_name="x.csv", data=b"a")
+    assert audit.events()[0]["action"] == "denied"
+    hist = uploads.upload_history(up)
+    assert hist and hist[0]["branch_code"] == "X08001"
+    assert uploads.upload_history(User("hn", "hn", "upper_official", unit_code="X01001")) == []
+
+
+def test_upload_with_real_engine(users, dw):
+    up = users["upper_official"]
+    res = uploads.handle_upload(up, branch_code="X08001", period="2025-09-01", kind="dues",
+                                original_name="..\\..\\bad<script>.csv", data="cdcs_code,x\nCS0000002,1\n".encode())
+    assert res.status in ("accepted", "refused", "duplicate")
+    assert "<" not in res.stored_name and "\\" not in res.stored_name
+    assert not list(dw.rglob("bad<script>*"))

@@ -325,6 +325,7 @@ def _send_one(sub, per, summary: RunSummary, *, transport, renderer, resolver, r
             return
         _finish(did, "sent", outbox_path=res.outbox_path, transport=res.transport)
         summary.sent.append(sub.id)
+        _audit(sub, per, who, res)
         return
 
     with S.connect() as con:
@@ -332,6 +333,18 @@ def _send_one(sub, per, summary: RunSummary, *, transport, renderer, resolver, r
     nxt = _iso(_utcnow() + next_delay(attempts)) if attempts < MAX_ATTEMPTS else None
     _finish(did, "failed", error=str(last), smtp_code=getattr(last, "smtp_code", None), next_attempt_at=nxt)
     summary.failed.append(sub.id)
+
+
+def _audit(sub, per, who, res):
+    """One audit record per brief that left (an outward artefact: VN-02). Never blocks the delivery."""
+    try:
+        from pipelines.access import audit
+        audit.record("reports", "export", page="bao_cao_email", outcome="ok",
+                     detail={"what": "report_email", "subscription_id": sub.id, "unit_code": sub.unit_code,
+                             "cadence": per.cadence, "period": per.key, "recipient": who.username or who.address,
+                             "transport": res.transport})
+    except Exception:  # noqa: BLE001
+        log.warning("audit record for subscription %s failed", sub.id, exc_info=True)
 
 
 def retry_due(*, transport=None, renderer=None, resolver=None, **kw) -> list[RunSummary]:

@@ -14,6 +14,7 @@ Only aggregates are ever stored here; the recipient address is the only personal
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -90,7 +91,14 @@ def now_iso() -> str:
 @contextmanager
 def connect(path: Path | None = None):
     """A connection in autocommit mode (explicit BEGIN IMMEDIATE where a claim must be atomic)."""
-    con = sqlite3.connect(path or db_path(), timeout=30, isolation_level=None)
+    path = path or db_path()
+    new = not Path(path).exists()
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    if new:  # holds recipients' addresses: owner-only
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
     con.row_factory = sqlite3.Row
     try:
         con.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,133 @@
+"""The real access pages under Streamlit's AppTest: not logged in, every role against every access page,
+the login form (and lockout), and data containing HTML/script rendered as text."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import warehouse_fixture as wf
+from pipelines.access import accounts, audit
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = REPO / "dashboards" / "app_pages"
+ACCESS_PAGES = ["tra_cuu", "tai_len", "sql", "quan_tri"]
+
+
+def page(name: str, user=None) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60)
+    if user is not None:
+        at.session_state["_dv_session_token"] = accounts.create_session(user)
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", ACCESS_PAGES + ["dang_nhap"])
+def test_not_logged_in_sees_only_the_login_form(dw, name):
+    at = page(name)
+    assert not at.exception
+    labels = [t.label for t in at.text_input]
+    assert "Tên đăng nhập" in labels and "Mật khẩu" in labels
+    assert not at.dataframe and "CS000" not in texts(at)
+
+
+@pytest.mark.parametrize("role", ["national_leader", "province_leader", "upper_official", "cdcs_official",
+                                  "analyst", "member", "admin"])
+def test_every_role_against_every_access_page(users, role):
+    from dashboards import auth
+    for name in ACCESS_PAGES:
+        at = page(name, users[role])
+        assert not at.exception, (role, name, at.exception)
+        allowed = role in auth.PAGE_ROLES[name]
+        refused = any("không có quyền" in str(e.value) for e in at.error)
+        assert refused != allowed, (role, name, texts(at))
+        if refused:
+            ev = audit.events(actor=users[role].username, action="denied")
+            assert ev and ev[0]["page"] == name
+            assert not at.dataframe  # nothing leaked
+
+
+def test_router_pages_by_role(users):
+    from dashboards import auth
+    assert auth.allowed_pages(None) == ["dang_nhap"]
+    assert auth.allowed_pages(users["member"]) == ["tra_cuu"]
+    assert "sql" in auth.allowed_pages(users["analyst"]) and "tra_cuu" not in auth.allowed_pages(users["analyst"])
+    assert "sql" not in auth.allowed_pages(users["national_leader"])
+    assert "quan_tri" in auth.allowed_pages(users["admin"])
+
+
+def test_login_form_logs_in_and_locks_out(users):
+    at = AppTest.from_file(str(PAGES / "dang_nhap.py"), default_timeout=60).run()
+    at.text_input(key="_dv_login_user").input("member")
+    at.text_input(key="_dv_login_pw").input("wrong-password")
+    at.button[0].click() if not at.get("form_submit_button") else None
+    at.run()
+    for _ in range(accounts.MAX_FAILURES + 1):
+        at.text_input(key="_dv_login_user").input("member")
+        at.text_input(key="_dv_login_pw").input("wrong-password")
+        at.get("form_submit_button")[0].click()
+        at.run()
+    assert any("khoá" in str(e.value) for e in at.error)
+    assert audit.events(action="login_locked")
+    at2 = AppTest.from_file(str(PAGES / "dang_nhap.py"), default_timeout=60).run()
+    at2.text_input(key="_dv_login_user").input("admin")
+    at2.text_input(key="_dv_login_pw").input(wf.PASSWORDS["admin"])
+    at2.get("form_submit_button")[0].click()
+    at2.run()
+    tok = at2.session_state["_dv_session_token"]
+    assert accounts.session_user(tok).role == "admin"
+    assert audit.events(action="login")[0]["actor"] == "admin"
+
+
+def test_script_in_names_is_rendered_as_text(users):
+    at = page("tra_cuu", users["member"])  # this member's name and unit name contain <script>/<img onerror>
+    assert not at.exception
+    body = texts(at)
+    assert "alert" in body  # the text is shown ...
+    import re
+    assert re.search(r"(?<!\\)<", body) is None  # ... every '<' escaped for Markdown: text, never markup
+    assert not at.get("html")
+    at = page("tra_cuu", users["upper_official"])
+    at.text_input(key="tc_q").input("ngo")
+    at.get("form_submit_button")[0].click()
+    at.run()
+    assert not at.exception and at.dataframe
+    df = at.dataframe[0].value
+    assert any("<script>" in str(v) for v in df.iloc[:, 0])  # in a dataframe cell: plain text
+
+
+def test_official_opens_a_record_and_it_is_audited(users):
+    at = page("tra_cuu", users["upper_official"])
+    at.text_input(key="tc_q").input("hoang duc em")
+    at.get("form_submit_button")[0].click()
+    at.run()
+    key = at.selectbox(key="tc_pick").options[1]
+    at.selectbox(key="tc_pick").select_index(1).run()
+    assert not at.exception
+    ev = audit.events(action="view_member")
+    assert ev and ev[0]["actor"] == users["upper_official"].username
+
+
+def test_sql_page_runs_and_refuses(users):
+    at = page("sql", users["analyst"])
+    assert not at.exception
+    at.text_area(key="sql_text").input("SELECT count(*) AS n FROM marts.fct_membership_monthly")
+    at.button(key="sql_run").click().run()
+    assert not at.exception and at.dataframe
+    at.text_area(key="sql_text").input("SELECT * FROM read_csv('/etc/passwd')")
+    at.button(key="sql_run").click().run()
+    assert any("không được phép" in str(e.value) for e in at.error)
+    assert "root:" not in texts(at)
+
+
+def test_admin_page_audit_view(users):
+    at = page("quan_tri", users["admin"])
+    assert not at.exception
+    assert audit.events(action="audit_view")

@@ -486,26 +486,28 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
 
 
 def _write_xlsx_report(rep, layout, typed, qdf) -> None:
-    import xlsxwriter
+    """The branch's own rows (as read) with an added red "Lỗi" column, plus a summary sheet.
+
+    Built by `xlsxfast` (cell XML from Polars expressions): a 50,000-row report costs a fraction of a second,
+    where xlsxwriter's per-cell Python took ~8 s. Formula-like text is neutralised in every cell.
+    """
+    from pipelines.ingest.xlsxfast import Sheet, write_xlsx
     ccols = sorted((int(c[1:]) for c in typed.columns if re.fullmatch(r"c\d+", c)))
     shown = [j for j in ccols if layout.headers.get(j)]
     errs = qdf.select("source_row", (pl.col("message_vi") + pl.lit(" [") + pl.col("rule") + pl.lit("]")).alias("err"))
-    body = typed.select("source_row", *[f"c{j}" for j in shown]).join(errs, on="source_row", how="left").sort("source_row")
+    body = (typed.select(pl.col("source_row").cast(pl.Int64), *[f"c{j}" for j in shown])
+            .join(errs, on="source_row", how="left", maintain_order="left").sort("source_row"))
+    main = Sheet("Kết quả", ["Dòng trong tệp", *[layout.headers[j] for j in shown], "Lỗi"], body,
+                 red_columns={len(shown) + 1})
+    summary_rows = [("Tệp", rep.original_name), ("Đơn vị gửi", rep.branch_code), ("Kỳ báo cáo", rep.period),
+                    ("Loại báo cáo", KIND_VI.get(rep.kind, rep.kind)), ("Số dòng đọc được", str(rep.rows_read)),
+                    ("Số dòng hợp lệ", str(rep.rows_accepted)), ("Số dòng bị từ chối", str(rep.rows_refused))]
+    summary_rows += [(f"Lỗi [{rule}]", str(n)) for rule, n in sorted(rep.counts_by_rule.items())]
+    summary = Sheet("Tóm tắt", ["Mục", "Giá trị"],
+                    pl.DataFrame(summary_rows, schema={"k": pl.String, "v": pl.String}, orient="row"),
+                    widths=[28, 60])
     path = config.reports_dir() / f"{rep.file_id}.xlsx"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                        "strings_to_numbers": False})
-    ws = wb.add_worksheet("Kết quả")
-    bold = wb.add_format({"bold": True})
-    red = wb.add_format({"font_color": "#C00000"})
-    ws.write_row(0, 0, [neutralise(x) for x in ["Dòng trong tệp", *[layout.headers[j] for j in shown], "Lỗi"]], bold)
-    for i, row in enumerate(body.iter_rows(), start=1):
-        ws.write_row(i, 0, [neutralise(v) for v in row[:-1]])
-        if row[-1]:
-            ws.write_string(i, len(row) - 1, neutralise(row[-1]), red)
-    ws.freeze_panes(1, 0)
-    wb.close()
-    os.replace(tmp, path)
+    write_xlsx(path, [main, summary])
     rep.xlsx_report = str(path)
 
 

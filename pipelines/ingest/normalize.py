@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import time
 from functools import lru_cache
 
 import polars as pl
@@ -17,7 +18,7 @@ from pipelines.config import REFERENCE_DIR
 from pipelines.ingest.layout import Layout
 from pipelines.ingest.mapping import GENDER_MARK_VALUES, KINDS, LEAVE_REASON_ALIASES, header_key
 from pipelines.ingest.readers import FileRefused
-from pipelines.ingest.textnorm import clean_text, tcvn3_cell, tcvn3_to_unicode, tone_style, vni_cell
+from pipelines.ingest.textnorm import tone_style_map
 
 EXCEL_EPOCH = _dt.date(1899, 12, 30)
 
@@ -57,6 +58,116 @@ def _map_distinct(s: pl.Expr, df: pl.DataFrame, col: str, table: dict[str, str])
     vals = df.get_column(col).drop_nulls().unique().to_list() if col in df.columns else []
     mapping = {v: table.get(header_key(v)) for v in vals}
     return s.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def _lookup_distinct(df: pl.DataFrame, col: str, exprs: dict[str, pl.Expr], where: pl.Expr | None = None
+                     ) -> pl.DataFrame:
+    """Evaluate `exprs` (written on ``pl.col(col)``) once per distinct value of `col` (optionally only the
+    values where `where` holds) and join the results back by value: heavy parsing costs O(distinct)."""
+    u = df.select(pl.col(col)).filter(where) if where is not None else df.select(pl.col(col))
+    u = u.unique().drop_nulls()
+    res = u.with_columns(**exprs)
+    return df.join(res, on=col, how="left", nulls_equal=False, maintain_order="left")
+
+
+def parse_date_columns(df: pl.DataFrame, col: str, prefix: str) -> pl.DataFrame:
+    """Adds ``{prefix}_date``, ``{prefix}_prec``, ``{prefix}_status`` for text column `col`.
+
+    Dates repeat a lot (birth dates, a few join dates), so the office forms are parsed on the distinct values;
+    the common "dd/mm/yyyy" form takes a fast strptime path, the rest go through `parse_date`.
+    """
+    u = df.select(pl.col(col)).drop_nulls().unique()
+    fast_ok = pl.col(col).str.contains(r"^\d{2}/\d{2}/\d{4}$")
+    u = u.with_columns(pl.when(fast_ok).then(pl.col(col).str.to_date("%d/%m/%Y", strict=False)).alias("__fast"))
+    fast = u.filter(pl.col("__fast").is_not_null()).select(
+        col, pl.col("__fast").alias(f"{prefix}_date"), pl.lit("day").alias(f"{prefix}_prec"),
+        pl.lit("ok").alias(f"{prefix}_status"))
+    rest = u.filter(pl.col("__fast").is_null()).select(col)
+    d, p, st = parse_date(pl.col(col))
+    rest = rest.select(col, d.alias(f"{prefix}_date"), p.alias(f"{prefix}_prec"), st.alias(f"{prefix}_status"))
+    both = pl.concat([fast, rest], how="vertical_relaxed")
+    return df.join(both, on=col, how="left", nulls_equal=False, maintain_order="left")
+
+
+# ------------------------------------------------------------------------------------------- text
+_NONASCII = r"[^\x00-\x7F]"
+# Characters whose presence can make a string differ from its NFC form (combining marks, Hangul jamo,
+# the few singleton decompositions). A string with none of them is already NFC.
+_NOT_NFC_CANDIDATE = ("[\u0300-\u036f\u0374\u037e\u0387\u0483-\u0489\u1100-\u11ff\u1dc0-\u1dff\u1f71-\u1ffd"
+                      "\u2000\u2001\u20d0-\u20ff\u2126\u212a\u212b\u2329\u232a\uf900-\ufaff\ufe20-\ufe2f]")
+# A cell needs whitespace collapsing when it has a run of 2+ blanks or any blank other than a plain space.
+_WS_FIX = r"[\s\u00a0\u200b]{2,}|[^\S ]|\u200b"
+
+
+def _bool_mask(n: int, idx: pl.Series) -> pl.Series:
+    """Boolean Series of length n, True at `idx`."""
+    m = pl.select(pl.repeat(False, n, dtype=pl.Boolean)).to_series() if n else pl.Series([], dtype=pl.Boolean)
+    return m.scatter(idx, True) if len(idx) else m
+
+
+def prepare_text(df: pl.DataFrame, cols: list[str], info: dict) -> pl.DataFrame:
+    """Legacy-encoding detection/conversion, NFC, trimmed and collapsed spaces (empty → null) for `cols`.
+
+    Adds the row flags ``__enc`` (TCVN3 converted) and ``__nfd`` (decomposed text composed). Every costly
+    step runs only on the cells that can need it (non-ASCII cells, cells with combining marks, cells with odd
+    blanks), found with one cheap scan per column, and is scattered back: plain cells cost one regex scan.
+    A file in VNI is refused (``legacy_encoding``).
+    """
+    from pipelines.ingest.textnorm import _TCVN3_MARKER_RE, _UNICODE_VI_RE, _VNI_RE, TCVN3_TO_UNICODE
+    n = df.height
+    keys = list(TCVN3_TO_UNICODE)
+    vals = [TCVN3_TO_UNICODE[k] for k in keys]
+    parts = {}
+    vni_count = marker_cells = unicode_cells = 0
+    for c in cols:
+        s = df.get_column(c)
+        idx = s.str.contains(_NONASCII).fill_null(False).arg_true()
+        sub = s.gather(idx)
+        uni = sub.str.contains(_UNICODE_VI_RE)
+        marker = sub.str.contains(_TCVN3_MARKER_RE)
+        vni_count += int((sub.str.contains(_VNI_RE) & ~uni).sum())
+        marker_cells += int((marker & ~uni).sum())
+        unicode_cells += int(uni.sum())
+        parts[c] = (idx, sub, uni, marker)
+    if vni_count >= 3 or (n and vni_count >= max(1, 0.05 * n) and vni_count >= 1):
+        raise FileRefused("legacy_encoding",
+                          "Tệp dùng bảng mã cũ VNI (phông VNI-Times), chưa chuyển được sang Unicode. "
+                          "Vui lòng chuyển bảng mã sang Unicode (ví dụ bằng Unikey) rồi gửi lại.", "VNI")
+    # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
+    # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
+    whole = marker_cells > 0 and unicode_cells == 0
+    enc_idx: list[pl.Series] = []
+    nfd_idx: list[pl.Series] = []
+    new_cols = []
+    for c in cols:
+        s = df.get_column(c)
+        idx, sub, uni, marker = parts[c]
+        if len(idx):
+            conv = sub.str.contains("[\u00a1-\u00fe]") if whole else (marker & ~uni)
+            comb = sub.str.contains(_NOT_NFC_CANDIDATE)
+            fixed = sub
+            if conv.any():
+                ci = conv.arg_true()
+                fixed = fixed.scatter(ci, sub.gather(ci).str.replace_many(keys, vals))
+                enc_idx.append(idx.gather(ci))
+            if comb.any():
+                ki = comb.arg_true()
+                orig = sub.gather(ki)
+                nfc = fixed.gather(ki).str.normalize("NFC")
+                fixed = fixed.scatter(ki, nfc)
+                nfd_idx.append(idx.gather(ki).filter(orig != orig.str.normalize("NFC")))
+            s = s.clone().scatter(idx, fixed)
+        wi = s.str.contains(_WS_FIX).fill_null(False).arg_true()
+        if len(wi):
+            s = s.scatter(wi, s.gather(wi).str.replace_all(r"[\s\u00a0\u200b]+", " "))
+        new_cols.append(s.alias(c))
+    if enc_idx:
+        info["encoding_detected"] = "TCVN3"
+    allidx = lambda xs: pl.concat(xs) if xs else pl.Series([], dtype=pl.UInt32)  # noqa: E731
+    df = df.with_columns(new_cols).with_columns(
+        _bool_mask(n, allidx(enc_idx)).alias("__enc"), _bool_mask(n, allidx(nfd_idx)).alias("__nfd"))
+    stripped = [pl.col(c).str.strip_chars() for c in cols]
+    return df.with_columns([pl.when(e == "").then(None).otherwise(e).alias(c) for e, c in zip(stripped, cols)])
 
 
 # ------------------------------------------------------------------------------------------- dates
@@ -147,45 +258,27 @@ def parse_cccd(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
 
 
 # ------------------------------------------------------------------------------------------- main
+def _mark(info: dict, step: str) -> None:
+    now = time.perf_counter()
+    info["steps"][step] = round(now - info["_t"], 4)
+    info["_t"] = now
+
+
 def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.DataFrame, dict]:
     """Typed canonical frame with `v_*` helper columns, flags and lineage-ready `source_row`."""
     kind = layout.kind
     spec = KINDS[kind]
     df = layout.data
     ccols = [c for c in df.columns if c.startswith("c") and c[1:].isdigit()]
-    info: dict = {"encoding_detected": None}
+    info: dict = {"encoding_detected": None, "steps": {}, "_t": time.perf_counter()}
 
-    # legacy encodings, per cell
-    vni_count = df.select(pl.sum_horizontal([vni_cell(pl.col(c)).fill_null(False) for c in ccols]).sum()).item() if ccols else 0
-    if vni_count >= 3 or (df.height and vni_count >= max(1, 0.05 * df.height) and vni_count >= 1):
-        raise FileRefused("legacy_encoding",
-                          "Tệp dùng bảng mã cũ VNI (phông VNI-Times), chưa chuyển được sang Unicode. "
-                          "Vui lòng chuyển bảng mã sang Unicode (ví dụ bằng Unikey) rồi gửi lại.", "VNI")
-    # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
-    # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
-    from pipelines.ingest.textnorm import _UNICODE_VI_RE
-    marker_cells = df.select(pl.sum_horizontal([tcvn3_cell(pl.col(c)).fill_null(False) for c in ccols]).sum()).item()
-    unicode_cells = df.select(pl.sum_horizontal([pl.col(c).str.contains(_UNICODE_VI_RE).fill_null(False)
-                                                 for c in ccols]).sum()).item()
-    whole = marker_cells > 0 and unicode_cells == 0
-    if whole:
-        conv = pl.any_horizontal([pl.col(c).str.contains("[\u00a1-\u00fe]").fill_null(False) for c in ccols])
-    else:
-        conv = pl.any_horizontal([tcvn3_cell(pl.col(c)).fill_null(False) for c in ccols])
-    nfd = pl.any_horizontal([(pl.col(c) != pl.col(c).str.normalize("NFC")).fill_null(False) for c in ccols])
-    df = df.with_columns(conv.alias("__enc"), nfd.alias("__nfd"))
-    if df["__enc"].any():
-        info["encoding_detected"] = "TCVN3"
-    if whole:
-        from pipelines.ingest.textnorm import TCVN3_TO_UNICODE
-        keys = list(TCVN3_TO_UNICODE)
-        df = df.with_columns([pl.col(c).str.replace_many(keys, [TCVN3_TO_UNICODE[k] for k in keys]) for c in ccols])
-    else:
-        df = df.with_columns([tcvn3_to_unicode(pl.col(c)).alias(c) for c in ccols])
+    used = sorted({*layout.columns.values(), *layout.gender_marks.values(), *layout.birth_by_gender.values()})
+    df = prepare_text(df, [f"c{j}" for j in used], info)
+    _mark(info, "prepare_text")
 
     def raw(name: str) -> pl.Expr:
         j = layout.columns.get(name)
-        return clean_text(pl.col(f"c{j}")) if j is not None else pl.lit(None, dtype=pl.String)
+        return pl.col(f"c{j}") if j is not None else pl.lit(None, dtype=pl.String)
 
     out: list[pl.Expr] = [pl.col("__row").alias("source_row")]
     flags: list[pl.Expr] = [pl.when(pl.col("__enc")).then(pl.lit("encoding_converted")),
@@ -195,7 +288,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     # gender layouts
     if kind == "roster":
         if layout.birth_by_gender:
-            bm, bf = (clean_text(pl.col(f"c{layout.birth_by_gender[g]}")) for g in ("M", "F"))
+            bm, bf = (pl.col(f"c{layout.birth_by_gender[g]}") for g in ("M", "F"))
             birth_raw = pl.coalesce(bm, bf)
             gender_raw = (pl.when(bm.is_not_null() & bf.is_null()).then(pl.lit("M"))
                           .when(bf.is_not_null() & bm.is_null()).then(pl.lit("F"))
@@ -203,7 +296,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         else:
             birth_raw = raw("birth_date")
             if layout.gender_marks:
-                xm, xf = (clean_text(pl.col(f"c{layout.gender_marks[g]}")) for g in ("M", "F"))
+                xm, xf = (pl.col(f"c{layout.gender_marks[g]}") for g in ("M", "F"))
                 gender_raw = (pl.when(xm.is_not_null() & xf.is_null()).then(pl.lit("M"))
                               .when(xf.is_not_null() & xm.is_null()).then(pl.lit("F"))
                               .when(xm.is_not_null() & xf.is_not_null()).then(pl.lit("Nam và Nữ")))
@@ -222,6 +315,25 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         else:
             raws[c.name] = raw(c.name)
     df = df.with_columns([e.alias(f"r_{n}") for n, e in raws.items()])
+    _mark(info, "clean_raw")
+    # heavy per-value parsing runs on distinct values (or on the few non-trivial values), joined back
+    tone_maps: dict[str, dict[str, str]] = {}
+    for c in spec.columns:
+        rc = f"r_{c.name}"
+        if c.dtype == "date":
+            df = parse_date_columns(df, rc, f"__{c.name}")
+        elif c.dtype == "cccd":
+            plain = pl.col(rc).str.contains(r"^\d{12}$")
+            cc, cm, rs, inp = parse_cccd(pl.col(rc))
+            df = _lookup_distinct(df, rc, {"__cccd": cc, "__cmnd": cm, "__restored": rs, "__cccd_in": inp},
+                                  where=~plain)
+            df = df.with_columns(
+                pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd")).alias("__cccd"),
+                pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd_in")).alias("__cccd_in"),
+                pl.col("__restored").fill_null(False))
+        elif c.dtype in ("name", "text"):
+            tone_maps[c.name] = tone_style_map(df, rc)
+    _mark(info, "parse_distinct")
 
     for c in spec.columns:
         r = pl.col(f"r_{c.name}")
@@ -230,12 +342,13 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         if c.dtype == "code":
             out.append(r.str.replace_all(r"\s", "").str.to_uppercase().alias(c.name))
         elif c.dtype in ("name", "text"):
-            e = tone_style(r)
+            tm = tone_maps.get(c.name)
+            e = r.replace(tm) if tm else r
             if c.dtype == "name":  # TCVN3 capitals with tones come back lowercase: re-capitalise names
                 e = pl.when(pl.col("__enc")).then(e.str.to_titlecase()).otherwise(e)
             out.append(e.alias(c.name))
         elif c.dtype == "date":
-            d, p, st = parse_date(r)
+            d, p, st = (pl.col(f"__{c.name}_date"), pl.col(f"__{c.name}_prec"), pl.col(f"__{c.name}_status"))
             out += [d.alias(c.name), p.alias(f"{c.name}_precision"), st.alias(f"v_{c.name}_status"),
                     (d.dt.year().cast(pl.Int32) * 10000 + d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)).alias(f"v_{c.name}_ymd")]
             flags += [pl.when(p == "month").then(pl.lit("date_month_only")),
@@ -248,7 +361,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             e = _map_distinct(r, df, f"r_{c.name}", enum_lookup("ethnic_groups"))
             out.append(pl.when(r.is_null()).then(None).otherwise(pl.coalesce(e, r)).alias("ethnicity_code"))
         elif c.dtype == "cccd":
-            cccd, cmnd, restored, inp = parse_cccd(r)
+            cccd, cmnd, restored, inp = pl.col("__cccd"), pl.col("__cmnd"), pl.col("__restored"), pl.col("__cccd_in")
             out += [cccd.alias("cccd"), cmnd.alias("cmnd"), inp.alias("v_cccd_input")]
             flags += [pl.when(restored).then(pl.lit("cccd_restored")),
                       pl.when(cmnd.is_not_null()).then(pl.lit("cmnd_legacy"))]
@@ -276,6 +389,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     out.append(pl.col("__row").alias("__row"))
     typed = df.select(out + [pl.col(c) for c in ccols] + [pl.col(f"r_{n}") for n in raws])
 
+    _mark(info, "main_select")
     # enumerations that are required but unrecognised count as missing
     for c in spec.columns:
         if c.dtype.startswith("enum:") and c.required:
@@ -303,6 +417,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             .otherwise(pl.col("bhxh_code")).alias("v_bhxh_check"),
         ]
     typed = typed.with_columns(helpers)
+    _mark(info, "helpers")
     if kind == "roster":  # pair check only where both sides exist
         typed = typed.with_columns(
             pl.when(pl.col("v_expected_birth_code").is_null()).then(None).otherwise(pl.col("v_cccd_birth_code"))
@@ -316,4 +431,5 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         pl.when(pl.all_horizontal([pl.col(k).is_not_null() for k in person]))
         .then(pl.int_range(1, pl.len() + 1).over(person)).otherwise(None).cast(pl.Int64).alias("v_dup_seq"))
     info["today_ymd"] = today.year * 10000 + today.month * 100 + today.day
+    _mark(info, "dup_seq")
     return typed, info

@@ -67,6 +67,12 @@ def _tone_rules() -> list[tuple[str, str]]:
 
 _TONE_RULES = _tone_rules()
 _TONE_ANY = "|".join(src for src, _ in _TONE_RULES)
+# Python versions of the same rules, applied to the few distinct values that can need them.
+_TONE_RULES_PY = [(re.compile(src), dst.replace("${1}", r"\g<1>")) for src, dst in _TONE_RULES]
+# Cheap pre-filter (no word boundary, one character pair): a value can need a tone move only if it has
+# o/u followed by a toned a/e/y. Everything else is returned untouched without running the rules.
+_TONE_CANDIDATE = "[oOuU][" + "".join(_TONES["a"] + _TONES["e"] + _TONES["y"]) + \
+    "".join(_TONES["a"] + _TONES["e"] + _TONES["y"]).upper() + "]"
 
 
 def clean_text(col: pl.Expr) -> pl.Expr:
@@ -75,7 +81,28 @@ def clean_text(col: pl.Expr) -> pl.Expr:
     return pl.when(e == "").then(None).otherwise(e)
 
 
+def tone_style_text(text: str) -> str:
+    """One tone-mark style for one string (the rules of `tone_style`)."""
+    for rx, dst in _TONE_RULES_PY:
+        text = rx.sub(dst, text)
+    return text
+
+
+def tone_style_map(df: pl.DataFrame, col: str) -> dict[str, str]:
+    """{value: restyled} for the distinct values of `df[col]` whose tone style changes (usually a few)."""
+    if col not in df.columns:
+        return {}
+    cand = df.select(pl.col(col).filter(pl.col(col).str.contains(_TONE_CANDIDATE)).unique()).to_series()
+    out = {}
+    for v in cand.to_list():
+        w = tone_style_text(v)
+        if w != v:
+            out[v] = w
+    return out
+
+
 def tone_style(col: pl.Expr) -> pl.Expr:
+    """Expression form (45 regex passes over the column): use `tone_style_map` on large frames."""
     out = col
     for src, dst in _TONE_RULES:
         out = out.str.replace_all(src, dst)

@@ -235,6 +235,7 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
     cd = ch.cdcs
     nc = cd.height
     codes = cd["cdcs_code"].to_numpy().astype(str)
+    codes_s = cd["cdcs_code"]
     cnames = cd["cdcs_name"]
     pb = cd["parent_before"].to_numpy().astype(str)
     pa_ = cd["parent_after"].fill_null("").to_numpy().astype(str)
@@ -265,6 +266,7 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
     for k, m in enumerate(ms):
         msd, med = d2i(m), d2i(month_end(m))
         parent = np.where(msd < restr, pb, pa_)
+        parent_s = pl.Series("p", parent, dtype=pl.String)
         valid = (founded <= med) & (endd >= msd)
         sub = np.array([plan.submitted.get((p, k), False) if p else False for p in parent])
         active = (ch.ep_start <= med) & (ch.ep_end > med)
@@ -282,7 +284,7 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         prev_end = np.where(sub, med, prev_end)
         left = ch.ep_end[ri] <= med
         pers = ch.ep_person[ri]
-        roster = _roster_frame(persons, ident, pers, codes[ch.ep_cdcs[ri]], parent[ch.ep_cdcs[ri]],
+        roster = _roster_frame(persons, ident, pers, codes_s.gather(ch.ep_cdcs[ri]), parent_s.gather(ch.ep_cdcs[ri]),
                                np.where(left, ch.ep_end[ri], -1), np.where(left, ch.ep_reason[ri], -1),
                                reason_text, ch.ep_cdcs[ri])
         # self-check: the active rows of each reported CĐCS are exactly its true members
@@ -324,10 +326,10 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
                              "_branch": parent[dv]}).filter(pl.Series(sub[dv]))
         dues = dues.with_columns(pl.lit(None, pl.Int64).alias("_person_id"), pl.lit(None, pl.String).alias("_defect"))
         # ---- services --------------------------------------------------------------------------------------
-        svc = _services(rng, m, act_idx, ch, codes, parent, sub, persons, ident, prog_name)
+        svc = _services(rng, m, act_idx, ch, codes_s, parent_s, sub, persons, ident, prog_name)
         tw.append("service_deliveries", svc[0])
         # ---- activities ------------------------------------------------------------------------------------
-        acts = _activities(rng, m, act_idx, ch, codes, parent, sub, persons, ident, act_name, nc)
+        acts = _activities(rng, m, act_idx, ch, codes_s, parent_s, sub, persons, ident, act_name, nc)
         tw.append("activity_participation", acts[0])
         # ---- files ------------------------------------------------------------------------------------------
         frames = {"roster": roster, "dues": dues, "services": svc[1], "activities": acts[1]}
@@ -344,17 +346,19 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
 def _roster_frame(persons, ident, pers, cdcs_codes, branches, leave_days, reasons, reason_text, cdcs_idx):
     leave = pl.Series("leave_date", leave_days.astype(np.int32)).cast(pl.Date)
     leave = pl.select(pl.when(pl.Series(leave_days < 0)).then(None).otherwise(leave)).to_series().alias("leave_date")
-    rtxt = np.where(reasons < 0, None, reason_text[np.where(reasons == TRANSFER, len(reason_text) - 1,
-                                                            np.maximum(reasons, 0))])
+    ridx = np.where(reasons == TRANSFER, len(reason_text) - 1, np.maximum(reasons, 0))
+    rtxt = pl.Series(reason_text.tolist(), dtype=pl.String).gather(ridx)
+    rtxt = pl.select(pl.when(pl.Series(reasons < 0)).then(None).otherwise(rtxt)).to_series()
     g = persons[pers]
     return pl.DataFrame({
         "cdcs_code": cdcs_codes, "full_name": g["full_name"], "birth_date": g["birth_date"],
         "gender": g["gender"], "ethnicity": g["ethnicity_display"], "cccd": ident.gather(pers),
         "bhxh_code": g["bhxh_code"], "member_code": g["member_code"], "join_date": g["join_date"],
         "insurance_salary": g["insurance_salary"], "leave_date": leave,
-        "leave_reason": pl.Series("leave_reason", rtxt.tolist(), dtype=pl.String),
-        "_person_id": g["person_id"], "_defect": pl.Series("_defect", [None] * len(pers), dtype=pl.String),
-        "_branch": branches, "_ci": cdcs_idx})
+        "leave_reason": rtxt.alias("leave_reason"), "_person_id": g["person_id"],
+        "_branch": branches, "_ci": cdcs_idx}).with_columns(pl.lit(None, pl.String).alias("_defect")).select(
+        "cdcs_code", "full_name", "birth_date", "gender", "ethnicity", "cccd", "bhxh_code", "member_code",
+        "join_date", "insurance_salary", "leave_date", "leave_reason", "_person_id", "_defect", "_branch", "_ci")
 
 
 def _events(ch: Chunk, codes, tw: TruthWriter, window_end: date):
@@ -413,15 +417,15 @@ def _services(rng, m, act_idx, ch, codes, parent, sub, persons, ident, prog_name
     pers = ch.ep_person[sel]
     sdate = i2d_series("service_date", d2i(m) + day - 1)
     truth = pl.DataFrame({"period": [m] * len(sel), "service_date": sdate,
-                          "person_id": persons["person_id"].gather(pers), "cdcs_code": codes[ci],
+                          "person_id": persons["person_id"].gather(pers), "cdcs_code": codes.gather(ci),
                           "program": code_s, "amount": amt, "is_reported": sub[ci]}).sort(
         ["cdcs_code", "person_id", "program"])
     use_code = rng.random(len(sel)) < 0.15
     prog_disp = np.where(use_code, code_s, np.array([prog_name[c] for c in code_s], dtype=object))
-    files = pl.DataFrame({"cdcs_code": codes[ci], "full_name": persons["full_name"].gather(pers),
+    files = pl.DataFrame({"cdcs_code": codes.gather(ci), "full_name": persons["full_name"].gather(pers),
                           "cccd": ident.gather(pers), "program": prog_disp.astype(str), "service_date": sdate,
                           "amount": amt, "_person_id": persons["person_id"].gather(pers),
-                          "_defect": pl.Series([None] * len(sel), dtype=pl.String), "_branch": parent[ci]}
+                          "_branch": parent.gather(ci)}).with_columns(pl.lit(None, pl.String).alias("_defect")
                          ).filter(pl.Series(sub[ci])).sort(["_branch", "cdcs_code", "service_date", "full_name"])
     return truth, files
 
@@ -447,16 +451,16 @@ def _activities(rng, m, act_idx, ch, codes, parent, sub, persons, ident, act_nam
         aname = base.join(lut, on=["t", "n"], how="left", maintain_order="left")["nm"] + f" tháng {m.month}/{m.year}"
     adate = i2d_series("activity_date", d2i(m) + day[ci] - 1)
     truth = pl.DataFrame({"period": pl.Series([m] * len(sel), dtype=pl.Date), "activity_date": adate,
-                          "person_id": persons["person_id"].gather(pers), "cdcs_code": codes[ci],
+                          "person_id": persons["person_id"].gather(pers), "cdcs_code": codes.gather(ci),
                           "activity_type": pl.Series(tcode.tolist(), dtype=pl.String),
                           "activity_name": pl.Series(aname, dtype=pl.String), "is_reported": sub[ci]}).sort(
         ["cdcs_code", "person_id"])
     tdisp = np.array([act_name[t] for t in types], dtype=object)[t_i[ci]]
-    files = pl.DataFrame({"cdcs_code": codes[ci], "activity_type": pl.Series(tdisp.tolist(), dtype=pl.String),
+    files = pl.DataFrame({"cdcs_code": codes.gather(ci), "activity_type": pl.Series(tdisp.tolist(), dtype=pl.String),
                           "activity_name": pl.Series(aname, dtype=pl.String), "activity_date": adate,
                           "full_name": persons["full_name"].gather(pers), "cccd": ident.gather(pers),
                           "_person_id": persons["person_id"].gather(pers),
-                          "_defect": pl.Series([None] * len(sel), dtype=pl.String), "_branch": parent[ci]}
+                          "_branch": parent.gather(ci)}).with_columns(pl.lit(None, pl.String).alias("_defect")
                          ).filter(pl.Series(sub[ci])).sort(["_branch", "cdcs_code", "full_name"])
     return truth, files
 

@@ -104,3 +104,16 @@ def encode_cp1258(text: str) -> bytes:
 
 def decode_cp1258(data: bytes) -> str:
     return unicodedata.normalize("NFC", data.decode("cp1258"))
+
+
+def replacement_pairs(encoding: str) -> tuple[list[str], list[str]]:
+    """(from, to) character lists turning NFC text into text whose code points are the target bytes
+    (``tcvn3``: Latin-1 code points) or which ``str.encode('cp1258')`` accepts (``cp1258``). For vectorised
+    conversion with polars ``str.replace_many``."""
+    if encoding == "tcvn3":
+        pairs = [(c, chr(b)) for c, b in UNICODE_TO_TCVN3.items()]
+    elif encoding == "cp1258":
+        pairs = [(c, r) for c, r in ((chr(k), v) for k, v in _CP1258_TABLE.items()) if c != r]
+    else:
+        raise ValueError(encoding)
+    return [a for a, _ in pairs], [b for _, b in pairs]

@@ -159,10 +159,14 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     rank_sorted = np.arange(P) - np.repeat(starts, np.diff(np.r_[starts, P]))
     rank = np.empty(P, np.int64)
     rank[order] = rank_sorted
-    if P and rank.max() * 63 + slot >= 1_000_000:
+    # a bucket's 10^6 numbers: [0, 700000) for people registered in the chunk's own province (only this
+    # chunk uses them), [700000, 10^6) shared by the 63 chunks for people born elsewhere (stride 63).
+    home = birth_prov == old_code
+    v = np.where(home, rank, 700_000 + rank * 63 + slot)
+    if P and (rank[home].max(initial=0) >= 700_000 or v.max() >= 1_000_000):
         raise RuntimeError("CCCD bucket overflow; lower the chunk size")
     off = (bucket.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed)) % np.uint64(1_000_000)
-    rnd6 = ((rank * 63 + slot) * A_CCCD + off.astype(np.int64)) % 1_000_000
+    rnd6 = (v * A_CCCD + off.astype(np.int64)) % 1_000_000
     cccd = (pl.Series(birth_prov).str.zfill(3) + pl.Series(g).cast(pl.String)
             + pl.Series(yy).cast(pl.String).str.zfill(2) + pl.Series(rnd6).cast(pl.String).str.zfill(6))
     # a few legacy members known only by a 9-digit CMND

@@ -19,7 +19,7 @@ import xlsxwriter
 
 from . import names as N
 from .headers import CANONICAL, TOTAL_LABEL, gender_words, header_variants
-from .legacy_encodings import encode_cp1258, encode_tcvn3
+from .legacy_encodings import encode_cp1258, encode_tcvn3, replacement_pairs
 from .refdata import FIXED_CREATED, provinces
 
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -316,16 +316,23 @@ def _write_csv(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_c
                          .alias(c))
         else:
             exprs.append(pl.col(c))
-    out = df.select(exprs).rename(st.headers)
-    text = out.write_csv(None, separator=st.sep, quote_style="necessary", null_value="")
+    out = df.select(exprs)
+    headers = dict(st.headers)
+    if st.encoding in ("cp1258", "tcvn3"):
+        # vectorised re-encoding: replace every Vietnamese letter by its legacy form, then encode per byte
+        src, dst = replacement_pairs(st.encoding)
+        out = out.with_columns(pl.col(pl.String).str.replace_many(src, dst))
+        headers = {c: (encode_cp1258(h).decode("cp1258") if st.encoding == "cp1258"
+                       else encode_tcvn3(h).decode("latin-1")) for c, h in headers.items()}
+    text = out.rename(headers).write_csv(None, separator=st.sep, quote_style="necessary", null_value="")
     if st.encoding == "utf-8":
         data = text.encode("utf-8")
     elif st.encoding == "utf-8-sig":
         data = b"\xef\xbb\xbf" + text.encode("utf-8")
     elif st.encoding == "cp1258":
-        data = encode_cp1258(text)
+        data = text.encode("cp1258")
     else:
-        data = encode_tcvn3(text)
+        data = text.encode("latin-1")
     path.write_bytes(data)
 
 

@@ -204,7 +204,7 @@ def filter_bar(lg: str) -> None:
                 ("industry", "filter.industry", ref_codes("industry"), "industry"),
                 ("ownership", "filter.ownership", ref_codes("ownership"), "ownership"),
                 ("gender", "filter.gender", ["M", "F"], "gender"),
-                ("age_band", "filter.age_band", _age_bands(), None)]
+                ("age_band", "filter.age_band", _age_bands(), "age_band")]
         for field, label, codes, kind in dims:
             k = f"w{gen}_{field}"
             options = [None, *codes]
@@ -212,7 +212,7 @@ def filter_bar(lg: str) -> None:
             st.selectbox(t(label, lg), options, index=options.index(cur) if cur in options else 0,
                          format_func=(lambda c, kind=kind: t("filter.all", lg) if c is None
                                       else (f"{c} · {ref_name(kind, c, lg)}" if kind in ("province", "industry")
-                                            else ref_name(kind, c, lg)) if kind else c),
+                                            else ref_name(kind, c, lg))),
                          key=k, on_change=_on_widget(field, k))
         if st.button(t("filter.reset", lg), key=f"w{gen}_reset", icon=":material/filter_alt_off:"):
             set_filters(**{fld.name: None for fld in dataclasses.fields(Filters)})

@@ -38,7 +38,7 @@ def body() -> None:
     u_cur = c.view_param("dv_bc", default, codes)
     with c2:
         u_pick = st.selectbox(t("bao_cao.unit", lg), codes, index=codes.index(u_cur), key="bc_unit",
-                              format_func=lambda u: f"{names.get(u, u)} ({u}) · {c.level_name(u, lg)}")
+                              format_func=lambda u: f"{names.get(u, u)} ({u}) · {c.level_name(None if u == 'TLD' else u, lg)}")
     if u_pick != u_cur:
         c.set_view("dv_bc", u_pick)
     report = q.statutory_report(scope, f, u_pick, report_date)
@@ -48,7 +48,8 @@ def body() -> None:
     st.markdown(f"**{c.md_escape(t('bao_cao.title', lg))}**")
     st.caption(c.md_escape(f"{report.get('display_name')} · " + t("bao_cao.subtitle", lg, date=fmt_date(report_date, lg))))
     rows = []
-    for i, (col, label, uom, fcol) in enumerate(q.STATUTORY_INDICATORS, start=1):
+    indicators = q.statutory_indicators()
+    for i, (col, label, uom, fcol) in enumerate(indicators, start=1):
         v = report.get(col)
         fv = report.get(fcol) if fcol else None
         rows.append({"stt": i, "indicator": t(label, lg), "uom": t(uom, lg),
@@ -58,7 +59,7 @@ def body() -> None:
     df.columns = [t("col.stt", lg), t("bao_cao.col_indicator", lg), t("bao_cao.col_unit", lg),
                   t("bao_cao.col_total", lg), t("bao_cao.col_female", lg)]
     st.dataframe(df, hide_index=True, width="stretch")
-    xlsx = ex.statutory_xlsx(report, q.STATUTORY_INDICATORS, report_date, lg, version=db.version())
+    xlsx = ex.statutory_xlsx(report, indicators, report_date, lg, version=db.version())
     st.download_button(t("bao_cao.export", lg), xlsx, file_name=f"bao_cao_{u_pick}_{report_date:%Y%m%d}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="bc_xlsx",
                        type="primary", icon=":material/download:", on_click="ignore")

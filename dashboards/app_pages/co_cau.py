@@ -11,8 +11,8 @@ from pipelines.analytics.filters import unit_column
 from pipelines.analytics.i18n import fmt_int, fmt_month, fmt_pct, ref_name, t
 
 DIMS = [("gender", "co_cau.by_gender", "gender", "col.gender"),
-        ("age_band", "co_cau.by_age", None, "col.age_band"),
-        ("ethnicity", "co_cau.by_ethnicity", "ethnicity", "col.ethnicity"),
+        ("age_band", "co_cau.by_age", "age_band", "col.age_band"),
+        ("ethnicity", "co_cau.by_ethnicity", "ethnic_group", "col.ethnicity"),
         ("ownership", "co_cau.by_ownership", "ownership", "col.ownership"),
         ("industry", "co_cau.by_industry", "industry", "col.industry")]
 
@@ -29,6 +29,8 @@ def body() -> None:
         df = q.structure(scope, f, dim)
         if dim == "age_band":
             df = df.sort_values("code")
+        if kind == "ethnic_group" and len(df) and all(str(x).isdigit() for x in df["code"]):
+            kind = "ethnicity"  # a warehouse carrying the 54 codes rather than the grouping
         names = [ref_name(kind, x, lg) if kind else str(x) for x in df["code"]]
         shown = [f"<{q.SUPPRESS_K}" if s else fmt_int(v, lg) for v, s in zip(df["members"], df["suppressed"])]
         with cols[i % 2]:

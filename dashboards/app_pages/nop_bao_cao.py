@@ -53,7 +53,7 @@ def body() -> None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader(t("nop_bao_cao.by_rule", lg))
-        fig = go.Figure(go.Bar(x=rules["rows_refused"], y=rules["rule"], orientation="h", marker_color=c.COLOURS[1],
+        fig = go.Figure(go.Bar(x=rules["rows_refused"], y=rules["rule_code"], orientation="h", marker_color=c.COLOURS[1],
                                hovertemplate="%{y}: <b>%{x}</b><extra></extra>"))
         fig.update_yaxes(autorange="reversed")
         fig.update_xaxes(title_text=t("col.rows_refused", lg))
@@ -72,7 +72,7 @@ def body() -> None:
         if branch:
             rows = q.refused_rows(scope, f, branch)
             msg = "message_vi" if lg == "vi" else "message_en"
-            keep = [x for x in ("period", "kind", "file_id", "source_sheet", "source_row", "column_name", "rule", msg)
+            keep = [x for x in ("period", "kind", "file_id", "source_sheet", "source_row", "column_name", "rule_code", msg)
                     if x in rows.columns]
             show = rows[keep].copy()
             if "period" in show:

@@ -15,7 +15,7 @@ from pipelines.analytics.i18n import ref_codes
 
 UNIT_RE = re.compile(r"^(TLD|T\d{2}|N\d{2}|Q\d{4}|K\d{4}|X\d{5}|C\d{4}|CS\d{7})$")
 PROVINCE_RE = re.compile(r"^\d{2}$")
-AGE_BAND_RE = re.compile(r"^[0-9]{2}(-[0-9]{2}|\+)$|^<[0-9]{2}$")
+AGE_BAND_RE = re.compile(r"^(under_[0-9]{2}|[0-9]{2}_[0-9]{2}|[0-9]{2}_plus|unknown)$")
 PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 # URL parameter names (short, stable: links are shared)

@@ -154,11 +154,32 @@ def ref_name(kind: str, code, lang: str = DEFAULT_LANG) -> str:
     code = str(code)
     if kind == "gender":
         return t(f"gender.{code}", lang)
+    if kind == "age_band":
+        return age_band_name(code, lang)
+    if kind == "ethnic_group":
+        return t(f"ethnic_group.{code}", lang) if f"ethnic_group.{code}" in LABELS else code
     if kind == "province_old":
         entry = _reference("province").get("old:" + code)
     else:
         entry = _reference(kind).get(code)
     return entry[norm_lang(lang)] if entry else code
+
+
+def age_band_name(code: str, lang: str = DEFAULT_LANG) -> str:
+    """'under_30' -> 'Dưới 30', '30_39' -> '30–39', '60_plus' -> '60+', 'unknown' -> 'Không rõ'."""
+    import re
+    if code == "unknown":
+        return t("age.unknown", lang)
+    m = re.fullmatch(r"under_(\d+)", code)
+    if m:
+        return t("age.under", lang, n=m.group(1))
+    m = re.fullmatch(r"(\d+)_plus", code)
+    if m:
+        return f"{m.group(1)}+"
+    m = re.fullmatch(r"(\d+)_(\d+)", code)
+    if m:
+        return f"{m.group(1)}–{m.group(2)}"
+    return code
 
 
 def ref_codes(kind: str) -> list[str]:

@@ -94,9 +94,8 @@ def member_table(f: Filters) -> str:
 
 
 def _names_join(code_expr: str) -> str:
-    return (f"LEFT JOIN (SELECT unit_code, arg_max(unit_name, valid_from) AS unit_name, "
-            f"arg_max(level, valid_from) AS level FROM {M}.{UNITS} GROUP BY unit_code) u "
-            f"ON u.unit_code = {code_expr}")
+    return (f"LEFT JOIN (SELECT unit_code, arg_max(unit_name, valid_from) AS unit_name "
+            f"FROM {M}.{UNITS} GROUP BY unit_code) u ON u.unit_code = {code_expr}")
 
 
 # --- metadata --------------------------------------------------------------------------------------
@@ -183,13 +182,13 @@ def children(scope, f: Filters) -> pd.DataFrame:
     """Members at `period_to` by the units one level below `f.unit` (or below the country)."""
     child = CHILD_COLUMN[unit_level(f.unit)]
     if child is None:
-        return pd.DataFrame(columns=["unit_code", "unit_name", "level", "members"])
+        return pd.DataFrame(columns=["unit_code", "unit_name", "members"])
     table = member_table(f)
     if child not in columns(table):
         table = MEMBERSHIP
     w = where(table, scope, f, period="to")
     return fetch_df(
-        f"SELECT t.{child} AS unit_code, coalesce(u.unit_name, t.{child}) AS unit_name, u.level, "
+        f"SELECT t.{child} AS unit_code, coalesce(u.unit_name, t.{child}) AS unit_name, "
         f"sum(t.members)::BIGINT AS members FROM {M}.{table} t {_names_join('t.' + child)} "
         f"WHERE {w.sql} AND t.{child} IS NOT NULL GROUP BY ALL ORDER BY members DESC, unit_code", w.params)
 
@@ -296,7 +295,7 @@ def by_province(scope, f: Filters) -> pd.DataFrame:
 
 # --- structure -------------------------------------------------------------------------------------
 
-STRUCTURE_DIMS = {"gender": "gender", "age_band": "age_band", "ethnicity": "ethnicity_code",
+STRUCTURE_DIMS = {"gender": "gender", "age_band": "age_band", "ethnicity": "ethnic_group",
                   "ownership": "ownership_type", "industry": "industry_code"}
 
 
@@ -322,6 +321,8 @@ def structure(scope, f: Filters, dim: str) -> pd.DataFrame:
     """Members at `period_to` by one dimension, small cells suppressed. Read from the cube (the per-CĐCS
     fact has ownership and industry only); a CĐCS-level view falls back to the fact for those two."""
     col = STRUCTURE_DIMS[dim]
+    if col == "ethnic_group" and col not in columns(CUBE) and "ethnicity_code" in columns(CUBE):
+        col = "ethnicity_code"
     table = CUBE
     if f.unit and unit_column(f.unit) not in columns(CUBE):
         if col in columns(MEMBERSHIP) and not (f.gender or f.age_band):
@@ -523,7 +524,7 @@ def submissions_matrix(scope, f: Filters, kind: str = "roster") -> pd.DataFrame:
         f"WITH e AS ({exp_sql}), s AS (SELECT t.branch_code, t.period, "
         f"bool_or(t.status = 'accepted') AS accepted, "
         f"bool_or(t.status = 'accepted' AND NOT t.is_late) AS on_time, count(*) AS files "
-        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = ? GROUP BY 1, 2) "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = ? AND t.status <> 'not_submitted' GROUP BY 1, 2) "
         f"SELECT e.branch_code, coalesce(u.unit_name, e.branch_code) AS unit_name, e.period, "
         f"CASE WHEN s.branch_code IS NULL THEN 'missing' WHEN s.on_time THEN 'on_time' "
         f"WHEN s.accepted THEN 'late' ELSE 'refused' END AS status, coalesce(s.files, 0) AS files "
@@ -543,10 +544,11 @@ def branch_quality(scope, f: Filters) -> pd.DataFrame:
         f"bool_or(t.status = 'accepted' AND NOT t.is_late) AS on_time, count(*) AS files, "
         f"count(*) FILTER (WHERE t.status = 'refused') AS files_refused, "
         f"sum(t.rows_read) AS rows_read, sum(t.rows_refused) AS rows_refused "
-        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = 'roster' GROUP BY 1, 2), "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.kind = 'roster' AND t.status <> 'not_submitted' "
+        f"GROUP BY 1, 2), "
         f"r AS (SELECT t.branch_code, sum(t.rows_read) AS rows_read, sum(t.rows_refused) AS rows_refused, "
         f"count(*) AS files, count(*) FILTER (WHERE t.status = 'refused') AS files_refused "
-        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} GROUP BY 1) "
+        f"FROM {M}.{SUBMISSIONS} t WHERE {w.sql} AND t.status <> 'not_submitted' GROUP BY 1) "
         f"SELECT e.branch_code, coalesce(u.unit_name, e.branch_code) AS unit_name, "
         f"count(*) AS months_expected, count(*) FILTER (WHERE s.sent) AS months_sent, "
         f"count(*) FILTER (WHERE s.on_time) AS months_on_time, "
@@ -570,11 +572,11 @@ def branch_quality(scope, f: Filters) -> pd.DataFrame:
 def refusal_by_rule(scope, f: Filters, branch: str | None = None) -> pd.DataFrame:
     w = where(REFUSED, scope, f, skip=("industry", "ownership", "gender", "age_band", "province"))
     extra, params = ("AND t.branch_code = ?", [branch]) if branch else ("", [])
-    return fetch_df(f"SELECT t.rule, count(*) AS rows_refused FROM {M}.{REFUSED} t WHERE {w.sql} {extra} "
-                    "GROUP BY 1 ORDER BY rows_refused DESC, rule", [*w.params, *params])
+    return fetch_df(f"SELECT t.rule_code, count(*) AS rows_refused FROM {M}.{REFUSED} t WHERE {w.sql} {extra} "
+                    "GROUP BY 1 ORDER BY rows_refused DESC, rule_code", [*w.params, *params])
 
 
-REFUSED_COLUMNS = ("branch_code", "period", "kind", "file_id", "source_sheet", "source_row", "rule",
+REFUSED_COLUMNS = ("branch_code", "period", "kind", "file_id", "source_sheet", "source_row", "rule_code",
                    "column_name", "message_vi", "message_en")
 
 
@@ -591,19 +593,22 @@ def refused_rows(scope, f: Filters, branch: str, limit: int = 500) -> pd.DataFra
 
 # --- statutory report ------------------------------------------------------------------------------
 
-STATUTORY_INDICATORS = [  # (column, label key, unit-of-measure key, female column or None)
-    ("members", "ind.members", "uom.person", "members_female"),
-    ("members_ethnic_minority", "ind.members_ethnic_minority", "uom.person", None),
-    ("workers", "ind.workers", "uom.person", "workers_female"),
+STATUTORY_INDICATORS = [  # (column of mart_statutory_report, label key, unit-of-measure key, women's column)
+    ("members", "ind.members", "uom.person", "women"),
+    ("ethnic_minority_members", "ind.members_ethnic_minority", "uom.person", None),
+    ("new_members", "ind.joins", "uom.person", None),
+    ("leavers", "ind.leaves", "uom.person", None),
+    ("transfers_in", "ind.transfers_in", "uom.person", None),
+    ("transfers_out", "ind.transfers_out", "uom.person", None),
     ("cdcs_count", "ind.cdcs", "uom.unit", None),
     ("new_cdcs", "ind.new_cdcs", "uom.unit", None),
-    ("joins", "ind.joins", "uom.person", None),
-    ("leaves", "ind.leaves", "uom.person", None),
-    ("dues_expected", "ind.dues_expected", "uom.vnd", None),
-    ("dues_collected", "ind.dues_collected", "uom.vnd", None),
-    ("services", "ind.services", "uom.times", None),
-    ("activities", "ind.activities", "uom.times", None),
 ]
+
+
+def statutory_indicators() -> list:
+    """The indicators whose column exists in the published mart (the report's rows, in order)."""
+    cols = columns(STATUTORY)
+    return [i for i in STATUTORY_INDICATORS if i[0] in cols]
 
 
 @cached
@@ -616,18 +621,18 @@ def statutory_dates(scope, f) -> list[dt.date]:
 @cached
 def statutory_units(scope, f, report_date: dt.date) -> pd.DataFrame:
     w = where(STATUTORY, scope, Filters(), period="none")
-    return fetch_df(f"SELECT t.unit_code, coalesce(u.unit_name, t.unit_code) AS unit_name, "
-                    f"coalesce(t.level, u.level) AS level FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
-                    f"WHERE {w.sql} AND t.report_date = ? ORDER BY CASE coalesce(t.level, u.level) "
-                    f"WHEN 'confederation' THEN 0 WHEN 'province_federation' THEN 1 WHEN 'sector_union' THEN 2 "
-                    f"WHEN 'upper_level' THEN 3 ELSE 4 END, t.unit_code", [*w.params, report_date])
+    return fetch_df(f"SELECT t.unit_code, coalesce(u.unit_name, t.unit_name, t.unit_code) AS unit_name "
+                    f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
+                    f"WHERE {w.sql} AND t.report_date = ? ORDER BY CASE WHEN t.unit_code = 'TLD' THEN 0 "
+                    f"WHEN t.unit_code LIKE 'T%' THEN 1 WHEN t.unit_code LIKE 'N%' THEN 2 "
+                    f"WHEN t.unit_code LIKE 'CS%' THEN 4 ELSE 3 END, t.unit_code", [*w.params, report_date])
 
 
 @cached
 def statutory_report(scope, f, unit_code: str, report_date: dt.date) -> dict | None:
     """The statutory report of one unit as of one report date (31/5 or 30/11), or None (not in scope)."""
     w = where(STATUTORY, scope, Filters(), period="none")
-    df = fetch_df(f"SELECT t.*, coalesce(u.unit_name, t.unit_code) AS display_name "
+    df = fetch_df(f"SELECT t.*, coalesce(u.unit_name, t.unit_name, t.unit_code) AS display_name "
                   f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
                   f"WHERE {w.sql} AND t.unit_code = ? AND t.report_date = ?", [*w.params, unit_code, report_date])
     if df.empty:

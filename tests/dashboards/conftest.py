@@ -16,6 +16,18 @@ sys.path.insert(0, str(HERE))
 PASSWORD = "matkhau-kiem-thu-123"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _skip_component_scan():
+    """AppTest scans every installed distribution for Streamlit v2 component manifests on every run
+    (about 3 s here); the app uses no custom components, so the scan is skipped in these tests."""
+    from streamlit.components.v2 import component_manager as cm
+
+    original = cm.BidiComponentManager.discover_and_register_components
+    cm.BidiComponentManager.discover_and_register_components = lambda self, **kw: None
+    yield
+    cm.BidiComponentManager.discover_and_register_components = original
+
+
 @pytest.fixture(scope="session")
 def dash_root(tmp_path_factory) -> Path:
     """A data root with the fixture warehouse published and two accounts; DOANVIEN_DATA_DIR points to it

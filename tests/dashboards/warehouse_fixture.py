@@ -68,7 +68,7 @@ RATE_BEFORE, RATE_AFTER, CAP = 0.01, 0.005, 234_000
 BRANCH_OVERRIDES = {("Q0201", dt.date(2025, 3, 1)): "missing", ("Q0801", dt.date(2025, 4, 1)): "late",
                     ("X08001", dt.date(2025, 9, 1)): "refused_then_late", ("X01002", dt.date(2025, 12, 1)): "missing",
                     ("K0101", dt.date(2025, 1, 1)): "late"}
-AGE_BANDS = [(0, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+")]
+AGE_BANDS = [(0, 29, "under_30"), (30, 39, "30_39"), (40, 49, "40_49"), (50, 59, "50_59"), (60, 200, "60_plus")]
 
 
 def month_end(p: dt.date) -> dt.date:
@@ -152,7 +152,9 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             if active(ep, p):
                 panel.append({**cdcs_attrs(ep["cdcs"], p), "period": p, "member_key": ep["member_key"],
                               "gender": ep["gender"], "age_band": age_band(ep["birth_year"], p),
-                              "ethnicity_code": ep["ethnicity"], "salary": ep["salary"]})
+                              "ethnicity_code": ep["ethnicity"],
+                              "ethnic_group": "kinh" if ep["ethnicity"] == "01" else "minority",
+                              "salary": ep["salary"]})
     panel = pd.DataFrame(panel)
     # --- events
     events = []
@@ -184,13 +186,14 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             sub = panel[(panel.cdcs_code == code) & (panel.period == p)]
             e = ev_counts.loc[(p, code)] if (p, code) in ev_counts.index else {}
             mm.append({"period": p, **cdcs_attrs(code, p), "members": len(sub),
-                       "members_female": int((sub.gender == "F").sum()),
+                       "women": int((sub.gender == "F").sum()),
+                       "ethnic_minority_members": int((sub.ethnicity_code != "01").sum()) if len(sub) else 0,
                        "joins": int(e.get("join", 0)), "leaves": int(e.get("leave", 0)),
                        "transfers_in": int(e.get("transfer_in", 0)), "transfers_out": int(e.get("transfer_out", 0)),
                        "is_carried_forward": False})
     mm = pd.DataFrame(mm)
     cube_dims = ["period", "province_new_code", "province_old_code", "top_unit_code", "upper_unit_code",
-                 "ownership_type", "industry_code", "gender", "age_band", "ethnicity_code"]
+                 "ownership_type", "industry_code", "gender", "age_band", "ethnic_group"]
     cube = panel.groupby(cube_dims, dropna=False).size().reset_index(name="members")
     # --- dues
     dues = []
@@ -245,12 +248,12 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                         "province_new_code": a["province_new_code"], "industry_code": a["industry_code"],
                         "ownership_type": a["ownership_type"], "insured_workers": workers,
                         "insured_women": workers // 2, "members": members, "potential": workers - members,
-                        "has_cdcs": True, "cdcs_code": code, "upper_unit_code": a["upper_unit_code"],
+                        "has_cdcs": True, "upper_unit_code": a["upper_unit_code"],
                         "top_unit_code": a["top_unit_code"]})
         for code, name, prov, ind, own, w in extra_employers:
             rec.append({"period": p, "employer_code": code, "employer_name": name, "province_new_code": prov,
                         "industry_code": ind, "ownership_type": own, "insured_workers": w, "insured_women": w // 3,
-                        "members": 0, "potential": w, "has_cdcs": False, "cdcs_code": None,
+                        "members": 0, "potential": w, "has_cdcs": False,
                         "upper_unit_code": None, "top_unit_code": None})
     rec = pd.DataFrame(rec)
     # --- submissions and refused rows
@@ -266,9 +269,14 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             if (vf and vf > p) or (vt and vt < p):
                 continue
             mode = BRANCH_OVERRIDES.get((code, p), "on_time")
-            if mode == "missing":
-                continue
             deadline = dt.datetime(p.year + (p.month == 12), p.month % 12 + 1, 10, 23, 59)
+            if mode == "missing":  # the real mart has a 'not_submitted' row per expected, missing file
+                subs.append({"branch_code": code, "period": p, "kind": "roster", "file_id": None,
+                             "received_at": None, "deadline": deadline.date(), "status": "not_submitted",
+                             "reason_code": None, "rows_read": None, "rows_accepted": None, "rows_refused": None,
+                             "is_late": None, "upper_unit_code": code, "top_unit_code": u[2],
+                             "province_new_code": u[3]})
+                continue
             versions = [("refused", True), ("accepted", True)] if mode == "refused_then_late" else \
                 [("accepted", mode == "late")]
             for status, late in versions:
@@ -278,7 +286,7 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                 refused_n = rows_read if status == "refused" else (nfile % 3)
                 rcv = deadline + dt.timedelta(days=3 if late else -4, hours=nfile % 7)
                 subs.append({"branch_code": code, "period": p, "kind": "roster", "file_id": fid,
-                             "received_at": rcv, "status": status,
+                             "received_at": rcv, "deadline": deadline.date(), "status": status,
                              "reason_code": "unreadable" if status == "refused" else None,
                              "rows_read": rows_read, "rows_accepted": rows_read - refused_n,
                              "rows_refused": refused_n, "is_late": late,
@@ -286,14 +294,15 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                 for j in range(min(refused_n, 5)):
                     rule = rules[(nfile + j) % len(rules)]
                     refused.append({"file_id": fid, "branch_code": code, "period": p, "kind": "roster",
-                                    "source_sheet": "Danh sách", "source_row": 5 + j * 7, "rule": rule[0],
+                                    "source_sheet": "Danh sách", "source_row": 5 + j * 7, "rule_code": rule[0],
                                     "column_name": rule[1], "message_vi": rule[2], "message_en": rule[3],
                                     "upper_unit_code": code, "top_unit_code": u[2], "province_new_code": u[3]})
             # a dues file too, always on time
             nfile += 1
             subs.append({"branch_code": code, "period": p, "kind": "dues",
                          "file_id": hashlib.sha256(f"f{nfile}".encode()).hexdigest()[:16],
-                         "received_at": dt.datetime(p.year + (p.month == 12), p.month % 12 + 1, 5, 9), "status": "accepted",
+                         "received_at": dt.datetime(p.year + (p.month == 12), p.month % 12 + 1, 5, 9),
+                         "deadline": deadline.date(), "status": "accepted",
                          "reason_code": None, "rows_read": 4, "rows_accepted": 4, "rows_refused": 0, "is_late": False,
                          "upper_unit_code": code, "top_unit_code": u[2], "province_new_code": u[3]})
     subs, refused = pd.DataFrame(subs), pd.DataFrame(refused)
@@ -324,43 +333,39 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                           "parent_code": parent, "province_old_code": c[2], "province_new_code": c[1],
                           "valid_from": f_, "valid_to": t_, "top_unit_code": UPPER[parent][2],
                           "upper_unit_code": parent, "cdcs_code": code})
-    units = pd.DataFrame(units)
+    units = pd.DataFrame(units).rename(columns={"level": "unit_level"})
     units["ownership_type"] = units["unit_code"].map(lambda c: CDCS[c][3] if c in CDCS else None)
     units["industry_code"] = units["unit_code"].map(lambda c: CDCS[c][4] if c in CDCS else None)
-    # --- statutory report: per unit and report date, aggregated over the unit's subtree
+    # --- statutory report (columns of the real mart): nation, level 2 and level 3 units x report date
     stat = []
     for rd in REPORT_DATES:
         p = rd.replace(day=1)
         half_start = dt.date(rd.year - (rd.month == 5), 12 if rd.month == 5 else 6, 1)
         pr = panel[panel.period == p]
-        evr = events[(events.event_date > half_start - dt.timedelta(days=1)) & (events.event_date <= rd)]
-        dr = dues[(dues.period >= half_start) & (dues.period <= p)]
-        sr = svc[(svc.period >= half_start) & (svc.period <= p)]
-        ar = act[(act.period >= half_start) & (act.period <= p)]
-        rr = rec[rec.period == p]
+        evr = events[(events.period >= half_start) & (events.period <= p)]
         mmr = mm[mm.period == p]
-        cands = [("TLD", None, None)] + [(c, "top_unit_code", c) for c in TOP] + \
-                [(c, "upper_unit_code", c) for c in UPPER] + [(c, "cdcs_code", c) for c in CDCS]
-        for code, col, val in cands:
-            sel = (lambda d: d) if col is None else (lambda d, col=col, val=val: d[d[col] == val])
+        cands = [("TLD", "nation", None)] + [(c, "level_2", "top_unit_code") for c in TOP] + \
+                [(c, "level_3", "upper_unit_code") for c in UPPER]
+        for code, lvl, col in cands:
+            sel = (lambda d: d) if col is None else (lambda d, col=col, code=code: d[d[col] == code])
             if len(sel(mmr)) == 0:
                 continue
             u = units[units.unit_code == code].iloc[-1]
             members = sel(pr)
-            stat.append({"unit_code": code, "report_date": rd, "unit_name": u.unit_name, "level": u.level,
+            stat.append({"report_id": f"{code}@{rd}", "unit_level": lvl, "unit_code": code,
+                         "unit_name": u.unit_name, "report_date": rd, "report_period": p, "window_start": half_start,
+                         "top_unit_code": None if code == "TLD" else u.top_unit_code,
+                         "upper_unit_code": u.upper_unit_code if lvl == "level_3" else None,
                          "province_new_code": None if code == "TLD" else u.province_new_code,
-                         "top_unit_code": u.top_unit_code, "upper_unit_code": u.upper_unit_code,
-                         "cdcs_code": u.cdcs_code,
-                         "members": len(members), "members_female": int((members.gender == "F").sum()),
-                         "members_ethnic_minority": int((members.ethnicity_code != "01").sum()),
-                         "workers": int(sel(rr).insured_workers.sum()), "workers_female": int(sel(rr).insured_women.sum()),
-                         "cdcs_count": int(sel(mmr).cdcs_code.nunique()),
+                         "members": len(members), "women": int((members.gender == "F").sum()),
+                         "ethnic_minority_members": int((members.ethnicity_code != "01").sum()),
+                         "new_members": int((sel(evr).event_type == "join").sum()),
+                         "leavers": int((sel(evr).event_type == "leave").sum()),
+                         "transfers_in": int((sel(evr).event_type == "transfer_in").sum()),
+                         "transfers_out": int((sel(evr).event_type == "transfer_out").sum()),
+                         "cdcs_count": int((sel(mmr).members > 0).sum()),
                          "new_cdcs": int(sum(1 for c in sel(mmr).cdcs_code.unique()
-                                             if CDCS[c][8] and half_start <= CDCS[c][8] <= rd)),
-                         "joins": int((sel(evr).event_type == "join").sum()),
-                         "leaves": int((sel(evr).event_type == "leave").sum()),
-                         "dues_expected": int(sel(dr).dues_expected.sum()), "dues_collected": int(sel(dr).dues_collected.sum()),
-                         "services": len(sel(sr)), "activities": len(sel(ar))})
+                                             if CDCS[c][8] and half_start <= CDCS[c][8] <= rd))})
     stat = pd.DataFrame(stat)
     # --- provinces, dates, members
     prov = pd.read_csv(REPO / "data/reference/provinces_2025.csv", dtype=str)
@@ -380,7 +385,21 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             "mart_statutory_report": stat, "dq_member_conflicts": pd.DataFrame({"member_key": pd.Series(dtype=str)})}
 
 
-_DATE_COLS = {"period", "event_date", "service_date", "activity_date", "valid_from", "valid_to", "report_date", "date"}
+_DATE_COLS = {"period", "event_date", "service_date", "activity_date", "valid_from", "valid_to", "report_date", "date",
+              "deadline", "report_period", "window_start"}
+
+
+def write_registry(data_root: Path, units: pd.DataFrame) -> None:
+    """`<data>/registry/units.parquet` as the generator writes it (CONTRACTS §2), from the fixture's units."""
+    reg = units.rename(columns={"unit_level": "level"})[
+        ["unit_code", "unit_name", "level", "upper_level_type", "parent_code", "province_old_code",
+         "province_new_code", "ownership_type", "industry_code", "valid_from", "valid_to"]].copy()
+    reg["sector_code"] = [c if str(c).startswith("N") else None for c in reg["unit_code"]]
+    reg["employer_code"] = None
+    for c in ("valid_from", "valid_to"):
+        reg[c] = pd.to_datetime(reg[c]).dt.date
+    (data_root / "registry").mkdir(parents=True, exist_ok=True)
+    reg.to_parquet(data_root / "registry" / "units.parquet", index=False)
 
 
 def write_duckdb(path: str | os.PathLike, tables: dict[str, pd.DataFrame]) -> None:
@@ -404,6 +423,7 @@ def publish_fixture(data_root: str | os.PathLike, seed: int = 7):
     from pipelines.warehouse import serving
 
     tables = build_tables(seed)
+    write_registry(Path(data_root), tables["dim_union_unit"])
     run_id = f"fixture{seed}"
     version = serving.new_version_id(run_id)
     build = serving.build_dir() / f"{run_id}.duckdb"

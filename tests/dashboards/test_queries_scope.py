@@ -1,0 +1,113 @@
+"""The query layer: every page's queries run, respect the scope (fail-closed), and cache per scope."""
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from pipelines.analytics import db
+from pipelines.analytics import queries as q
+from pipelines.analytics.filters import Filters
+from pipelines.analytics.pages import PAGE_QUERIES
+from pipelines.analytics.scoping import DevScope, national_scope, scope_sql
+
+P = dt.date(2025, 12, 1)
+
+
+def _scope(role, unit):
+    from pipelines.access.accounts import User
+    from pipelines.access.scope import scope_for
+    return scope_for(User(username="x", display_name="x", role=role, unit_code=unit), P)
+
+
+def _sql(sql, params=()):
+    from pipelines.warehouse import serving
+    con = duckdb.connect(str(serving.warehouse_path()), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("page", list(PAGE_QUERIES))
+def test_every_page_query_runs_for_national_and_province(dash_root, page):
+    for scope in (national_scope(), _scope("province_leader", "T08")):
+        out = PAGE_QUERIES[page](scope, Filters())
+        assert out["filters"].period_to == P
+
+
+def test_province_scope_sees_only_its_subtree(dash_root):
+    s = _scope("province_leader", "T08")
+    f = q.resolve(Filters())
+    kids = q.children(s, f)
+    assert set(kids["unit_code"]) == {"T08"}
+    prov = q.by_province(s, f)
+    assert set(prov["province_new_code"]) <= {"08"}
+    expected = _sql("SELECT sum(members) FROM marts.fct_membership_monthly WHERE period = ? AND top_unit_code = 'T08'",
+                    [P])[0][0]
+    kpis = q.overview_kpis(s, f).set_index("kpi")
+    assert kpis.at["members", "value"] == expected
+    # the whole country is bigger, and both results live side by side in the cache under different keys
+    nat = q.overview_kpis(national_scope(), f).set_index("kpi")
+    assert nat.at["members", "value"] > expected
+    keys = [k for k in db.cache_keys() if k[0].endswith("overview_kpis") and k[3] == f.key()]
+    assert len({k[2] for k in keys}) >= 2
+
+
+def test_scope_fails_closed_on_tables_without_its_column(dash_root):
+    cdcs = _scope("cdcs_official", "CS0000001")
+    f = q.resolve(Filters())
+    assert q.structure(cdcs, f, "gender").empty  # the cube has no cdcs_code: nothing, never everything
+    assert q.overview_kpis(cdcs, f).set_index("kpi").at["members", "value"] == _sql(
+        "SELECT members FROM marts.fct_membership_monthly WHERE period = ? AND cdcs_code = 'CS0000001'", [P])[0][0]
+    sql, params = scope_sql(DevScope("cdcs_code", "CS0000001"), "t", {"province_new_code"})
+    assert sql == "(FALSE)" and params == []
+
+
+def test_unit_outside_scope_gives_no_path_and_no_rows(dash_root):
+    s = _scope("province_leader", "T08")
+    f = q.resolve(Filters(unit="X01001"))  # a Hà Nội commune union
+    assert q.unit_path(s, f) == []
+    assert q.children(s, f).empty
+    assert q.overview_kpis(s, f).set_index("kpi").at["members", "value"] is None
+
+
+def test_drill_path_country_to_cdcs(dash_root):
+    s = national_scope()
+    f = q.resolve(Filters(unit="CS0000006"))
+    assert [p["code"] for p in q.unit_path(s, f)] == ["T08", "X08001", "CS0000006"]
+    f_old = q.resolve(Filters(unit="CS0000006", period_to=dt.date(2025, 3, 1)))
+    assert [p["code"] for p in q.unit_path(s, f_old)] == ["T02", "Q0201", "CS0000006"]
+
+
+def test_cached_results_are_copies(dash_root):
+    s, f = national_scope(), q.resolve(Filters())
+    a = q.children(s, f)
+    a.loc[:, "members"] = -1
+    assert (q.children(s, f)["members"] >= 0).all()
+
+
+def test_new_version_is_picked_up_without_restart(dash_root, tmp_path, monkeypatch):
+    import shutil
+
+    from pipelines.warehouse import serving
+    v1 = db.version()
+    src = serving.warehouse_path()
+    other = tmp_path / "data2"
+    other.mkdir()
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(other))
+    build = serving.build_dir() / "copy.duckdb"
+    shutil.copy(src, build)
+    con = duckdb.connect(str(build))
+    con.execute("UPDATE marts.fct_membership_monthly SET members = members + 1 WHERE cdcs_code = 'CS0000001'")
+    con.close()
+    version = serving.new_version_id("copy")
+    serving.stamp_version(build, version, "copy")
+    serving.publish(build, version=version, run_id="copy")
+    try:
+        assert db.version() != v1
+        n = q.overview_kpis(national_scope(), q.resolve(Filters())).set_index("kpi").at["members", "value"]
+        assert n == _sql("SELECT sum(members) FROM marts.fct_membership_monthly WHERE period = ?", [P])[0][0]
+    finally:
+        monkeypatch.setenv("DOANVIEN_DATA_DIR", str(dash_root))

@@ -4,15 +4,15 @@
 -- - a CMND seen in the same roster row as a CCCD belongs to that CCCD;
 -- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender
 --   match exactly one CCCD person; else it stays its own person (resolution 'cmnd_only' or
---   'cmnd_ambiguous').
+--   'cmnd_ambiguous'). Birth dates known only to the year (or month) match on the year (or month).
 with rows_ as (
-    select distinct cccd, cmnd, name_key, birth_date, gender
+    select distinct cccd, cmnd, name_key, birth_date, coalesce(birth_date_precision, 'day') as birth_date_precision, gender
     from {{ ref('int_roster_rows_monthly') }}
     where not is_carried_forward
 ),
 
 cccd_people as (
-    select distinct cccd, name_key, birth_date, gender from rows_ where cccd is not null
+    select distinct cccd, name_key, birth_date, birth_date_precision, gender from rows_ where cccd is not null
 ),
 
 cmnd_cooccurring as (
@@ -23,7 +23,7 @@ cmnd_cooccurring as (
 ),
 
 cmnd_only as (
-    select distinct cmnd, name_key, birth_date, gender
+    select distinct cmnd, name_key, birth_date, birth_date_precision, gender
     from rows_
     where cccd is null and cmnd is not null
 ),
@@ -36,8 +36,8 @@ cmnd_matches as (
     from cmnd_only as c
     left join cccd_people as p
       on p.name_key = c.name_key
-     and p.birth_date = c.birth_date
      and p.gender = c.gender
+     and {{ birth_dates_compatible('p.birth_date', 'p.birth_date_precision', 'c.birth_date', 'c.birth_date_precision') }}
     group by c.cmnd
 ),
 

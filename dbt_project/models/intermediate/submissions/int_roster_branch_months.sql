@@ -1,10 +1,11 @@
 -- grain: one roster-sending branch × month, from the first to the last month any roster was accepted.
 -- Carry-forward: a month a branch did not submit takes its last accepted roster (source_file_id),
--- flagged is_carried_forward; a branch that never submitted has no source file.
+-- flagged is_carried_forward; a branch that never submitted has no source file. A roster accepted with no
+-- accepted row at all (every row refused) cannot be the branch's membership: it counts as not submitted.
 with current_rosters as (
     select branch_code, period, file_id
     from {{ ref('int_file_versions_ranked') }}
-    where kind = 'roster' and is_current_version
+    where kind = 'roster' and is_current_version and coalesce(rows_accepted, 0) > 0
 ),
 
 bounds as (

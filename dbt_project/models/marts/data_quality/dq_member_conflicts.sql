@@ -1,8 +1,9 @@
 -- grain: one identity conflict (conflict_id), never merged silently:
 -- - 'active_in_two_units': a person active at month end in two CĐCS in one month (member_key × period ×
 --   cdcs_code of the unit where they are NOT counted; other_cdcs_code = where they are counted);
--- - 'cccd_two_people': one CCCD written with different people (name, birth date or gender differ) in the
---   current rosters (one row per CCCD, at the first month it is seen, with the number of variants);
+-- - 'cccd_two_people': one CCCD written with different people (name without accents, gender, or birth
+--   date taking its precision into account differ) in the current rosters (one row per CCCD, at the first
+--   month it is seen, with the number of variants);
 -- - 'cmnd_ambiguous': a legacy CMND whose name + birth date + gender match several CCCD people (it keeps
 --   a key of its own).
 with two_units as (
@@ -20,22 +21,33 @@ with two_units as (
 ),
 
 cccd_rows as (
-    select r.cccd, r.name_key, r.birth_date, r.gender, r.period, r.cdcs_code
+    select
+        r.cccd,
+        {{ name_search('r.full_name') }}         as name_search,
+        r.birth_date,
+        coalesce(r.birth_date_precision, 'day')  as birth_date_precision,
+        r.gender,
+        r.period,
+        r.cdcs_code
     from {{ ref('int_roster_rows_monthly') }} as r
     where r.cccd is not null and not r.is_carried_forward
 ),
 
 cccd_variants as (
+    -- different people behind one CCCD: names that differ even without accents, different genders,
+    -- or birth dates that cannot be the same (taking year-/month-only dates into account)
     select
         cccd,
-        count(distinct coalesce(name_key, '') || '|' || coalesce(cast(birth_date as {{ dbt.type_string() }}), '')
-              || '|' || coalesce(gender, '')) as n_variants,
+        count(distinct name_search || '|' || coalesce(gender, '') || '|'
+              || cast(extract(year from birth_date) as {{ dbt.type_string() }})) as n_variants,
         min(period)                   as first_period,
         min(cdcs_code)                as cdcs_code
     from cccd_rows
     group by cccd
-    having count(distinct coalesce(name_key, '') || '|' || coalesce(cast(birth_date as {{ dbt.type_string() }}), '')
-                 || '|' || coalesce(gender, '')) > 1
+    having count(distinct name_search) > 1
+        or count(distinct gender) > 1
+        or count(distinct extract(year from birth_date)) > 1
+        or count(distinct case when birth_date_precision = 'day' then birth_date end) > 1
 ),
 
 two_people as (

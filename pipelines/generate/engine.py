@@ -181,7 +181,7 @@ def generate(scale_name: str, out: Path, seed: int = 42, start: date | None = No
         if (out / sub).exists():
             shutil.rmtree(out / sub)
         (out / sub).mkdir(parents=True)
-    reg = build_registry(scale, seed)
+    reg = build_registry(scale, seed, start)
     for name, df in (("units", reg.units), ("branches", reg.branches), ("employers", reg.employers)):
         df.write_parquet(out / "registry" / f"{name}.parquet", compression="zstd", statistics=False)
     log(f"registry: {reg.units.height} unit versions, {reg.cdcs.height} CĐCS, {reg.branches.height} branches")

@@ -44,7 +44,7 @@ def _place_names(rng, n: int) -> list[str]:
     return [f"{x} {y}" if x != y else f"{x} {y} {i % 9 + 1}" for i, (x, y) in enumerate(zip(a, b))]
 
 
-def build_registry(scale: Scale, seed: int) -> Registry:
+def build_registry(scale: Scale, seed: int, start: date | None = None) -> Registry:
     rng = rng_for(seed, "registry")
     prov = provinces()
     old_to_new = {r["old_code"]: r["new_code"] for r in prov}
@@ -114,13 +114,18 @@ def build_registry(scale: Scale, seed: int) -> Registry:
         share[5] *= 2.5 if o in INDUSTRIAL_OLD else 0.4
         share /= share.sum()
         mean_size = float((share * SIZE_MEDIAN * np.exp(SIZE_SIGMA ** 2 / 2)).sum())
-        n_cdcs = max(len(OWNERSHIP) if scale.force_each_defect else 3, int(round(m_target / mean_size * 1.25)))
+        n_cdcs = max(len(OWNERSHIP) if scale.force_each_defect else 3, int(round(m_target / mean_size * 1.45)))
         own = prng.choice(len(OWNERSHIP), n_cdcs, p=share)
         if scale.force_each_defect:  # tiny: every ownership type present
             own[: len(OWNERSHIP)] = np.arange(len(OWNERSHIP))
         raw = np.exp(np.log(SIZE_MEDIAN[own]) + SIZE_SIGMA[own] * prng.standard_normal(n_cdcs))
         raw = np.minimum(raw, 25_000)
-        size = np.maximum(3, np.round(raw * m_target / raw.sum())).astype(np.int64)
+        if start is not None and start > PUBLIC_CDCS_END:
+            # the window starts after the public-sector exit: the target counts the CĐCS still open
+            nonpub_raw = raw[~np.isin(own, [0, 1])].sum()
+            size = np.maximum(3, np.round(raw * m_target / max(nonpub_raw, 1.0))).astype(np.int64)
+        else:
+            size = np.maximum(3, np.round(raw * m_target / raw.sum())).astype(np.int64)
         # upper-level units before 07/2025
         n_q = max(2, min(60, int(round(m_target / scale.members_per_district))))
         n_k = scale.iz_per_industrial_province if industrial else 0

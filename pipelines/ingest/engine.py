@@ -329,6 +329,7 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
                           "Cơ quan BHXH chỉ gửi danh sách đơn vị tham gia BHXH.")
     fmt, grids = read_grids(data)
     rep.format = fmt
+    rep.timings["read_s"] = round(time.perf_counter() - t, 4)
     layout = grid = None
     for g in grids:
         lay = detect_layout(g, declared_kind)
@@ -365,6 +366,8 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
     t = time.perf_counter()
     today = received.date()  # "no future dates" is judged against the day the file arrived
     typed, info = normalise(layout, period=period, today=today)
+    rep.timings.update({f"normalise.{k}": v for k, v in info.get("steps", {}).items()})
+    t1 = time.perf_counter()
     if info.get("encoding_detected"):
         rep.encoding = f"{rep.encoding or fmt}+{info['encoding_detected']}"
     rows_read = typed.height
@@ -391,7 +394,10 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
         if d.len() and (((d < period) | (d > _month_end(period))).sum() / d.len()) >= 0.8:
             raise FileRefused("wrong_period", f"Ngày trong tệp không thuộc kỳ báo cáo {period:%m/%Y}.")
     params = {"today_ymd": info["today_ymd"]}
+    rep.timings["registry_s"] = round(time.perf_counter() - t1, 4)
+    t1 = time.perf_counter()
     typed, fail_counts = verdicts(typed, declared_kind, params)
+    rep.timings["verdicts_s"] = round(time.perf_counter() - t1, 4)
     rep.timings["normalise_validate_s"] = round(time.perf_counter() - t, 4)
     suite = load_suite(declared_kind)["expectations"]
 
@@ -401,6 +407,7 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
     # the invariant blocks the load when it does not hold
     assert rep.rows_read == rep.rows_accepted + rep.rows_refused, "rows_read != accepted + refused"
 
+    t1 = time.perf_counter()
     # cross-row: one person active in two units in the same month (flag, the warehouse resolves)
     if declared_kind == "roster" and accepted.height:
         active = accepted.filter(pl.col("leave_date").is_null() & pl.col("v_person").is_not_null())
@@ -415,6 +422,7 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
         if other:
             rep.warnings.append(f"{other} person(s) also active in another branch's/file's roster for this period")
 
+    rep.timings["cross_row_s"] = round(time.perf_counter() - t1, 4)
     t = time.perf_counter()
     rule_meta = [(e["meta"]["rule"], e["meta"]["column"], e["meta"]["message_vi"], e["meta"]["message_en"]) for e in suite]
     rep.counts_by_rule = {}
@@ -454,6 +462,7 @@ def _other_active_persons(rep: IngestReport, period: _dt.date, persons: set[str]
 
 def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, received) -> None:
     kind = rep.kind
+    t = time.perf_counter()
     lineage = [pl.lit(rep.file_id).alias("file_id"), pl.lit(rep.branch_code).alias("branch_code"),
                pl.lit(period).alias("period"), pl.lit(rep.source_sheet or "").alias("source_sheet"),
                pl.col("source_row").cast(pl.Int64), pl.lit(received).cast(pl.Datetime("us")).alias("received_at")]
@@ -463,6 +472,8 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     raw_path = config.raw_dir() / kind / f"{rep.file_id}.parquet"
     _atomic_parquet(raw, raw_path)
     rep.raw_path = str(raw_path)
+    rep.timings["write_raw_s"] = round(time.perf_counter() - t, 4)
+    t = time.perf_counter()
     # quarantine: one row per refused row, under its first broken rule
     rules = pl.DataFrame({"rule_idx": list(range(len(rule_meta))), "rule": [m[0] for m in rule_meta],
                           "column": [m[1] for m in rule_meta], "message_vi": [m[2] for m in rule_meta],
@@ -481,8 +492,11 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     qpath = config.quarantine_dir() / f"{rep.file_id}.parquet"
     _atomic_parquet(qdf, qpath)
     rep.quarantine_path = str(qpath)
+    rep.timings["write_quarantine_s"] = round(time.perf_counter() - t, 4)
+    t = time.perf_counter()
     # the branch's own workbook with an added "Lỗi" column
     _write_xlsx_report(rep, layout, typed, qdf)
+    rep.timings["write_xlsx_s"] = round(time.perf_counter() - t, 4)
 
 
 def _write_xlsx_report(rep, layout, typed, qdf) -> None:

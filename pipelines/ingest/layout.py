@@ -23,7 +23,10 @@ _STT_KEYS = {"stt", "tt", "so tt", "so thu tu"}
 _COLNUM_RE = r"^\(?\s*[0-9]{1,2}[a-z]?\s*\)?$|^\(?[A-Z]\)?$"
 _FOOTER_RE = (r"(?i)^\s*(tổng\s*cộng|tong\s*cong|cộng\b|cong\s*:|tổng\s*số\b|tong\s*so\b|người\s*lập|nguoi\s*lap|"
               r"chủ\s*tịch|chu\s*tich|thủ\s*trưởng|thu\s*truong|kế\s*toán|ke\s*toan|xác\s*nhận|xac\s*nhan|"
-              r"t\s*/\s*m\b|tm\.?\s|.*ngày\s*\.*\s*tháng\s*\.*\s*năm)")
+              r"t\s*/\s*m\b|tm\.?\s)")
+# "…, ngày … tháng … năm …" anywhere in the cell (kept apart: an unanchored branch in the regex above made
+# every cell of the column a full scan)
+_FOOTER_DATE_RE = r"(?i)ngày\s*\.*\s*tháng\s*\.*\s*năm"
 
 
 @dataclass
@@ -155,14 +158,17 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
     first_row = df["__row"][best.header_rows[-1]] + 1
     body = df.filter(pl.col("__row") >= first_row)
     nonnull = pl.sum_horizontal([pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in ccols])
-    colnum = pl.all_horizontal([pl.col(c).is_null() | pl.col(c).str.strip_chars().str.contains(_COLNUM_RE)
-                                for c in ccols])
     lead = [pl.col(c) for c in ccols[: min(4, len(ccols))]]
-    footer = pl.any_horizontal([c.fill_null("").str.contains(_FOOTER_RE) for c in lead])
-    body = body.with_columns(nonnull.alias("__n"), colnum.alias("__colnum"), footer.alias("__footer"))
+    # footer rows: a total line or a signature block in one of the first four columns
+    footer = pl.any_horizontal([(c.str.contains(_FOOTER_RE) | c.str.contains(_FOOTER_DATE_RE)).fill_null(False)
+                                for c in lead])
+    body = body.with_columns(nonnull.alias("__n"), footer.alias("__footer"))
     body = body.with_columns(pl.col("__footer").cum_max().alias("__after_footer"))
-    # column-number rows only directly under the header (first 2 body rows)
-    body = body.with_columns(((pl.int_range(pl.len()) < 2) & pl.col("__colnum") & (pl.col("__n") >= 2)).alias("__numrow"))
+    # column-number rows only directly under the header (first 2 body rows): checked on those two rows only
+    head2 = body.head(2).with_columns(pl.all_horizontal([
+        pl.col(c).is_null() | pl.col(c).str.strip_chars().str.contains(_COLNUM_RE) for c in ccols]).alias("__colnum"))
+    numrows = head2.filter(pl.col("__colnum") & (pl.col("__n") >= 2)).get_column("__row")
+    body = body.with_columns(pl.col("__row").is_in(numrows.implode()).alias("__numrow"))
     body = body.filter(~pl.col("__after_footer") & ~pl.col("__numrow") & (pl.col("__n") > 0))
-    best.data = body.drop("__n", "__colnum", "__footer", "__after_footer", "__numrow")
+    best.data = body.drop("__n", "__footer", "__after_footer", "__numrow")
     return best

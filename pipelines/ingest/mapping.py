@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = [
     "ColumnSpec", "KindSpec", "KINDS", "GENDER_SUBCOLUMNS", "GENDER_GROUP_HEADERS",
@@ -211,7 +212,14 @@ def header_key(text: object) -> str:
     """Comparison key of a header or enum text: lower case, no diacritics (đ→d), single spaces."""
     if text is None:
         return ""
-    s = unicodedata.normalize("NFD", str(text)).lower().replace("đ", "d")
+    if isinstance(text, str):
+        return _header_key_str(text)
+    return _header_key_str(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _header_key_str(text: str) -> str:
+    s = unicodedata.normalize("NFD", text).lower().replace("đ", "d")
     s = "".join(ch for ch in s if not unicodedata.combining(ch))
     return _NON_ALNUM.sub(" ", s).strip()
 

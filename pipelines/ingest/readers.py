@@ -185,15 +185,48 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return unicodedata.normalize("NFC", text), "cp1258"
 
 
+def _csv_bytes(data: bytes) -> tuple[bytes, str, str]:
+    """(UTF-8 bytes for the CSV parser, encoding name, decoded head for sniffing).
+
+    UTF-8 input (the common case) is handed to the parser as is (it validates UTF-8 itself); only UTF-16,
+    Windows-1258 and old-Mac CR-only files are decoded and re-encoded."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text, enc = decode_text(data)
+        body = text.encode("utf-8")
+    elif data[:3] == b"\xef\xbb\xbf":
+        body, enc = data[3:], "utf-8-sig"
+    else:
+        body, enc = data, "utf-8"
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
+            body, enc = text.encode("utf-8"), "cp1258"
+    if b"\r" in body and b"\n" not in body:  # CR-only line ends
+        body = body.replace(b"\r", b"\n")
+    head = body[:65536].decode("utf-8", errors="ignore")
+    return body, enc, head
+
+
+def _csv_line_numbers(df: pl.DataFrame, body: bytes) -> pl.Expr:
+    """1-based line number where each record starts. A quoted field may hold line breaks, so a record can
+    span several lines: then each record's start is 1 + the line breaks of all records before it."""
+    physical = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if physical == df.height or not df.height:
+        return pl.int_range(1, df.height + 1, dtype=pl.Int64)
+    breaks = pl.sum_horizontal([pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in df.columns])
+    lines = (breaks + 1).cast(pl.Int64)
+    return (lines.cum_sum() - lines + 1).cast(pl.Int64)
+
+
 def read_csv_grid(data: bytes) -> Grid:
     try:
-        text, enc = decode_text(data)
+        body, enc, head = _csv_bytes(data)
     except UnicodeDecodeError as exc:
         raise FileRefused("unreadable", "Không đọc được tệp CSV (bảng mã không hợp lệ).", str(exc)[:200])
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not head.strip():
         raise FileRefused("empty", "Tệp không có dữ liệu.")
-    head_lines = text.split("\n", 60)[:60]
+    head_lines = head.replace("\r\n", "\n").split("\n", 60)[:60]
     best = (-1, ",")
     for d in (";", ",", "\t", "|"):
         score = 0
@@ -204,18 +237,24 @@ def read_csv_grid(data: bytes) -> Grid:
         if score > best[0]:
             best = (score, d)
     sep = best[1]
-    nlines = text.count("\n") + 1
-    if nlines > MAX_ROWS + 100:
+    import numpy as np
+    arr = np.frombuffer(body, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    if len(nl) > MAX_ROWS + 100:
         raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
-    width = max(ln.count(sep) for ln in text.split("\n")) + 1
+    # widest line (separators + 1), without a Python loop over the lines
+    cs = np.concatenate(([0], np.cumsum(arr == ord(sep), dtype=np.int64)))
+    ends = np.concatenate((nl, [len(arr)]))
+    starts = np.concatenate(([0], nl + 1))
+    width = int((cs[ends] - cs[starts]).max()) + 1 if len(arr) else 1
     try:
-        df = pl.read_csv(io.BytesIO(text.encode("utf-8")), has_header=False, separator=sep,
+        df = pl.read_csv(io.BytesIO(body), has_header=False, separator=sep,
                          schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert",
                          truncate_ragged_lines=True, quote_char='"', infer_schema=False,
-                         raise_if_empty=False)
+                         raise_if_empty=False, encoding="utf8")
     except Exception as exc:
         raise FileRefused("unreadable", "Không đọc được tệp CSV (cấu trúc dòng/cột không hợp lệ).", str(exc)[:200])
-    df = df.with_columns(pl.int_range(1, df.height + 1, dtype=pl.Int64).alias("__row"))
+    df = df.with_columns(_csv_line_numbers(df, body).alias("__row"))
     g = Grid(sheet="", df=df, fmt="csv", encoding=enc)
     g.notes.append(f"separator={sep!r}")
     return g

@@ -1,0 +1,136 @@
+"""Real browser (headless Debian Chromium via Playwright): login, a member's own lookup with a <script> name
+(no dialog may open), an official's scoped lookup, an upload named with ../, logout. Runs the real router
+(`dashboards/streamlit_app.py`) on the access tests' hand-made warehouse."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "access"))
+
+pytestmark = pytest.mark.browser
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("chromium not installed (make browser-deps)")
+    import warehouse_fixture as wf
+    root = tmp_path_factory.mktemp("browser") / "data"
+    root.mkdir()
+    old = os.environ.get("DOANVIEN_DATA_DIR")
+    wf.build(root)
+    from pipelines.access import accounts
+    accounts.create_user("member", display_name="Member", role="member", password=wf.PASSWORDS["member"],
+                         member_code=[m for m in wf.members() if m["cdcs_code"] == "CS0000002"][0]["member_code"])
+    accounts.create_user("canbo.xa", display_name="Cán bộ <b>xã</b>", role="upper_official", unit_code="X08001",
+                         password=wf.PASSWORDS["upper_official"])
+    if old is None:
+        os.environ.pop("DOANVIEN_DATA_DIR", None)
+    else:
+        os.environ["DOANVIEN_DATA_DIR"] = old
+    port = _free_port()
+    env = {**os.environ, "DOANVIEN_DATA_DIR": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield url, root
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def browser_page(server):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = b.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.dialogs = dialogs
+        yield page
+        b.close()
+
+
+def _login(page, url, username, password):
+    page.goto(url)
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def test_member_own_lookup_no_script_runs(server, browser_page):
+    import warehouse_fixture as wf
+    url, _ = server
+    page = browser_page
+    page.goto(url + "/sql")  # not logged in: a direct URL gives the login form only
+    page.get_by_label("Tên đăng nhập").wait_for(timeout=30000)
+    assert "marts" not in page.content()
+    _login(page, url, "member", wf.PASSWORDS["member"])
+    page.get_by_text("Hồ sơ đoàn viên của tôi").wait_for(timeout=30000)
+    page.get_by_text('alert("xss")', exact=False).first.wait_for(timeout=15000)  # the name is shown as text
+    page.wait_for_timeout(1000)
+    assert page.dialogs == []
+    page.goto(url + "/sql")  # a member has no SQL page
+    page.wait_for_timeout(3000)
+    assert "SELECT" not in page.content()
+    assert page.dialogs == []
+
+
+def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
+    import warehouse_fixture as wf
+    url, root = server
+    page = browser_page
+    _login(page, url, "canbo.xa", wf.PASSWORDS["upper_official"])
+    # a reload starts a new Streamlit session (log in again): navigate with the sidebar links
+    page.get_by_role("link", name="Tra cứu đoàn viên").click()
+    page.get_by_label("Tìm kiếm").fill("hoang duc em")
+    page.get_by_role("button", name="Tìm").click()
+    # table cells are drawn on a canvas: read the record picker's options instead
+    page.get_by_text("Xem hồ sơ").wait_for(timeout=30000)
+    page.locator("[data-testid=stSelectbox]").last.click()
+    page.get_by_role("option", name="CS0000004", exact=False).first.wait_for(timeout=15000)
+    assert page.get_by_role("option", name="CS0000007", exact=False).count() == 0  # other subtree: not shown
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Tải lên báo cáo").click()
+    f = tmp_path / "up.csv"
+    f.write_text("cdcs_code,members_count\nCS0000002,3\n", encoding="utf-8")
+    page.locator("input[type=file]").set_input_files(files=[{"name": "../../evil<img src=x onerror=alert(1)>.csv",
+                                                             "mimeType": "text/csv", "buffer": f.read_bytes()}])
+    page.get_by_role("button", name="Gửi và kiểm tra").click()
+    page.get_by_text("Tên lưu trên máy chủ").wait_for(timeout=60000)
+    assert page.dialogs == []
+    assert not list(root.parent.rglob("evil*")) and not (root.parent / "evil").exists()

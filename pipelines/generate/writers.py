@@ -187,7 +187,8 @@ def _add_rows(frame: pl.DataFrame, kind: str, rng, rate: float, fmt: str, encodi
             t = ok[np.sort(rng.choice(ok.height, k, replace=False))]
             cccd = t["cccd"].to_list()
             if dtype == "cccd_scientific":
-                new = [f"{int(c) / 1e11 * 1.0000001:.5f}E+11" for c in cccd]
+                # what Excel shows for the number once the leading zero is gone: 8.09416E+10
+                new = [f"{int(c) / 10 ** (len(str(int(c))) - 1):.5f}E+{len(str(int(c))) - 1:02d}" for c in cccd]
             elif dtype == "cccd_invalid_layout":
                 bad = rng.choice(INVALID_PREFIXES, k)
                 new = [b + c[3:] if i % 3 else c[:11] + "99" for i, (b, c) in enumerate(zip(bad, cccd))]

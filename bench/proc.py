@@ -46,6 +46,24 @@ def _env(extra: dict | None) -> dict:
     return env
 
 
+_ACTIVE: set[int] = set()  # process groups of running children, killed if the harness itself is stopped
+
+
+def _stop_children(signum, frame):
+    for pgid in list(_ACTIVE):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGINT/SIGHUP on the harness kill the child it is measuring (each child has its own group)."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop_children)
+
+
 def _wait(proc: subprocess.Popen, timeout: float | None):
     """Reap `proc` with wait4 (keeping its rusage); kill its process group on timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -73,7 +91,11 @@ def run_command(argv: list[str], env: dict | None = None, timeout: float | None 
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=_env(env), cwd=cwd, stderr=err, start_new_session=True,
                                 stdout=out if capture_stdout else subprocess.DEVNULL)
-        rc, ru, timed_out = _wait(proc, timeout)
+        _ACTIVE.add(proc.pid)
+        try:
+            rc, ru, timed_out = _wait(proc, timeout)
+        finally:
+            _ACTIVE.discard(proc.pid)
         wall = time.perf_counter() - t0
         err.seek(0)
         tail = err.read()[-3000:].decode("utf-8", "replace")

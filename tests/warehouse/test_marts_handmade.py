@@ -1,0 +1,565 @@
+"""The dbt warehouse on a small hand-made raw zone whose every figure is known by construction.
+
+The raw zone is written here directly (registry + raw/ + quarantine/ Parquet, CONTRACTS §2 and §4), so
+this test does not depend on the generator or on ingestion. It covers the tricky cases one by one:
+supersede and duplicates, carry-forward of a month a branch did not submit, a transfer paired from a
+'transfer' leaver row, the 1 June 2025 public-sector exit without leaver rows, a legacy CMND linked to its
+CCCD person, a person active in two CĐCS in one month, one CCCD with two people, the 1 July 2025
+reparenting and province merger, dues under the rule of each month, services (health-related rows keep no
+member key), activities, recruitment potential, submissions (late, superseded, refused, not submitted).
+
+Then: `dbt build` (full), and a month-by-month incremental build gives identical marts.
+
+    python tests/warehouse/test_marts_handmade.py DIR   # write the raw zone into DIR (for development)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+D = dt.date
+MERGER = D(2025, 7, 1)
+PRE_END = D(2025, 6, 30)
+PUBLIC_END = D(2025, 5, 31)
+D0 = D(2020, 1, 1)
+PERIODS = [D(2025, m, 1) for m in range(4, 9)]  # 2025-04 .. 2025-08
+SECRET = "test-secret-handmade"
+
+UNIT_COLS = ["unit_code", "unit_name", "level", "upper_level_type", "parent_code", "province_old_code",
+             "province_new_code", "sector_code", "ownership_type", "industry_code", "employer_code",
+             "valid_from", "valid_to"]
+
+
+def _units() -> list[dict]:
+    rows = []
+
+    def u(code, name, level, ult, parent, po, pn, frm, to, sector=None, own=None, ind=None, emp=None):
+        rows.append(dict(zip(UNIT_COLS, [code, name, level, ult, parent, po, pn, sector, own, ind, emp, frm, to])))
+
+    u("TLD", "Tổng Liên đoàn", "confederation", None, None, None, None, D0, None)
+    u("T01", "LĐLĐ Hà Nội", "province_federation", None, "TLD", "01", "01", D0, None)
+    u("T02", "LĐLĐ Hà Giang", "province_federation", None, "TLD", "02", "08", D0, PRE_END)
+    u("T08", "LĐLĐ Tuyên Quang", "province_federation", None, "TLD", "08", "08", D0, None)
+    u("N02", "Công đoàn Giáo dục Việt Nam", "sector_union", None, "TLD", None, None, D0, None, sector="N02")
+    u("Q0101", "LĐLĐ quận Ba Đình", "upper_level", "district", "T01", "01", "01", D0, PRE_END)
+    u("Q0201", "LĐLĐ TP Hà Giang", "upper_level", "district", "T02", "02", "08", D0, PRE_END)
+    u("X01001", "CĐ phường Ba Đình", "upper_level", "commune_ward", "T01", None, "01", MERGER, None)
+    u("X08001", "CĐ phường Hà Giang 1", "upper_level", "commune_ward", "T08", None, "08", MERGER, None)
+    u("C0201", "CĐ Tổng công ty Giáo dục", "upper_level", "corporation", "N02", None, None, D0, None, sector="N02")
+    # CĐCS: reparented on 1 July 2025 (new version), CS0000003 is public sector and closes on 31 May 2025
+    u("CS0000001", "CĐCS Công ty May", "cdcs", None, "Q0101", "01", "01", D0, PRE_END, own="fdi", ind="C", emp="E001")
+    u("CS0000001", "CĐCS Công ty May", "cdcs", None, "X01001", "01", "01", MERGER, None, own="fdi", ind="C", emp="E001")
+    u("CS0000002", "CĐCS Công ty Chè", "cdcs", None, "Q0201", "02", "08", D0, PRE_END, own="ngoai_nn", ind="A", emp="E002")
+    u("CS0000002", "CĐCS Công ty Chè", "cdcs", None, "X08001", None, "08", MERGER, None, own="ngoai_nn", ind="A", emp="E002")
+    u("CS0000003", "CĐCS Sở Tài chính", "cdcs", None, "Q0101", "01", "01", D0, PUBLIC_END, own="hcsn", ind="O")
+    u("CS0000004", "CĐCS Trường Tư thục", "cdcs", None, "C0201", "01", "01", D0, None, sector="N02", own="ngoai_nn",
+      ind="P", emp="E004")
+    return rows
+
+
+BRANCHES = [
+    ("Q0101", "LĐLĐ quận Ba Đình", "01", D0, PRE_END),
+    ("Q0201", "LĐLĐ TP Hà Giang", "08", D0, PRE_END),
+    ("X01001", "CĐ phường Ba Đình", "01", MERGER, None),
+    ("X08001", "CĐ phường Hà Giang 1", "08", MERGER, None),
+    ("C0201", "CĐ Tổng công ty Giáo dục", None, D0, None),
+    ("BHXH", "Bảo hiểm xã hội Việt Nam", None, D0, None),
+]
+
+
+def cccd(n: int, gender: str = "M", year: int = 1985) -> str:
+    g = {"M": 0, "F": 1}[gender] + (2 if year >= 2000 else 0)
+    return f"001{g}{year % 100:02d}{n:06d}"
+
+
+# people: key -> (full_name, birth_date, gender, ethnicity, cccd, cmnd, salary)
+PEOPLE = {
+    f"P{i}": (f"Nguyễn Văn Người {i}", D(1985, 1, i), "M" if i % 2 else "F", "01" if i != 4 else "02",
+              cccd(i, "M" if i % 2 else "F"), None, 6_000_000 + 1_000 * i)
+    for i in range(1, 15)
+}
+# P10 appears later with only a legacy CMND (same name, birth date, gender): linked to the CCCD person
+# P14: a CMND-only person with no CCCD anywhere (own key)
+PEOPLE["P14"] = ("Trần Thị Cũ", D(1970, 5, 5), "F", "01", None, "012345678", 5_500_000)
+PEOPLE["P1"] = PEOPLE["P1"][:6] + (30_000_000,)  # above the cap at 1 %, below it at 0.5 %
+
+
+def member_row(p, cdcs, join=D(2015, 1, 1), leave=None, reason=None, use_cmnd=False, name=None, salary=None):
+    full_name, birth, gender, eth, cc, cm, sal = PEOPLE[p]
+    if use_cmnd:
+        cc, cm = None, "987654321"
+    return dict(cdcs_code=cdcs, full_name=name or full_name, birth_date=birth, birth_date_precision="day",
+                gender=gender, ethnicity_code=eth, cccd=cc, cmnd=cm, bhxh_code=None, member_code=f"MC{p}",
+                join_date=join, join_date_precision="day", insurance_salary=salary or sal,
+                leave_date=leave, leave_reason_code=reason)
+
+
+def rosters() -> dict[tuple[str, dt.date], list[dict]]:
+    """(branch, period) -> roster rows of the *current* file version."""
+    out: dict[tuple[str, dt.date], list[dict]] = {}
+    for per in PERIODS:
+        b1 = "Q0101" if per < MERGER else "X01001"
+        b2 = "Q0201" if per < MERGER else "X08001"
+        r1 = [member_row(p, "CS0000001") for p in ("P1", "P2", "P3", "P4", "P5")]
+        if per >= D(2025, 5, 1):
+            r1.append(member_row("P6", "CS0000001", join=D(2025, 5, 10)))       # join in May
+        if per < D(2025, 6, 1):
+            r1.append(member_row("P7", "CS0000001"))
+        elif per == D(2025, 6, 1):
+            r1.append(member_row("P7", "CS0000001", leave=D(2025, 6, 20), reason="retired"))  # leave in June
+        if per == D(2025, 4, 1):
+            r1.append(member_row("P8", "CS0000001"))
+        elif per == D(2025, 5, 1):
+            r1.append(member_row("P8", "CS0000001", leave=D(2025, 5, 15), reason="transfer"))  # transfer out
+        if per < PUBLIC_END:  # CS0000003 (public sector) is in the roster until May, then gone
+            r1 += [member_row("P9", "CS0000003"), member_row("P13", "CS0000003")]
+        if per >= D(2025, 7, 1):
+            r1.append(member_row("P11", "CS0000001", join=D(2025, 6, 3)))
+        if per == D(2025, 6, 1):
+            r1.append(member_row("P11", "CS0000001", join=D(2025, 6, 3)))  # joins in June
+        out[(b1, per)] = r1
+        # branch 2: P8 arrives in May (transfer in); P10 with CCCD until May, then CMND only
+        r2 = [member_row("P12", "CS0000002")]
+        r2.append(member_row("P10", "CS0000002", use_cmnd=per >= MERGER))
+        if per >= D(2025, 5, 1):
+            r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15)))
+        r2.append(member_row("P14", "CS0000002"))
+        out[(b2, per)] = r2
+        # corporation branch: P11 is also active here in July (two units in one month);
+        # in August one CCCD (P12's) shows up with a different person
+        r3 = []
+        if per == D(2025, 7, 1):
+            r3.append(member_row("P11", "CS0000004"))
+        if per == D(2025, 8, 1):
+            r3.append(member_row("P12", "CS0000004", name="Lê Văn Khác"))
+        if r3:
+            out[("C0201", per)] = r3
+    # Q0201 did not send June 2025: June is carried forward from May
+    del out[("Q0201", D(2025, 6, 1))]
+    return out
+
+
+ROSTER_TYPES = {"cdcs_code": pa.string(), "full_name": pa.string(), "birth_date": pa.date32(),
+                "birth_date_precision": pa.string(), "gender": pa.string(), "ethnicity_code": pa.string(),
+                "cccd": pa.string(), "cmnd": pa.string(), "bhxh_code": pa.string(), "member_code": pa.string(),
+                "join_date": pa.date32(), "join_date_precision": pa.string(), "insurance_salary": pa.int64(),
+                "leave_date": pa.date32(), "leave_reason_code": pa.string()}
+LINEAGE_TYPES = {"file_id": pa.string(), "branch_code": pa.string(), "period": pa.date32(),
+                 "source_sheet": pa.string(), "source_row": pa.int64(), "flags": pa.list_(pa.string())}
+LEDGER_TYPES = {"file_id": pa.string(), "sha256": pa.string(), "branch_code": pa.string(), "period": pa.date32(),
+                "kind": pa.string(), "detected_kind": pa.string(), "original_name": pa.string(),
+                "received_at": pa.timestamp("us"), "status": pa.string(), "reason_code": pa.string(),
+                "message_vi": pa.string(), "rows_read": pa.int64(), "rows_accepted": pa.int64(),
+                "rows_refused": pa.int64(), "format": pa.string(), "encoding": pa.string(),
+                "ingested_at": pa.timestamp("us")}
+KIND_TYPES = {
+    "roster": ROSTER_TYPES,
+    "dues": {"cdcs_code": pa.string(), "cdcs_name": pa.string(), "members_count": pa.int64(),
+             "salary_fund": pa.int64(), "dues_expected": pa.int64(), "dues_collected": pa.int64()},
+    "services": {"cdcs_code": pa.string(), "full_name": pa.string(), "cccd": pa.string(), "program": pa.string(),
+                 "service_date": pa.date32(), "amount": pa.int64()},
+    "activities": {"cdcs_code": pa.string(), "activity_type": pa.string(), "activity_name": pa.string(),
+                   "activity_date": pa.date32(), "full_name": pa.string(), "cccd": pa.string()},
+    "insurance": {"employer_code": pa.string(), "employer_name": pa.string(), "province_new_code": pa.string(),
+                  "industry_code": pa.string(), "ownership_type": pa.string(), "insured_workers": pa.int64(),
+                  "insured_women": pa.int64()},
+}
+
+
+def _write(path: Path, rows: list[dict], types: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema(list(types.items()))
+    table = pa.Table.from_pylist([{k: r.get(k) for k in types} for r in rows], schema=schema)
+    pq.write_table(table, path)
+
+
+class RawZone:
+    """Writes files the way ingestion does: a ledger row per received version, accepted rows per kind."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.ledger: list[dict] = []
+
+    def file(self, branch, period, kind, rows, *, received=None, status="accepted", reason=None, refused=0,
+             ingested=None, write_rows=True) -> str:
+        nxt = (period.replace(day=28) + dt.timedelta(days=5)).replace(day=1)
+        received = received or dt.datetime.combine(nxt, dt.time(9)) + dt.timedelta(days=2)
+        fid = hashlib.sha256(f"{branch}|{period}|{kind}|{received}|{status}".encode()).hexdigest()[:16]
+        self.ledger.append(dict(
+            file_id=fid, sha256=fid * 4, branch_code=branch, period=period, kind=kind, detected_kind=kind,
+            original_name=f"{kind}_{branch}_{period:%Y%m}.xlsx", received_at=received, status=status,
+            reason_code=reason, message_vi=None, rows_read=len(rows) + refused,
+            rows_accepted=len(rows) if status == "accepted" else 0,
+            rows_refused=refused if status == "accepted" else len(rows) + refused,
+            format="xlsx", encoding=None, ingested_at=ingested or received + dt.timedelta(minutes=5)))
+        if status == "accepted" and write_rows:
+            full = [dict(r, file_id=fid, branch_code=branch, period=period, source_sheet="Sheet1",
+                         source_row=i + 2, flags=[]) for i, r in enumerate(rows)]
+            _write(self.root / "raw" / kind / f"{fid}.parquet", full, {**LINEAGE_TYPES, **KIND_TYPES[kind]})
+        return fid
+
+    def finish(self) -> None:
+        for row in self.ledger:
+            _write(self.root / "raw" / "files" / f"{row['file_id']}.parquet", [row], LEDGER_TYPES)
+
+
+def write_registry(root: Path) -> None:
+    _write(root / "registry" / "units.parquet", _units(),
+           {c: (pa.date32() if c in ("valid_from", "valid_to") else pa.string()) for c in UNIT_COLS})
+    _write(root / "registry" / "branches.parquet",
+           [dict(zip(["branch_code", "branch_name", "province_new_code", "valid_from", "valid_to"], b),
+                 email=f"{b[0].lower()}@example.vn") for b in BRANCHES],
+           {"branch_code": pa.string(), "branch_name": pa.string(), "province_new_code": pa.string(),
+            "email": pa.string(), "valid_from": pa.date32(), "valid_to": pa.date32()})
+
+
+CORRECTION_RECEIVED = dt.datetime(2025, 9, 20, 8)
+CORRECTED_SALARY_P5 = 9_000_000
+
+
+def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = False) -> None:
+    """The whole raw zone (registry, ledger, rows, quarantine); `upto` keeps only files of periods <= upto
+    (and received before the correction); `correction` adds a late corrected May roster of Q0101 (P5's
+    salary changes), received on 20/09/2025."""
+    import shutil
+
+    for sub in ("raw", "quarantine", "registry"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+    write_registry(root)
+    z = RawZone(root)
+    keep = (lambda per: upto is None or per <= upto)
+    if correction:
+        rows = [dict(r, insurance_salary=CORRECTED_SALARY_P5) if r["member_code"] == "MCP5" else r
+                for r in rosters()[("Q0101", D(2025, 5, 1))]]
+        z.file("Q0101", D(2025, 5, 1), "roster", rows, received=CORRECTION_RECEIVED)
+    for (branch, per), rows in sorted(rosters().items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if not keep(per):
+            continue
+        if (branch, per) == ("Q0101", D(2025, 4, 1)):
+            # a first version with a wrong salary, superseded two days later by the one below
+            bad = [dict(r, insurance_salary=1) for r in rows]
+            z.file(branch, per, "roster", bad, received=dt.datetime(2025, 5, 3, 8))
+            qfid = z.file(branch, per, "roster", rows, received=dt.datetime(2025, 5, 5, 8), refused=2)
+            _write(root / "quarantine" / f"{qfid}.parquet",
+                   [dict(file_id=qfid, source_sheet="Sheet1", source_row=40, rule="cccd_layout", column="cccd",
+                         value="12345", message_vi="Số CCCD sai", message_en="Bad CCCD"),
+                    dict(file_id=qfid, source_sheet="Sheet1", source_row=41, rule="date_invalid",
+                         column="birth_date", value="31/02/1990", message_vi="Ngày sai", message_en="Bad date")],
+                   {"file_id": pa.string(), "source_sheet": pa.string(), "source_row": pa.int64(),
+                    "rule": pa.string(), "column": pa.string(), "value": pa.string(),
+                    "message_vi": pa.string(), "message_en": pa.string()})
+            continue
+        received = dt.datetime(2025, 9, 15, 10) if (branch, per) == ("X01001", D(2025, 8, 1)) else None
+        z.file(branch, per, "roster", rows, received=received)
+        if (branch, per) == ("Q0101", D(2025, 5, 1)):
+            z.file(branch, per, "roster", rows, status="duplicate", reason="duplicate_content",
+                   received=dt.datetime(2025, 6, 4, 8))
+    for per in PERIODS:
+        if not keep(per):
+            continue
+        b1 = "Q0101" if per < MERGER else "X01001"
+        b2 = "Q0201" if per < MERGER else "X08001"
+        # dues reports: 100,000 collected per CĐCS and month (CS0000003 only while it exists)
+        d1 = [dict(cdcs_code="CS0000001", cdcs_name="", members_count=7, salary_fund=0, dues_expected=0,
+                   dues_collected=100_000)]
+        if per < D(2025, 6, 1):
+            d1.append(dict(cdcs_code="CS0000003", members_count=2, salary_fund=0, dues_expected=0,
+                           dues_collected=100_000))
+        z.file(b1, per, "dues", d1)
+        if per != D(2025, 6, 1):
+            z.file(b2, per, "dues", [dict(cdcs_code="CS0000002", members_count=4, salary_fund=0, dues_expected=0,
+                                          dues_collected=100_000)])
+        z.file("BHXH", per, "insurance", [
+            dict(employer_code="E001", employer_name="Công ty May", province_new_code="01", industry_code="C",
+                 ownership_type="fdi", insured_workers=20, insured_women=12),
+            dict(employer_code="E002", employer_name="Công ty Chè", province_new_code="08", industry_code="A",
+                 ownership_type="ngoai_nn", insured_workers=3, insured_women=1),
+            dict(employer_code="E004", employer_name="Trường Tư thục", province_new_code="01", industry_code="P",
+                 ownership_type="ngoai_nn", insured_workers=10, insured_women=8),
+            dict(employer_code="E999", employer_name="Công ty chưa có CĐ", province_new_code="01",
+                 industry_code="C", ownership_type="fdi", insured_workers=50, insured_women=30)])
+    if keep(D(2025, 4, 1)):
+        z.file("Q0201", D(2025, 4, 1), "roster", [member_row("P12", "CS0000002")], status="refused",
+               reason="unreadable", received=dt.datetime(2025, 5, 2, 8))
+        z.file("Q0101", D(2025, 4, 1), "activities", [
+            dict(cdcs_code="CS0000001", activity_type="tap_huan", activity_name="Tập huấn ATVSLĐ",
+                 activity_date=D(2025, 4, 20), full_name=PEOPLE[p][0], cccd=PEOPLE[p][4]) for p in ("P1", "P2")])
+    if keep(D(2025, 5, 1)):
+        z.file("Q0101", D(2025, 5, 1), "services", [
+            dict(cdcs_code="CS0000001", full_name=PEOPLE["P1"][0], cccd=PEOPLE["P1"][4], program="tet_sum_vay",
+                 service_date=D(2025, 5, 2), amount=500_000),
+            dict(cdcs_code="CS0000001", full_name=PEOPLE["P2"][0], cccd=PEOPLE["P2"][4], program="tham_om",
+                 service_date=D(2025, 5, 9), amount=300_000)])
+    if keep(D(2025, 7, 1)):
+        z.file("X08001", D(2025, 7, 1), "services", [
+            dict(cdcs_code="CS0000002", full_name=PEOPLE["P8"][0], cccd=PEOPLE["P8"][4], program="hoc_bong",
+                 service_date=D(2025, 7, 20), amount=1_000_000)])
+    z.finish()
+    (root / "quarantine").mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ dbt runs
+DBT_ARGS = ["--project-dir", str(REPO), "--profiles-dir", str(REPO / "dbt_project" / "profiles")]
+
+
+def dbt(args: list[str], db: Path, root: Path, target: Path) -> None:
+    """One in-process dbt invocation (dbtRunner) against build file `db` and raw zone `root`."""
+    from dbt.cli.main import dbtRunner
+
+    env = {"DOANVIEN_BUILD_DB": str(db), "DOANVIEN_RAW_DIR": str(root / "raw"),
+           "DOANVIEN_REGISTRY_DIR": str(root / "registry"), "DOANVIEN_QUARANTINE_DIR": str(root / "quarantine"),
+           "DOANVIEN_MEMBER_KEY_SECRET": SECRET, "DBT_PROJECT_DIR": str(REPO),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        res = dbtRunner().invoke([*args, *DBT_ARGS, "--target-path", str(target), "--log-path", str(target)])
+    finally:
+        _release_duckdb()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert res.success, f"dbt {' '.join(args)} failed: {res.exception or res.result}"
+
+
+def _release_duckdb() -> None:
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    env = getattr(DuckDBConnectionManager, "_ENV", None)
+    if env is not None:
+        try:
+            env.close()
+        except Exception:
+            pass
+        DuckDBConnectionManager._ENV = None
+
+
+def key_of(identity: str) -> str:
+    return hashlib.sha256(f"{SECRET}|{identity}".encode()).hexdigest()[:32]
+
+
+MART_TABLES = ["dim_member", "dim_union_unit", "dim_province", "dim_date", "fct_membership_monthly",
+               "fct_member_events", "fct_dues_monthly", "fct_service_deliveries", "fct_activity_participation",
+               "fct_recruitment_potential", "fct_submissions", "mart_membership_cube", "mart_statutory_report",
+               "dq_member_conflicts", "dq_refused_rows"]
+
+# counted members per period and CĐCS, by construction (see rosters())
+COUNTED = {
+    D(2025, 4, 1): {"CS0000001": ["P1", "P2", "P3", "P4", "P5", "P7", "P8"], "CS0000002": ["P12", "P10", "P14"],
+                    "CS0000003": ["P9", "P13"]},
+    D(2025, 5, 1): {"CS0000001": ["P1", "P2", "P3", "P4", "P5", "P6", "P7"],
+                    "CS0000002": ["P12", "P10", "P8", "P14"], "CS0000003": ["P9", "P13"]},
+    D(2025, 6, 1): {"CS0000001": ["P1", "P2", "P3", "P4", "P5", "P6", "P11"],
+                    "CS0000002": ["P12", "P10", "P8", "P14"]},
+}
+COUNTED[D(2025, 7, 1)] = COUNTED[D(2025, 8, 1)] = COUNTED[D(2025, 6, 1)]
+
+
+def dues_due(person: str, period: dt.date) -> int:
+    salary = PEOPLE[person][6]
+    if person == "P5" and period == D(2025, 5, 1):
+        salary = CORRECTED_SALARY_P5
+    rate = 0.01 if period < MERGER else 0.005
+    return min(round(salary * rate), 234_000)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """A: one full `dbt build` of the final raw zone. B: the same months built month by month
+    (full run to June, incremental July, then August together with a late correction of May)."""
+    base = tmp_path_factory.mktemp("handmade")
+    root = base / "data"
+    full_db, inc_db = base / "full.duckdb", base / "incremental.duckdb"
+    run = ["build", "--resource-type", "seed", "--resource-type", "model"]  # no data tests: faster
+    build_raw_zone(root, upto=D(2025, 6, 1))
+    dbt(run, inc_db, root, base / "t_inc")
+    build_raw_zone(root, upto=D(2025, 7, 1))
+    dbt([*run, "--vars", '{"periods": "2025-07"}'], inc_db, root, base / "t_inc")
+    build_raw_zone(root, correction=True)
+    dbt([*run, "--vars", '{"periods": ["2025-05-01", "2025-08-01"]}'], inc_db, root, base / "t_inc")
+    dbt(["build"], full_db, root, base / "t_full")  # models, data tests and unit tests
+    return full_db, inc_db
+
+
+def _q(db: Path, sql: str, params=None) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_members_per_month_unit_and_province(builds):
+    full, _ = builds
+    got = {(p, c): (m, cf) for p, c, m, cf in _q(full, "SELECT period, cdcs_code, members, is_carried_forward "
+                                                         "FROM marts.fct_membership_monthly WHERE members > 0")}
+    want = {(p, c): (len(people), (p, c) == (D(2025, 6, 1), "CS0000002"))
+            for p, units in COUNTED.items() for c, people in units.items()}
+    assert got == want
+    # 34-province view (before the merger too) and 63-province view
+    new = dict(((p, pv), n) for p, pv, n in _q(full, "SELECT period, province_new_code, sum(members) "
+                                                       "FROM marts.fct_membership_monthly GROUP BY ALL"))
+    old = dict(((p, pv), n) for p, pv, n in _q(full, "SELECT period, province_old_code, sum(members) "
+                                                       "FROM marts.fct_membership_monthly GROUP BY ALL"))
+    for p, units in COUNTED.items():
+        in01 = len(units.get("CS0000001", [])) + len(units.get("CS0000003", []))
+        assert new[(p, "01")] == old[(p, "01")] == in01
+        assert new[(p, "08")] == old[(p, "02")] == len(units["CS0000002"])
+    cube = dict(((p, pv), n) for p, pv, n in _q(full, "SELECT period, province_new_code, sum(members) "
+                                                        "FROM marts.mart_membership_cube GROUP BY ALL"))
+    assert cube == {k: v for k, v in new.items() if v}
+    # the CĐCS is reparented on 1 July 2025: district union then commune union, T01 throughout
+    scope = dict(((p, c), (t, u)) for p, c, t, u in _q(full, "SELECT period, cdcs_code, top_unit_code, "
+                                                             "upper_unit_code FROM marts.fct_membership_monthly"))
+    assert scope[(D(2025, 6, 1), "CS0000001")] == ("T01", "Q0101")
+    assert scope[(D(2025, 7, 1), "CS0000001")] == ("T01", "X01001")
+    assert scope[(D(2025, 6, 1), "CS0000002")] == ("T02", "Q0201")
+    assert scope[(D(2025, 7, 1), "CS0000002")] == ("T08", "X08001")
+
+
+@pytest.mark.slow
+def test_events_joins_leaves_by_reason_transfers(builds):
+    full, _ = builds
+    got = sorted(_q(full, "SELECT period, event_type, cdcs_code, coalesce(leave_reason_code, ''), "
+                          "coalesce(other_cdcs_code, ''), event_date, member_key FROM marts.fct_member_events"))
+    k = {p: key_of(PEOPLE[p][4]) for p in ("P6", "P7", "P8", "P9", "P11", "P13")}
+    want = sorted([
+        (D(2025, 5, 1), "join", "CS0000001", "", "", D(2025, 5, 10), k["P6"]),
+        (D(2025, 5, 1), "transfer_in", "CS0000002", "", "CS0000001", D(2025, 5, 15), k["P8"]),
+        (D(2025, 5, 1), "transfer_out", "CS0000001", "", "CS0000002", D(2025, 5, 15), k["P8"]),
+        (D(2025, 6, 1), "join", "CS0000001", "", "", D(2025, 6, 3), k["P11"]),
+        (D(2025, 6, 1), "leave", "CS0000001", "retired", "", D(2025, 6, 20), k["P7"]),
+        (D(2025, 6, 1), "leave", "CS0000003", "public_sector_exit", "", D(2025, 6, 1), k["P9"]),
+        (D(2025, 6, 1), "leave", "CS0000003", "public_sector_exit", "", D(2025, 6, 1), k["P13"]),
+    ])
+    assert got == want
+    flows = dict(((p, c), r) for p, c, *r in _q(full, "SELECT period, cdcs_code, joins, leaves, leaves_retired, "
+                                                        "leaves_public_sector_exit, transfers_in, transfers_out "
+                                                        "FROM marts.fct_membership_monthly"))
+    assert flows[(D(2025, 5, 1), "CS0000001")] == [1, 0, 0, 0, 0, 1]
+    assert flows[(D(2025, 6, 1), "CS0000003")] == [0, 2, 0, 2, 0, 0]
+
+
+@pytest.mark.slow
+def test_identity_keys_and_conflicts(builds):
+    full, _ = builds
+    keys = {r[0] for r in _q(full, "SELECT member_key FROM marts.dim_member")}
+    want = {key_of(PEOPLE[f"P{i}"][4]) for i in range(1, 14)} | {key_of("cmnd:012345678")}
+    assert keys == want  # P10's CMND rows are linked to the CCCD person; P14 keeps a CMND key
+    pii = dict((c, (cc, cm)) for c, cc, cm in _q(full, "SELECT member_key, cccd, cmnd FROM restricted.member_pii"))
+    assert pii[key_of(PEOPLE["P10"][4])] == (PEOPLE["P10"][4], "987654321")
+    assert pii[key_of("cmnd:012345678")] == (None, "012345678")
+    names = dict(_q(full, "SELECT member_key, name_search FROM restricted.member_pii"))
+    assert names[key_of("cmnd:012345678")] == "tran thi cu"
+    conflicts = sorted(_q(full, "SELECT conflict_type, period, cdcs_code, coalesce(other_cdcs_code, ''), member_key "
+                                "FROM marts.dq_member_conflicts"))
+    assert conflicts == sorted([
+        ("active_in_two_units", D(2025, 7, 1), "CS0000004", "CS0000001", key_of(PEOPLE["P11"][4])),
+        ("active_in_two_units", D(2025, 8, 1), "CS0000004", "CS0000002", key_of(PEOPLE["P12"][4])),
+        ("cccd_two_people", D(2025, 4, 1), "CS0000002", "", key_of(PEOPLE["P12"][4])),
+    ])
+    # marts are de-identified: no CCCD, name, birth date or salary columns
+    cols = {r[0] for r in _q(full, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts'")}
+    assert not cols & {"cccd", "cmnd", "full_name", "name_search", "birth_date", "insurance_salary",
+                       "ethnicity_code", "bhxh_code", "member_code"}
+    # the secret is nowhere in the warehouse
+    for schema, table, column in _q(full, "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                                          "WHERE data_type = 'VARCHAR' AND table_schema IN "
+                                          "('marts', 'restricted', 'intermediate', 'reference')"):
+        n = _q(full, f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains("{column}", ?)', [SECRET])[0][0]
+        assert n == 0, (schema, table, column)
+
+
+@pytest.mark.slow
+def test_dues_services_activities_recruitment(builds):
+    full, _ = builds
+    dues = {(p, c): (m, e, col) for p, c, m, e, col in _q(full, "SELECT period, cdcs_code, members, dues_expected, "
+                                                                 "dues_collected FROM marts.fct_dues_monthly")}
+    for p, units in COUNTED.items():
+        for c, people in units.items():
+            collected = None if (p, c) == (D(2025, 6, 1), "CS0000002") else 100_000
+            assert dues[(p, c)] == (len(people), sum(dues_due(x, p) for x in people), collected), (p, c)
+    svc = sorted(_q(full, "SELECT period, program_code, amount, member_key IS NULL, is_health_related "
+                          "FROM marts.fct_service_deliveries"))
+    assert svc == [(D(2025, 5, 1), "tet_sum_vay", 500_000, False, False),
+                   (D(2025, 5, 1), "tham_om", 300_000, True, True),
+                   (D(2025, 7, 1), "hoc_bong", 1_000_000, False, False)]
+    act = _q(full, "SELECT period, activity_type, count(*), count(DISTINCT member_key) "
+                   "FROM marts.fct_activity_participation GROUP BY ALL")
+    assert act == [(D(2025, 4, 1), "tap_huan", 2, 2)]
+    rec = dict(((p, e), r) for p, e, *r in _q(full, "SELECT period, employer_code, insured_workers, members, "
+                                                      "potential, has_cdcs FROM marts.fct_recruitment_potential"))
+    assert rec[(D(2025, 4, 1), "E001")] == [20, 7, 13, True]
+    assert rec[(D(2025, 4, 1), "E002")] == [3, 3, 0, True]
+    assert rec[(D(2025, 4, 1), "E004")] == [10, 0, 10, True]
+    assert rec[(D(2025, 4, 1), "E999")] == [50, 0, 50, False]
+
+
+@pytest.mark.slow
+def test_submissions_and_refused_rows(builds):
+    full, _ = builds
+    rows = _q(full, "SELECT branch_code, period, kind, submission_status, is_late FROM marts.fct_submissions")
+    by = {}
+    for b, p, k, st, late in rows:
+        by.setdefault((b, p, k), []).append((st, late))
+    assert sorted(by[("Q0101", D(2025, 4, 1), "roster")]) == [("accepted", False), ("superseded", False)]
+    # the late correction (received 20/09) is the current version, and late
+    assert sorted(by[("Q0101", D(2025, 5, 1), "roster")]) == [("accepted", True), ("duplicate", False),
+                                                             ("superseded", False)]
+    assert by[("Q0201", D(2025, 6, 1), "roster")] == [("not_submitted", False)]
+    assert ("refused", False) in by[("Q0201", D(2025, 4, 1), "roster")]
+    assert by[("X01001", D(2025, 8, 1), "roster")] == [("accepted", True)]
+    refused = _q(full, "SELECT rule_code, source_row FROM marts.dq_refused_rows ORDER BY source_row")
+    assert refused == [("cccd_layout", 40), ("date_invalid", 41)]
+    cols = {r[0] for r in _q(full, "SELECT column_name FROM information_schema.columns "
+                                   "WHERE table_schema = 'marts' AND table_name = 'dq_refused_rows'")}
+    assert "value" not in cols and "raw_value" not in cols
+
+
+@pytest.mark.slow
+def test_statutory_report(builds):
+    full, _ = builds
+    rep = {(lvl, u): r for lvl, u, *r in _q(full, "SELECT unit_level, unit_code, members, new_members, transfers_in, "
+                                                   "cdcs_count FROM marts.mart_statutory_report "
+                                                   "WHERE report_date = DATE '2025-05-31'")}
+    assert rep[("nation", "TLD")] == [13, 1, 1, 3]
+    assert rep[("level_2", "T01")] == [9, 1, 0, 2]
+    assert rep[("level_3", "Q0201")] == [4, 0, 1, 1]
+
+
+@pytest.mark.slow
+def test_incremental_month_by_month_equals_full_rebuild(builds):
+    import duckdb
+
+    full, inc = builds
+    con = duckdb.connect(str(full), read_only=True)
+    try:
+        con.execute(f"ATTACH '{inc}' AS inc (READ_ONLY)")
+        for schema, tables in (("marts", MART_TABLES), ("restricted", ["member_pii", "member_history"])):
+            for t in tables:
+                a_minus_b = con.execute(f"SELECT count(*) FROM (SELECT * FROM {schema}.{t} EXCEPT ALL "
+                                        f"SELECT * FROM inc.{schema}.{t})").fetchone()[0]
+                b_minus_a = con.execute(f"SELECT count(*) FROM (SELECT * FROM inc.{schema}.{t} EXCEPT ALL "
+                                        f"SELECT * FROM {schema}.{t})").fetchone()[0]
+                assert (a_minus_b, b_minus_a) == (0, 0), f"{schema}.{t} differs between full and incremental"
+    finally:
+        con.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    build_raw_zone(Path(sys.argv[1]), correction="--correction" in sys.argv)

@@ -42,6 +42,7 @@ class Layout:
     score: int = 0
     data: pl.DataFrame | None = None            # data rows (c*, __row), footer/blank/numbering removed
     title_text: str = ""                        # text above the header (for the period check)
+    header_tcvn3: bool = False                  # the header row was written in TCVN3 (the file is TCVN3)
 
 
 def _cols_for(kind: str, top: list[str], bottom: list[str] | None):
@@ -100,6 +101,7 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
         if any(ch in TCVN3_MARKERS for ch in flat) and not re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", flat):
             return ["".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in x).strip() if x else "" for x in r]
         return [legacy_fix_header_cell(x).strip() if x else "" for x in r]
+    raw_head = head
     head = [_fix_row(r) for r in head]
     best: Layout | None = None
     for i, top in enumerate(head):
@@ -127,7 +129,11 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
                 found = _found(cols, marks, birth)
                 score = len(found)
                 if best is None or score > best.score or (
-                        score == best.score and kind == declared_kind and best.kind != declared_kind):
+                        score == best.score and kind == declared_kind and best.kind != declared_kind) or (
+                        # "Giới tính" / "Ngày sinh" over "Nam | Nữ": the two-row reading consumes the sub-header
+                        # row (a tie with the one-row reading would leave it as a data row and read "x" as gender)
+                        score == best.score and is_two and kind == best.kind and len(best.header_rows) == 1
+                        and best.header_rows[0] == i and (len(marks) == 2 or len(birth) == 2)):
                     best = Layout(sheet=grid.sheet, kind=None, header_rows=[i, i + 1] if is_two else [i],
                                   columns=cols, gender_marks=marks if len(marks) == 2 else {},
                                   birth_by_gender=birth if len(birth) == 2 else {}, headers=shown, score=score)
@@ -154,6 +160,7 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
         best.gender_marks = marks if len(marks) == 2 else {}
         best.birth_by_gender = birth if len(birth) == 2 else {}
     best.title_text = " ".join(x for r in head[:i] for x in r if x)
+    best.header_tcvn3 = [x.strip() if x else "" for x in raw_head[i]] != head[i]
     # data rows: after the header; drop numbering rows, blank rows, footer and everything after it
     first_row = df["__row"][best.header_rows[-1]] + 1
     body = df.filter(pl.col("__row") >= first_row)

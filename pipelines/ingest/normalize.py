@@ -105,13 +105,14 @@ def _bool_mask(n: int, idx: pl.Series) -> pl.Series:
     return m.scatter(idx, True) if len(idx) else m
 
 
-def prepare_text(df: pl.DataFrame, cols: list[str], info: dict) -> pl.DataFrame:
+def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool = False) -> pl.DataFrame:
     """Legacy-encoding detection/conversion, NFC, trimmed and collapsed spaces (empty → null) for `cols`.
 
     Adds the row flags ``__enc`` (TCVN3 converted) and ``__nfd`` (decomposed text composed). Every costly
     step runs only on the cells that can need it (non-ASCII cells, cells with combining marks, cells with odd
     blanks), found with one cheap scan per column, and is scattered back: plain cells cost one regex scan.
-    A file in VNI is refused (``legacy_encoding``).
+    A file in VNI is refused (``legacy_encoding``), unless its header is TCVN3 (`tcvn3_file`): the two
+    encodings share byte values, and TCVN3 text can look like VNI cell by cell.
     """
     from pipelines.ingest.textnorm import _TCVN3_MARKER_RE, _UNICODE_VI_RE, _VNI_RE, TCVN3_TO_UNICODE
     n = df.height
@@ -129,13 +130,13 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict) -> pl.DataFrame:
         marker_cells += int((marker & ~uni).sum())
         unicode_cells += int(uni.sum())
         parts[c] = (idx, sub, uni, marker)
-    if vni_count >= 3 or (n and vni_count >= max(1, 0.05 * n) and vni_count >= 1):
+    if not tcvn3_file and (vni_count >= 3 or (n and vni_count >= max(1, 0.05 * n) and vni_count >= 1)):
         raise FileRefused("legacy_encoding",
                           "Tệp dùng bảng mã cũ VNI (phông VNI-Times), chưa chuyển được sang Unicode. "
                           "Vui lòng chuyển bảng mã sang Unicode (ví dụ bằng Unikey) rồi gửi lại.", "VNI")
     # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
     # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
-    whole = marker_cells > 0 and unicode_cells == 0
+    whole = (marker_cells > 0 or tcvn3_file) and unicode_cells == 0
     enc_idx: list[pl.Series] = []
     nfd_idx: list[pl.Series] = []
     new_cols = []
@@ -273,7 +274,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     info: dict = {"encoding_detected": None, "steps": {}, "_t": time.perf_counter()}
 
     used = sorted({*layout.columns.values(), *layout.gender_marks.values(), *layout.birth_by_gender.values()})
-    df = prepare_text(df, [f"c{j}" for j in used], info)
+    df = prepare_text(df, [f"c{j}" for j in used], info, tcvn3_file=layout.header_tcvn3)
     _mark(info, "prepare_text")
 
     def raw(name: str) -> pl.Expr:

@@ -185,6 +185,30 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return unicodedata.normalize("NFC", text), "cp1258"
 
 
+def _header_hits(text: str) -> int:
+    """How many cells of the first lines read as a known column header (any kind, any separator)."""
+    from pipelines.ingest.mapping import KINDS, match_header
+    hits = 0
+    for ln in text.split("\n", 40)[:40]:
+        for cell in re.split(r"[,;\t|]", ln):
+            cell = legacy_fix_header_cell(cell.strip().strip('"'))
+            if cell and any(match_header(k, cell) for k in KINDS):
+                hits += 1
+    return hits
+
+
+def decode_single_byte(data: bytes) -> tuple[str, str]:
+    """Text that is not UTF-8: Windows-1258 or TCVN3 (ABC) bytes. The two put Vietnamese letters on different
+    byte values, so the choice is the decoding under which more header cells read as known headers (ties →
+    Windows-1258). TCVN3 is returned as its Latin-1 look-alike text, which normalising converts (and flags)."""
+    cp = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
+    latin = data.decode("latin-1")
+    from pipelines.ingest.textnorm import TCVN3_MARKERS
+    if any(ch in TCVN3_MARKERS for ch in latin[:65536]) and _header_hits(latin[:65536]) > _header_hits(cp[:65536]):
+        return latin, "tcvn3"
+    return cp, "cp1258"
+
+
 def _csv_bytes(data: bytes) -> tuple[bytes, str, str]:
     """(UTF-8 bytes for the CSV parser, encoding name, decoded head for sniffing).
 
@@ -200,8 +224,8 @@ def _csv_bytes(data: bytes) -> tuple[bytes, str, str]:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            text = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
-            body, enc = text.encode("utf-8"), "cp1258"
+            text, enc = decode_single_byte(data)
+            body = text.encode("utf-8")
     if b"\r" in body and b"\n" not in body:  # CR-only line ends
         body = body.replace(b"\r", b"\n")
     head = body[:65536].decode("utf-8", errors="ignore")

@@ -241,7 +241,12 @@ def dbt_build_in_process(context: dg.AssetExecutionContext, plan: "wbuild.BuildP
     try:
         res = wbuild.run_dbt([*wbuild.dbt_build_args(plan), *selection_args], env, target_path=target,
                              callbacks=[on_event])
+        known = set(manifest.get("nodes", {}))
         for raw in raw_events:
+            uid = raw.get("data", {}).get("node_info", {}).get("unique_id")
+            if uid not in known:  # the dbt project changed since definitions loaded: reload them to see it
+                context.log.warning(f"{uid}: not in the loaded manifest; no Dagster event for it")
+                continue
             event = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
             yield from event.to_default_asset_events(
                 manifest=manifest, dagster_dbt_translator=dbt_translator, context=context,

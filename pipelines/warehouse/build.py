@@ -104,10 +104,11 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     serving.remove_build_files(path)  # a retried step starts again from a clean state
     remove_stale_builds()
     cur = serving.current_version()
-    base = cur if (cur is not None and not full_refresh and Path(cur.path).exists()) else None
+    base_file = serving.warehouse_path() if cur is not None else None
+    base = cur if (cur is not None and not full_refresh and base_file.exists()) else None
     if base is not None:
         tmp = path.with_name(path.name + ".copying")
-        shutil.copyfile(base.path, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
+        shutil.copyfile(base_file, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
         os.replace(tmp, path)
     plan = BuildPlan(
         run_id=run_id,

@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Iterator
 
@@ -135,8 +136,18 @@ def warehouse_path(analyst: bool = False) -> Path:
     if analyst:
         if not v.analyst_path:
             raise WarehouseNotPublished(f"version {v.version} has no analyst file")
-        return Path(v.analyst_path)
-    return Path(v.path)
+        return _resolve(v.analyst_path)
+    return _resolve(v.path)
+
+
+def _resolve(recorded: str) -> Path:
+    """The recorded absolute path, or the same file name under this data root's versions/ when the data
+    root was moved or is mounted elsewhere."""
+    p = Path(recorded)
+    if p.exists():
+        return p
+    local = warehouse_root() / "versions" / p.name
+    return local if local.exists() else p
 
 
 @contextlib.contextmanager
@@ -184,6 +195,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # readers may run as another user (mkstemp creates 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -376,8 +388,9 @@ def list_versions() -> list[Version]:
             v = Version.from_mapping(json.loads(rec.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError):
             continue
-        if Path(v.path).exists():
-            out.append(v)
+        if _resolve(v.path).exists():
+            out.append(dataclasses_replace(v, path=os.fspath(_resolve(v.path)),
+                                           analyst_path=os.fspath(_resolve(v.analyst_path)) if v.analyst_path else None))
     return out
 
 

@@ -112,8 +112,9 @@ def markdown(res: dict) -> str:
     ing = st.get("ingest")
     L += ["", "## 2. Ingestion of one month vs the floor", ""]
     if ing and "csv" in ing:
-        L += [f"Month {ing['month']}. Ratio = engine work time / fastest floor work time (process-time ratio beside it).", "",
-              "| format | what | files | rows | work wall | process wall | CPU | peak RSS | rows/s | ratio |",
+        L += [f"Month {ing['month']}. Ratio = engine work wall time / fastest floor's work wall time; beside it, "
+              "the ratio of whole-process wall times and of work CPU times (steadier on a loaded machine).", "",
+              "| format | what | files | rows | work wall | process wall | CPU (process) | peak RSS | rows/s | ratio (process, CPU) |",
               "|---|---|---|---|---|---|---|---|---|---|"]
         for fmt in ("csv", "xlsx"):
             sec = ing.get(fmt) or {}
@@ -134,9 +135,18 @@ def markdown(res: dict) -> str:
                 st_ = ", ".join(f"{k} {v}" for k, v in sorted(r.get("status", {}).items()))
                 L.append(f"| {fmt} | **engine** `ingest_file` ({st_}) | {r['files']} | {_s(r['rows_read'], 'n')} read, {_s(r['rows_accepted'], 'n')} accepted | "
                          f"{_stat(e, 'inner_wall_s')} | {_stat(e, 'wall_s')} | {_stat(e, 'cpu_s')} | {_stat(e, 'max_rss_mb', 'mb')} | "
-                         f"{_s(sec.get('engine_rows_per_s'), 'n')} | **{_s(sec.get('ratio'), 'x')}** ({_s(sec.get('ratio_process'), 'x')}) |")
+                         f"{_s(sec.get('engine_rows_per_s'), 'n')} | **{_s(sec.get('ratio'), 'x')}** ({_s(sec.get('ratio_process'), 'x')}, {_s(sec.get('ratio_cpu'), 'x')}) |")
             else:
                 L.append(f"| {fmt} | engine | {sec['files']} | | | | | | | {_na(e)} |")
+            off = sec.get("engine_gx_off") or {}
+            if off.get("available"):
+                r = off["result"]
+                L.append(f"| {fmt} | engine with `DOANVIEN_INGEST_GX=off` (its own switch; same rules, no GX run) | {r['files']} | "
+                         f"{_s(r['rows_read'], 'n')} read, {_s(r['rows_accepted'], 'n')} accepted | {_stat(off, 'inner_wall_s')} | "
+                         f"{_stat(off, 'wall_s')} | {_stat(off, 'cpu_s')} | {_stat(off, 'max_rss_mb', 'mb')} | "
+                         f"{_s(r['rows_read'] / off['inner_wall_s']['median'] if r['rows_read'] else None, 'n')} | {_s(sec.get('ratio_gx_off'), 'x')} |")
+            elif off:
+                L.append(f"| {fmt} | engine with `DOANVIEN_INGEST_GX=off` | | | | | | | | {_na(off)} |")
     else:
         L.append(_na(ing or {"reason": "not run"}))
     for fmt in ("csv", "xlsx"):

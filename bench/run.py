@@ -195,6 +195,14 @@ def bench_ingest(ctx: dict) -> dict:
                 if not r.ok or r.wall_s > ctx["cheap_s"]:  # several runs where cheap, one where not
                     break
             sec["engine"] = series.summary()
+            if sec["engine"]["available"] and ctx.get("gx_off_variant", True):
+                # the engine's own switch (pipelines/ingest/rules.py: DOANVIEN_INGEST_GX=off): what GX costs
+                root = make_root(ctx["gen_data"], f"ingest-{fmt}-nogx", ctx["tag"], [month])
+                log(f"ingest/{fmt}: engine with DOANVIEN_INGEST_GX=off, one run")
+                r = run_callable("bench.engines:ingest_files", {"files": rel_files(root, files)},
+                                 env={"DOANVIEN_DATA_DIR": str(root), "DOANVIEN_INGEST_GX": "off"},
+                                 timeout=ctx["timeout"], preimport=("pipelines.ingest.engine",))
+                sec["engine_gx_off"] = Series([r]).summary()
         eng = sec["engine"]
         if eng["available"]:
             rows = eng["result"]["rows_read"]
@@ -205,6 +213,10 @@ def bench_ingest(ctx: dict) -> dict:
                 sec["floor_rows_per_s"] = f["result"]["rows"] / f["inner_wall_s"]["median"]
                 sec["ratio"] = eng["inner_wall_s"]["median"] / f["inner_wall_s"]["median"]
                 sec["ratio_process"] = eng["wall_s"]["median"] / f["wall_s"]["median"]
+                sec["ratio_cpu"] = eng["inner_cpu_s"]["median"] / f["inner_cpu_s"]["median"]
+                off = sec.get("engine_gx_off") or {}
+                if off.get("available"):
+                    sec["ratio_gx_off"] = off["inner_wall_s"]["median"] / f["inner_wall_s"]["median"]
         out[fmt] = sec
     out["csv"]["target"] = "CSV ingestion with validation within 3x of DuckDB read_csv"
     r = out["csv"].get("ratio")
@@ -246,7 +258,7 @@ def bench_upload(ctx: dict) -> dict:
             r.result = {"exit": r.returncode, **{k: rep.get(k) for k in
                         ("status", "reason_code", "rows_read", "rows_accepted", "rows_refused", "timings")}}
             series.runs.append(r)
-            if not r.ok:
+            if not r.ok or r.wall_s > ctx["cheap_s"]:
                 break
         s = series.summary()
         s["file"] = str(Path(f["path"]).relative_to(ctx["gen_data"]))

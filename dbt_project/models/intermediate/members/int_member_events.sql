@@ -50,15 +50,15 @@ leaver_rows as (
 ),
 
 units as (
-    select unit_code, max(valid_to) as closed_on, bool_or(ownership_type in (
-        select code from {{ ref('ownership_types') }} where is_public_sector_exit)) as is_public_sector_exit_unit
-    from {{ ref('stg_registry__units') }}
-    where unit_level = 'cdcs'
-    group by unit_code
-),
-
-first_period as (
-    select min(period) as period from months
+    select
+        u.unit_code,
+        case when max(case when u.valid_to is null then 1 else 0 end) = 1 then null
+             else max(u.valid_to) end                                        as closed_on,
+        max(case when o.is_public_sector_exit then 1 else 0 end) = 1         as is_public_sector_exit_unit
+    from {{ ref('stg_registry__units') }} as u
+    left join {{ ref('ownership_types') }} as o on o.code = u.ownership_type
+    where u.unit_level = 'cdcs'
+    group by u.unit_code
 ),
 
 cdcs_prev_members as (

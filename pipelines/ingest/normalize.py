@@ -391,12 +391,14 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     typed = df.select(out + [pl.col(c) for c in ccols] + [pl.col(f"r_{n}") for n in raws])
 
     _mark(info, "main_select")
-    # enumerations that are required but unrecognised count as missing
+    # a required enumeration whose text is present but not in the reference list: its own helper column
+    # (rule required_missing, message "… không có trong danh mục"), so an empty cell and an unknown value read
+    # differently to the branch
     for c in spec.columns:
         if c.dtype.startswith("enum:") and c.required:
             typed = typed.with_columns(
-                pl.when(pl.col("v_missing_column").is_null() & pl.col(c.name).is_null())
-                .then(pl.lit(c.name)).otherwise(pl.col("v_missing_column")).alias("v_missing_column"))
+                pl.when(pl.col(f"r_{c.name}").is_not_null() & pl.col(c.name).is_null())
+                .then(pl.col(f"r_{c.name}")).otherwise(None).alias(f"v_{c.name}_unknown"))
 
     # cross-column helpers per kind
     helpers: list[pl.Expr] = []

@@ -6,6 +6,7 @@ superseding file replacing exactly its predecessor."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +15,7 @@ import pytest
 pytest.importorskip("pipelines.generate.engine")
 
 ROW_LEVEL_REFUSED = ("row_refused", "deduplicated")
+SEED = int(os.environ.get("DOANVIEN_DEFECT_SEED", "42"))  # other seeds: DOANVIEN_DEFECT_SEED=7 pytest …
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def ingested(tmp_path_factory):
     mp.setenv("DOANVIEN_DATA_DIR", str(root))
     mp.setenv("DOANVIEN_INGEST_GX", "off")
     try:
-        generate("tiny", root, seed=42, log=lambda *a, **k: None)
+        generate("tiny", root, seed=SEED, log=lambda *a, **k: None)
         from pipelines.ingest.engine import ingest_inbox, pending_inbox_files
         pending = pending_inbox_files()
         reports = ingest_inbox()
@@ -85,6 +87,8 @@ def test_every_defect_has_its_exact_outcome(ingested):
     out = _outcomes(root, by_rel)
     members = pl.read_parquet(root / "ground_truth" / "members.parquet")
     problems = []
+    nfd_invariant = set(members.filter(pl.col("full_name") == pl.col("full_name").str.normalize("NFD"))
+                        ["person_id"].to_list())
     row_level = defects.filter(pl.col("source_row").is_not_null())
     joined = row_level.join(out, on=["relpath", "source_row"], how="left", suffix="_got")
     for d in joined.iter_rows(named=True):
@@ -101,6 +105,8 @@ def test_every_defect_has_its_exact_outcome(ingested):
         elif exp in ("repaired", "flagged", "conflict"):
             if got != "accepted":
                 problems.append((*key, f"want accepted ({exp}), got refused/{d['rule']}"))
+            elif rule == "nfd_normalised" and d["person_id"] in nfd_invariant:
+                pass  # generator issue (see report): a name NFD leaves unchanged ("Đinh Kim Chi") cannot be flagged
             elif rule and rule not in (d["flags"] or []):
                 problems.append((*key, f"want flag {rule}, flags {d['flags']}"))
         else:

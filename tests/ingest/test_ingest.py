@@ -352,3 +352,31 @@ def test_gx_results_carry_no_personal_values(root, tmp_path, monkeypatch):
     text = Path(rep.json_report).read_text(encoding="utf-8")
     assert not re.search(r"\d{9,12}", text.replace(rep.sha256, "").replace(rep.file_id, ""))
     assert "Nguyễn" not in text
+
+
+def test_unknown_programme_has_its_own_message(root, tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("Mã CĐCS,Họ và tên,Số CCCD,Chương trình,Ngày hỗ trợ,Số tiền\n"
+                 "CS0000001,Lê Văn A,079090000001,Mái ấm công đoàn,05/03/2025,1000000\n"
+                 "CS0000001,Lê Văn B,079090000002,Trao quà Trung thu,06/03/2025,200000\n"
+                 "CS0000001,Lê Văn C,079090000003,,07/03/2025,300000\n", encoding="utf-8")
+    rep = ingest(p, kind="services")
+    assert rep.status == "accepted", rep.message_vi
+    q = quarantine(rep).sort("source_row")
+    assert q.select("source_row", "rule", "column", "value").rows() == [
+        (3, "required_missing", "program", "Trao quà Trung thu"), (4, "required_missing", "program", None)]
+    assert "không có trong danh mục" in q["message_vi"][0] and q["message_vi"][1] == "Thiếu thông tin bắt buộc"
+
+
+def test_csv_line_numbers_with_quoted_line_breaks(root, tmp_path):
+    rows = [member(i) for i in range(4)]
+    rows[1]["Họ và tên"] = "Trần Thị\nBình"          # a line break inside a quoted cell
+    text = _csv_text(rows).replace("Trần Thị\nBình", '"Trần Thị\nBình"').replace("\n", "\r\n")
+    p = tmp_path / "ml.csv"
+    p.write_bytes(text.encode("utf-8"))
+    rep = ingest(p)
+    assert rep.status == "accepted", rep.message_vi
+    raw = pl.read_parquet(rep.raw_path).sort("source_row")
+    # title, blank, header = lines 1-3; the second member spans lines 5-6
+    assert raw["source_row"].to_list() == [4, 5, 7, 8]
+    assert raw["full_name"][1] == "Trần Thị Bình"

@@ -115,6 +115,10 @@ def build_registry(scale: Scale, seed: int, start: date | None = None) -> Regist
         share /= share.sum()
         mean_size = float((share * SIZE_MEDIAN * np.exp(SIZE_SIGMA ** 2 / 2)).sum())
         n_cdcs = max(len(OWNERSHIP) if scale.force_each_defect else 3, int(round(m_target / mean_size * 1.45)))
+        if start is not None and start > PUBLIC_CDCS_END:
+            # window after the public-sector exit: size the *open* CĐCS like the real network
+            # (~127,000 CĐCS for ~12 M members, mean ≈ 94); closed public ones stay in the registry's history
+            n_cdcs = max(3, int(round(m_target / 94.5 / (1.0 - share[0] - share[1]))))
         own = prng.choice(len(OWNERSHIP), n_cdcs, p=share)
         if scale.force_each_defect:  # tiny: every ownership type present
             own[: len(OWNERSHIP)] = np.arange(len(OWNERSHIP))

@@ -340,7 +340,7 @@ def _write_csv(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_c
 def _write_xlsx(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_col, ctx) -> tuple[int, str]:
     """Returns (0-based sheet row index of the first data row, sheet name)."""
     n = frame.height
-    big = n > 10_000
+    big = n > 10_000 and st.gender_layout == "column"  # constant_memory needs strictly row-ordered writes
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": big, "default_date_format": "dd/mm/yyyy",
                                          "strings_to_numbers": False, "strings_to_formulas": False,
                                          "strings_to_urls": False})

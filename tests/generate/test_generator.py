@@ -199,3 +199,65 @@ def test_legacy_encodings_roundtrip():
     back = decode_tcvn3(encode_tcvn3(s))
     assert back.lower() == s.lower()
     assert encode_tcvn3("NguyÔn".replace("Ô", "ễ")) == b"Nguy\xd4n"
+
+
+def _sheet_rows(path: Path) -> list[list]:
+    from python_calamine import CalamineWorkbook
+    return CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+
+
+def test_xlsx_layout_and_source_rows(tiny):
+    from pipelines.ingest.mapping import header_key, match_header
+
+    subs = gt(tiny, "submissions")
+    d = gt(tiny, "defects")
+    xl = subs.filter((pl.col("format") == "xlsx") & (pl.col("expected_status") == "accepted")
+                     & (pl.col("kind") == "roster"))
+    assert xl.height > 0
+    seen_numeric = 0
+    for (rel,) in xl.select("relpath").iter_rows():
+        rows = _sheet_rows(tiny / rel)
+        # header row: the row that starts with STT
+        h = next(i for i, r in enumerate(rows) if str(r[0]).strip() == "STT")
+        header = [str(x) for x in rows[h]]
+        cccd_col = next(j for j, x in enumerate(header) if match_header("roster", x) == "cccd")
+        flat = " ".join(str(x) for r in rows[:h] for x in r)
+        assert "THÁNG" in flat or "CỘNG HÒA" in flat or h == 0
+        assert any(header_key(r[0]) == "tong cong" for r in rows[h:])
+        assert any("CHỦ TỊCH" in str(x) for r in rows[-3:] for x in r)
+        for t, r in d.filter(pl.col("relpath") == rel).select("defect_type", "source_row").iter_rows():
+            cell = rows[r - 1][cccd_col]
+            if t == "cccd_as_number":
+                assert isinstance(cell, float) and len(str(int(cell))) in (10, 11), (rel, r, cell)
+                seen_numeric += 1
+            elif t in ("cccd_invalid_layout", "cccd_birth_mismatch"):
+                assert isinstance(cell, str) and cell.isdigit(), (rel, r, cell)
+    assert seen_numeric > 0
+
+
+def test_final_rosters_match_truth(tiny):
+    """Counting the active rows of the final CSV rosters (minus recorded added rows) gives members_true."""
+    from pipelines.ingest.mapping import match_header
+
+    subs = gt(tiny, "submissions").filter((pl.col("kind") == "roster") & (pl.col("expected_status") == "accepted")
+                                          & ~pl.col("is_superseded"))
+    d = gt(tiny, "defects")
+    mm = gt(tiny, "membership_monthly")
+    added = {"duplicate_row", "person_in_two_units", "cccd_scientific", "cccd_invalid_layout", "cccd_birth_mismatch"}
+    compared = 0
+    for b, period, rel, fmt, enc in subs.select("branch_code", "period", "relpath", "format", "encoding").iter_rows():
+        if fmt != "csv":
+            continue
+        rows = _read_csv(tiny / rel, enc)
+        canon = [match_header("roster", h) for h in rows[0]]
+        skip = set(d.filter((pl.col("relpath") == rel) & pl.col("defect_type").is_in(list(added)))["source_row"])
+        counts: dict[str, int] = {}
+        for line_no, row in enumerate(rows[1:], start=2):
+            if line_no in skip or row[canon.index("leave_date")]:
+                continue
+            c = row[canon.index("cdcs_code")]
+            counts[c] = counts.get(c, 0) + 1
+        truth = mm.filter((pl.col("period") == period) & (pl.col("branch_code") == b) & (pl.col("members_true") > 0))
+        assert counts == dict(truth.select("cdcs_code", "members_true").iter_rows()), (rel,)
+        compared += 1
+    assert compared > 5

@@ -227,7 +227,9 @@ def write_file(root: Path, relpath: str, kind: str, frame: pl.DataFrame, style: 
     nfd_ok = style.encoding not in ("tcvn3", "cp1258")
     if kind in ("roster", "services", "activities"):
         if nfd_ok:
-            rep["nfd_text"] = _pick(rng, real, rate / 2)
+            nm = frame["full_name"]
+            changes = (nm.str.normalize("NFD") != nm).fill_null(False).to_numpy()  # "Đinh Kim Chi" has no NFD form
+            rep["nfd_text"] = _pick(rng, real, rate / 2) & changes
             rep_col["nfd_text"] = "full_name"
         main_date = "birth_date" if kind == "roster" else date_cols[0]
         alt = "date_text" if style.fmt == "xlsx" else "date_excel_serial"

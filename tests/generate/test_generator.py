@@ -191,6 +191,8 @@ def test_files_and_defects_recorded(tiny):
                 assert "date_year_only" in types, (rel, line_no)
             checked += 1
     assert checked > 100
+    nfd = d.filter(pl.col("defect_type") == "nfd_text").join(gt(tiny, "members"), on="person_id")
+    assert (nfd["full_name"].str.normalize("NFD") != nfd["full_name"]).all()
 
 
 def test_legacy_encodings_roundtrip():

@@ -330,7 +330,7 @@ def drill_picker(ctx: PageContext, children: pd.DataFrame) -> None:
             drill_to(pick)
 
 
-def handle_chart_drill(event, codes: list[str], kind: str = "unit") -> None:
+def handle_chart_drill(event, codes: list[str], kind: str = "unit", curve: int | None = None) -> None:
     """Drill when a bar/province of a chart was clicked (`on_select='rerun'`). `codes`: the code of each
     point, in trace order (points carry customdata, or a point index as fallback)."""
     try:
@@ -339,6 +339,10 @@ def handle_chart_drill(event, codes: list[str], kind: str = "unit") -> None:
         points = []
     if not points:
         return
+    if curve is not None:
+        points = [p for p in points if p.get("curve_number", curve) == curve]
+        if not points:
+            return
     p = points[0]
     code = None
     cd = p.get("customdata")
@@ -390,8 +394,8 @@ def kpi_card(label: str, value, prev, year, kind: str, lg: str, inverse: bool = 
     d_prev, d_year = diff(value, prev), diff(value, year)
     with st.container(border=True):
         st.metric(label, shown, delta=d_prev, delta_color="inverse" if inverse else "normal",
-                  delta_description=t("kpi.vs_prev", lg) if d_prev else None)
-        st.caption(f"{t('kpi.vs_year', lg)}: {d_year or t('kpi.na', lg)}")
+                  help=f"{t('kpi.vs_prev', lg)}: {d_prev or t('kpi.na', lg)}")
+        st.caption(f"{t('kpi.vs_year', lg)}: **{md_escape(d_year or t('kpi.na', lg))}**")
 
 
 def label_columns(df: pd.DataFrame, lg: str, mapping: dict[str, str] | None = None) -> pd.DataFrame:

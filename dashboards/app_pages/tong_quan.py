@@ -18,7 +18,7 @@ def body() -> None:
     ctx = c.page_setup("tong_quan")
     lg, scope, f = ctx.lang, ctx.scope, ctx.f
     c.breadcrumb(ctx)
-    st.caption(f"{fmt_month(f.period_to, lg)} · {t('kpi.vs_prev', lg)} / {t('kpi.vs_year', lg)}")
+    st.caption(f"{fmt_month(f.period_to, lg)} · ↑↓ {t('kpi.vs_prev', lg)}")
     kpis = q.overview_kpis(scope, f).set_index("kpi")
     cols = st.columns(4)
     for i, (key, label, inverse) in enumerate(KPIS):

@@ -58,3 +58,38 @@ def provinces_geojson() -> dict:
 def geojson_shared() -> dict:
     """The same, not copied (read-only use: Plotly serialises it)."""
     return _geojson()
+
+
+def _ring_area_centroid(ring) -> tuple[float, float, float]:
+    a = cx = cy = 0.0
+    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
+        cross = x0 * y1 - x1 * y0
+        a += cross
+        cx += (x0 + x1) * cross
+        cy += (y0 + y1) * cross
+    a /= 2
+    if abs(a) < 1e-12:
+        xs, ys = zip(*ring)
+        return 0.0, sum(xs) / len(xs), sum(ys) / len(ys)
+    return abs(a), cx / (6 * a), cy / (6 * a)
+
+
+@functools.lru_cache(maxsize=1)
+def province_shapes() -> dict[str, dict]:
+    """new_code -> {'name', 'lon': [...], 'lat': [...], 'centroid': (lon, lat)}: every ring of the province
+    as one path separated by None (Plotly draws it as one filled SVG shape; no map tiles, no network)."""
+    out = {}
+    for feat in _geojson()["features"]:
+        g = feat["geometry"]
+        polys = g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]
+        lon, lat, best = [], [], (0.0, 0.0, 0.0)
+        for poly in polys:
+            for ring in poly:
+                lon += [p[0] for p in ring] + [None]
+                lat += [p[1] for p in ring] + [None]
+            area = _ring_area_centroid([tuple(p[:2]) for p in poly[0]])
+            if area[0] > best[0]:
+                best = area
+        out[feat["properties"]["new_code"]] = {"name": feat["properties"]["new_name"], "lon": lon, "lat": lat,
+                                                "centroid": (best[1], best[2])}
+    return out

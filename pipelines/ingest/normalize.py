@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import os
 import time
 from functools import lru_cache
 
@@ -97,6 +98,8 @@ _NOT_NFC_CANDIDATE = ("[\u0300-\u036f\u0374\u037e\u0387\u0483-\u0489\u1100-\u11f
                       "\u2000\u2001\u20d0-\u20ff\u2126\u212a\u212b\u2329\u232a\uf900-\ufaff\ufe20-\ufe2f]")
 # A cell needs whitespace collapsing when it has a run of 2+ blanks or any blank other than a plain space.
 _WS_FIX = r"[\s\u00a0\u200b]{2,}|[^\S ]|\u200b"
+# A cell needs any cleaning: non-ASCII, blanks to collapse or trim, or empty.
+_NEEDS_WORK = r"[^\x00-\x7F]|^$|^\s|\s$|\s\s|[^\S ]"
 
 
 def _bool_mask(n: int, idx: pl.Series) -> pl.Series:
@@ -118,11 +121,15 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
     n = df.height
     keys = list(TCVN3_TO_UNICODE)
     vals = [TCVN3_TO_UNICODE[k] for k in keys]
+    # one regex pass per column finds the cells that need any work (non-ASCII, odd or edge blanks, empty);
+    # everything else below runs on those cells only and is scattered back
     parts = {}
     vni_count = marker_cells = unicode_cells = 0
     for c in cols:
         s = df.get_column(c)
-        idx = s.str.contains(_NONASCII).fill_null(False).arg_true()
+        idx = s.str.contains(_NEEDS_WORK).fill_null(False).arg_true()
+        if not len(idx):
+            continue
         sub = s.gather(idx)
         uni = sub.str.contains(_UNICODE_VI_RE)
         marker = sub.str.contains(_TCVN3_MARKER_RE)
@@ -140,35 +147,31 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
     enc_idx: list[pl.Series] = []
     nfd_idx: list[pl.Series] = []
     new_cols = []
-    for c in cols:
-        s = df.get_column(c)
-        idx, sub, uni, marker = parts[c]
-        if len(idx):
-            conv = sub.str.contains("[\u00a1-\u00fe]") if whole else (marker & ~uni)
-            comb = sub.str.contains(_NOT_NFC_CANDIDATE)
-            fixed = sub
-            if conv.any():
-                ci = conv.arg_true()
-                fixed = fixed.scatter(ci, sub.gather(ci).str.replace_many(keys, vals))
-                enc_idx.append(idx.gather(ci))
-            if comb.any():
-                ki = comb.arg_true()
-                orig = sub.gather(ki)
-                nfc = fixed.gather(ki).str.normalize("NFC")
-                fixed = fixed.scatter(ki, nfc)
-                nfd_idx.append(idx.gather(ki).filter(orig != orig.str.normalize("NFC")))
-            s = s.clone().scatter(idx, fixed)
-        wi = s.str.contains(_WS_FIX).fill_null(False).arg_true()
-        if len(wi):
-            s = s.scatter(wi, s.gather(wi).str.replace_all(r"[\s\u00a0\u200b]+", " "))
-        new_cols.append(s.alias(c))
+    for c, (idx, sub, uni, marker) in parts.items():
+        conv = sub.str.contains("[\u00a1-\u00fe]").fill_null(False) if whole else (marker & ~uni).fill_null(False)
+        comb = sub.str.contains(_NOT_NFC_CANDIDATE).fill_null(False)
+        fixed = sub
+        if conv.any():
+            ci = conv.arg_true()
+            fixed = fixed.scatter(ci, sub.gather(ci).str.replace_many(keys, vals))
+            enc_idx.append(idx.gather(ci))
+        if comb.any():
+            ki = comb.arg_true()
+            orig = sub.gather(ki)
+            fixed = fixed.scatter(ki, fixed.gather(ki).str.normalize("NFC"))
+            nfd_idx.append(idx.gather(ki).filter(orig != orig.str.normalize("NFC")))
+        wi = fixed.str.contains(_WS_FIX).fill_null(False)
+        if wi.any():
+            wi = wi.arg_true()
+            fixed = fixed.scatter(wi, fixed.gather(wi).str.replace_all(r"[\s\u00a0\u200b]+", " "))
+        fixed = fixed.str.strip_chars()
+        fixed = pl.select(pl.when(fixed == "").then(None).otherwise(fixed)).to_series()
+        new_cols.append(df.get_column(c).clone().scatter(idx, fixed).alias(c))
     if enc_idx:
         info["encoding_detected"] = "TCVN3"
     allidx = lambda xs: pl.concat(xs) if xs else pl.Series([], dtype=pl.UInt32)  # noqa: E731
-    df = df.with_columns(new_cols).with_columns(
+    return (df.with_columns(new_cols) if new_cols else df).with_columns(
         _bool_mask(n, allidx(enc_idx)).alias("__enc"), _bool_mask(n, allidx(nfd_idx)).alias("__nfd"))
-    stripped = [pl.col(c).str.strip_chars() for c in cols]
-    return df.with_columns([pl.when(e == "").then(None).otherwise(e).alias(c) for e, c in zip(stripped, cols)])
 
 
 # ------------------------------------------------------------------------------------------- dates
@@ -229,6 +232,12 @@ def parse_amount(s: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
               .otherwise(t))
     value = pl.when(digits.str.contains(r"^\d{1,15}$")).then(digits.cast(pl.Int64, strict=False))
     return value, digits
+
+
+def _bhxh_expr(r: pl.Expr) -> pl.Expr:
+    """Social-insurance code: digits only; a 9-digit code lost its leading zero in Excel."""
+    t = r.str.replace_all(r"\s", "").str.replace(r"^'", "").str.replace(r"^(\d+)\.0+$", "$1")
+    return pl.when(t.str.contains(r"^\d{9}$")).then(pl.lit("0") + t).otherwise(t)
 
 
 # ------------------------------------------------------------------------------------------- CCCD
@@ -334,6 +343,14 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
                 pl.col("__restored").fill_null(False))
         elif c.dtype in ("name", "text"):
             tone_maps[c.name] = tone_style_map(df, rc)
+        elif c.dtype in ("money", "int"):
+            v, digits = parse_amount(pl.col(rc))
+            df = _lookup_distinct(df, rc, {f"__{c.name}_val": v, f"__{c.name}_digits": digits})
+        elif c.dtype == "bhxh":
+            plain = pl.col(rc).str.contains(r"^\d{10}$")
+            df = _lookup_distinct(df, rc, {f"__{c.name}_code": _bhxh_expr(pl.col(rc))}, where=~plain)
+            df = df.with_columns(pl.when(plain).then(pl.col(rc)).otherwise(pl.col(f"__{c.name}_code"))
+                                 .alias(f"__{c.name}_code"))
     _mark(info, "parse_distinct")
 
     for c in spec.columns:
@@ -341,7 +358,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         if c.required:
             required_raw.append((c.name, r))
         if c.dtype == "code":
-            out.append(r.str.replace_all(r"\s", "").str.to_uppercase().alias(c.name))
+            out.append(r.str.replace_all(" ", "", literal=True).str.to_uppercase().alias(c.name))
         elif c.dtype in ("name", "text"):
             tm = tone_maps.get(c.name)
             e = r.replace(tm) if tm else r
@@ -367,12 +384,9 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             flags += [pl.when(restored).then(pl.lit("cccd_restored")),
                       pl.when(cmnd.is_not_null()).then(pl.lit("cmnd_legacy"))]
         elif c.dtype == "bhxh":
-            t = r.str.replace_all(r"\s", "").str.replace(r"^'", "").str.replace(r"^(\d+)\.0+$", "$1")
-            t = pl.when(t.str.contains(r"^\d{9}$")).then(pl.lit("0") + t).otherwise(t)
-            out.append(t.alias("bhxh_code"))
+            out.append(pl.col(f"__{c.name}_code").alias("bhxh_code"))
         elif c.dtype in ("money", "int"):
-            v, digits = parse_amount(r)
-            out += [v.alias(c.name), digits.alias(f"v_{c.name}_digits")]
+            out += [pl.col(f"__{c.name}_val").alias(c.name), pl.col(f"__{c.name}_digits").alias(f"v_{c.name}_digits")]
         elif c.dtype.startswith("enum:"):
             stem = c.dtype.split(":", 1)[1]
             e = _map_distinct(r, df, f"r_{c.name}", enum_lookup(stem))
@@ -388,6 +402,11 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     out.append(pl.coalesce(miss).alias("v_missing_column") if miss else pl.lit(None, dtype=pl.String).alias("v_missing_column"))
     out.append(pl.concat_list([f for f in flags]).list.drop_nulls().alias("flags"))
     out.append(pl.col("__row").alias("__row"))
+    if os.environ.get("DOANVIEN_INGEST_TRACE_EXPRS"):  # developer aid: cost of each output expression
+        for e in out:
+            t0 = time.perf_counter()
+            df.select(e)
+            print(f"{time.perf_counter() - t0:8.4f}  {str(e)[:110]}")
     typed = df.select(out + [pl.col(c) for c in ccols] + [pl.col(f"r_{n}") for n in raws])
 
     _mark(info, "main_select")
@@ -432,7 +451,9 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         typed = typed.with_columns(pl.coalesce(pl.col("cccd"), pl.col("cmnd") if "cmnd" in typed.columns else pl.lit(None)).alias("v_person"))
     typed = typed.with_columns(
         pl.when(pl.all_horizontal([pl.col(k).is_not_null() for k in person]))
-        .then(pl.int_range(1, pl.len() + 1).over(person)).otherwise(None).cast(pl.Int64).alias("v_dup_seq"))
+        # 1 for the first row of a key, 2 for any later one (a hash of the key, no window over 50k groups)
+        .then(pl.when(pl.struct(person).is_first_distinct()).then(1).otherwise(2))
+        .otherwise(None).cast(pl.Int64).alias("v_dup_seq"))
     info["today_ymd"] = today.year * 10000 + today.month * 100 + today.day
     _mark(info, "dup_seq")
     return typed, info

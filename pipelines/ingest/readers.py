@@ -267,10 +267,8 @@ def read_csv_grid(data: bytes) -> Grid:
     if len(nl) > MAX_ROWS + 100:
         raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
     # widest line (separators + 1), without a Python loop over the lines
-    cs = np.concatenate(([0], np.cumsum(arr == ord(sep), dtype=np.int64)))
-    ends = np.concatenate((nl, [len(arr)]))
-    starts = np.concatenate(([0], nl + 1))
-    width = int((cs[ends] - cs[starts]).max()) + 1 if len(arr) else 1
+    sp = np.flatnonzero(arr == ord(sep))
+    width = int(np.bincount(np.searchsorted(nl, sp)).max()) + 1 if len(sp) else 1
     try:
         df = pl.read_csv(io.BytesIO(body), has_header=False, separator=sep,
                          schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert",

@@ -24,6 +24,9 @@ def map_figure(df: pd.DataFrame, z: pd.Series, label: str, scale: str, selected:
     shapes = province_shapes()
     zmin, zmax = (float(z.min()), float(z.max())) if z.notna().any() else (0.0, 1.0)
     span = (zmax - zmin) or 1.0
+    # the ramp starts at 15 %: the lowest value is still visibly coloured (not mistaken for "no data")
+    stops = [0.15 + 0.085 * i for i in range(11)]
+    scale = [[i / 10, col] for i, col in enumerate(sample_colorscale(scale, stops))]
     fig = go.Figure()
     for code, zv, shown, name in zip(df["province_new_code"], z, df["shown"], df["name"]):
         sh = shapes[code]

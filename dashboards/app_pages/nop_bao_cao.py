@@ -46,7 +46,7 @@ def body() -> None:
     show = c.as_percent(quality[["branch_code", "unit_name", "months_expected", "months_sent", "late", "missing",
                                  "rows_read", "rows_refused", "refusal_rate", "quality_score"]], ["refusal_rate"])
     c.table(c.label_columns(show, lg, {"branch_code": "col.unit_code", "unit_name": "col.branch",
-                                       "months_expected": "col.files", "months_sent": "status.accepted",
+                                       "months_expected": "col.months_expected", "months_sent": "col.months_sent",
                                        "late": "col.late", "missing": "col.missing"}),
             "nop_bao_cao_chat_luong", lg, title=t("nop_bao_cao.by_branch", lg))
     rules = q.refusal_by_rule(scope, f)

@@ -157,6 +157,8 @@ LABELS: dict[str, dict[str, str]] = {
     "col.branch": {"vi": "Đơn vị gửi báo cáo", "en": "Reporting branch"},
     "col.kind": {"vi": "Loại báo cáo", "en": "File kind"},
     "col.files": {"vi": "Số tệp", "en": "Files"},
+    "col.months_expected": {"vi": "Số tháng phải gửi", "en": "Months due"},
+    "col.months_sent": {"vi": "Số tháng đã gửi", "en": "Months sent"},
     "col.status": {"vi": "Trạng thái", "en": "Status"},
     "col.late": {"vi": "Nộp muộn", "en": "Late"},
     "col.missing": {"vi": "Chưa nộp", "en": "Missing"},

@@ -511,7 +511,8 @@ def _expected_branch_months(scope, f: Filters) -> tuple[str, list]:
            f"CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS vt "
            f"FROM {M}.{UNITS} GROUP BY 1) u ON u.unit_code = b.branch_code "
            f"WHERE (u.vf IS NULL OR u.vf <= m.period + INTERVAL 1 MONTH - INTERVAL 1 DAY) "
-           f"AND (u.vt IS NULL OR u.vt >= m.period)")
+           f"AND (u.vt IS NULL OR u.vt >= m.period) "
+           f"AND m.period BETWEEN (SELECT min(period) FROM {M}.{SUBMISSIONS}) AND (SELECT max(period) FROM {M}.{SUBMISSIONS})")
     return sql, [*w.params, f.period_from, f.period_to]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -109,6 +109,7 @@ class Plan:
     forced: dict[tuple[str, int, str], set]
     arrival: dict[tuple[str, int], datetime]
     scale_name: str
+    carry: set = field(default_factory=set)
 
 
 def _ts(dt: datetime) -> float:
@@ -138,7 +139,11 @@ def make_plan(reg: Registry, months: list[date], seed: int, rate: float, force_e
     forced: dict[tuple[str, int, str], set] = {}
     if force_each:
         rng = rng_for(seed, "force")
-        cands = sorted((b, k) for (b, k), s in submitted.items() if s and k >= 1)
+        before = set(reg.cdcs.filter(~pl.col("is_public"))["parent_before"].to_list())
+        after = set(reg.cdcs["parent_after"].drop_nulls().to_list())
+        has_cdcs = {(b, k) for (b, k) in submitted if b in (before if months[k] < RESTRUCTURE_DATE else after)}
+        cands = sorted((b, k) for (b, k), s in submitted.items()
+                       if s and 1 <= k < max(2, len(months) - 1) and (b, k) in has_cdcs)
         order = rng.permutation(len(cands))
         picks = [cands[i] for i in order]
         for t, (b, k) in zip(FILE_DEFECTS, picks):
@@ -293,6 +298,8 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         # one person in two units: an added row in another branch's roster
         cand = np.flatnonzero(active & (ch.ep_start < msd) & sub[ch.ep_cdcs])
         n_conf = int(rng.binomial(len(cand), min(1.0, rate / 30))) if len(cand) else 0
+        if plan.forced and k >= 1:
+            n_conf = max(n_conf, 1)  # tiny: every month has one, so tests always see the case
         okt = np.flatnonzero(valid & sub & ~is_public)
         if n_conf and len(okt) > 1:
             pick = np.sort(rng.choice(cand, min(n_conf, len(cand)), replace=False))
@@ -526,11 +533,16 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
     for kind in KINDS4:
         frame = parts[kind].get(b)
         if frame is None or frame.height == 0:
+            plan.carry.update(plan.forced.get((b, k, kind), set()))  # forced defects move to the next file
             continue
         frame = frame.drop([c for c in ("_branch", "_ci") if c in frame.columns])
         rng = rng_for(plan.seed, "file", b, k, kind)
         forced = plan.forced.get((b, k, kind), set())
         fl = {t: (t in forced) for t in FILE_DEFECTS}
+        if kind == "roster" and plan.carry:  # a forced defect the earlier file could not carry
+            for t in sorted(plan.carry):
+                fl[t] = True
+            plan.carry.clear()
         if not plan.forced:
             fl["superseded_version"] = kind == "roster" and rng.random() < plan.rate * 2
             fl["tcvn3_file"] = rng.random() < plan.rate
@@ -553,6 +565,8 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
         if fl["superseded_version"]:
             # first version misses a few active members; the corrected file arrives later
             cand = np.flatnonzero((frame["leave_date"].is_null() & frame["_defect"].is_null()).to_numpy())
+            if len(cand) < 2 and plan.forced:
+                plan.carry.add("superseded_version")  # too small: the next roster file takes it
             if len(cand) >= 2:
                 drop = rng.choice(cand, min(len(cand) - 1, int(rng.integers(1, 4))), replace=False)
                 keep = np.ones(frame.height, bool)

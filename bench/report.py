@@ -199,7 +199,8 @@ def markdown(res: dict) -> str:
                          f"{_s(rr.get('roster_rows'), 'n')} roster rows → {_s(rr.get('aggregate_rows'), 'n')} cells |")
             elif v:
                 L.append(f"| {label} | | | | {_na(v)} |")
-        L += ["", f"Incremental / full rebuild: **{_s(b.get('incremental_to_full'), 'x')}**; incremental / one-month floor: "
+        L += ["", f"Incremental refresh (ingest + build) / full rebuild (build): **{_s(b.get('incremental_to_full'), 'x')}**; "
+              f"incremental build part alone / full rebuild: {_s(b.get('incremental_build_to_full_build'), 'x')}; incremental / one-month floor: "
               f"{_s(b.get('incremental_to_floor'), 'x')}; full rebuild / all-months floor: {_s(b.get('full_to_floor'), 'x')}."]
     else:
         L.append(_na(b or {"reason": "not run"}))
@@ -232,7 +233,8 @@ def summary(res: dict) -> str:
         L.append(f"- {a}\n    {b}  [{c}]")
     b = (res.get("steps") or {}).get("build") or {}
     if b.get("incremental_to_full") is not None:
-        L.append(f"- incremental/full rebuild {_s(b['incremental_to_full'], 'x')}; "
+        L.append(f"- incremental refresh/full rebuild {_s(b['incremental_to_full'], 'x')} "
+                 f"(build part alone {_s(b.get('incremental_build_to_full_build'), 'x')}) over {len(b['months'])} months; "
                  f"incremental/floor {_s(b.get('incremental_to_floor'), 'x')}; full/floor {_s(b.get('full_to_floor'), 'x')}")
     ing = (res.get("steps") or {}).get("ingest") or {}
     if ing.get("xlsx", {}).get("ratio"):

@@ -589,7 +589,8 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
                                      r1.data_rows, superseded=True))
                 stem, dot, e = name.rpartition(".")
                 name = f"{stem} (sửa).{e}" if rng.random() < 0.5 else f"{stem}_lan2.{e}"
-                arrival = arrival + timedelta(days=int(rng.integers(3, 16)), hours=int(rng.integers(0, 6)))
+                arrival = _not_after_today(
+                    arrival + timedelta(days=int(rng.integers(3, 16)), hours=int(rng.integers(0, 6))), m, arrival)
         rel = f"{folder}/{name}"
         res = write_file(out, rel, kind, frame, st, rng, rate, _ts(arrival), ctx)
         _append_defects(tw, state, res.defects)
@@ -614,7 +615,7 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
         if fl["resent_identical"]:
             stem = name.rpartition(".")[0]
             rel_r = f"{folder}/{stem} - Copy{ext}"
-            t_r = arrival + timedelta(hours=int(rng.integers(1, 48)))
+            t_r = _not_after_today(arrival + timedelta(hours=int(rng.integers(1, 48))), m, arrival)
             _extra_file(out, rel_r, res.content, t_r)
             subs.append(_sub_row(b, m, kind, rel_r, t_r, "duplicate", "duplicate_content", res.fmt, res.encoding,
                                  res.data_rows, extra=True))
@@ -633,6 +634,14 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
 
 
 _BNAMES: dict[int, dict] = {}
+NOW = datetime(2026, 11, 28, 0, 0)  # "today" of the simulation (UTC); past periods never arrive after it
+
+
+def _not_after_today(t: datetime, period: date, earlier: datetime) -> datetime:
+    """A later arrival of a past period is kept before today (and still after `earlier`)."""
+    if period <= LAST_FULL_MONTH and t >= NOW:
+        return max(earlier + timedelta(minutes=30), NOW - timedelta(hours=6))
+    return t
 
 
 def _branch_name(reg: Registry, b: str) -> str:

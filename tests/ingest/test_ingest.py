@@ -380,3 +380,25 @@ def test_csv_line_numbers_with_quoted_line_breaks(root, tmp_path):
     # title, blank, header = lines 1-3; the second member spans lines 5-6
     assert raw["source_row"].to_list() == [4, 5, 7, 8]
     assert raw["full_name"][1] == "Trần Thị Bình"
+
+
+def test_gx_pooled_once_per_kind_in_a_batch(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "sample")
+    import os as _os
+
+    from pipelines.ingest.engine import ingest_inbox
+    d = root / "inbox" / "Q0101" / "2025-03" / "roster"
+    d.mkdir(parents=True)
+    for k, when in ((0, 1_743_840_000), (1, 1_743_926_400)):
+        rows = [member(i + 10 * k) for i in range(5)]
+        rows[1]["Ngày vào CĐ"] = "06/04/2025"  # after the first file's arrival (5/4), before the second's
+        p = write_xlsx(d / f"v{k}.xlsx", rows)
+        _os.utime(p, (when, when))
+    reps = ingest_inbox()
+    assert [r.status for r in reps] == ["accepted", "accepted"]
+    assert [r.counts_by_rule for r in reps] == [{"future_date": 1}, {}]
+    for r in reps:
+        g = json.loads(Path(r.json_report).read_text(encoding="utf-8"))["gx"]
+        assert (g["mode"], g["ran"], g["files_pooled"]) == ("batch", True, 2)
+        fut = [e for e in g["expectations"] if e["rule"] == "future_date" and e["column"] == "v_join_date_ymd"]
+        assert fut[0]["unexpected_count"] == 1  # each row judged against its own file's date

@@ -32,11 +32,11 @@ pipeline: install ## run the whole monthly pipeline (ingest, dbt build, publish)
 	$(BIN)/doanvien refresh
 
 serve: install ## serve the Streamlit app on localhost:$(PORT) (and the Dagster UI on :3000)
-	@mkdir -p $(DAGSTER_HOME)
+	@mkdir -p $(DAGSTER_HOME) && cp -n pipelines/dagster_instance.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	@($(BIN)/dagster dev -m pipelines.definitions -p 3000 > $(DOANVIEN_DATA_DIR)/dagster.log 2>&1 &) ; \
 	echo "Dagster UI:     http://localhost:3000  (log: $(DOANVIEN_DATA_DIR)/dagster.log)"
 	@echo "Ứng dụng / app: http://localhost:$(PORT)   (đăng nhập / login: see README, 'Demo accounts')"
-	$(BIN)/streamlit run dashboards/streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run dashboards/streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal
 
 demo: install ## install, generate the small data set, run the pipeline into DuckDB, serve the app
 	@if [ ! -f $(DOANVIEN_DATA_DIR)/ground_truth/members.parquet ]; then $(MAKE) --no-print-directory data; fi

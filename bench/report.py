@@ -65,8 +65,11 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         out.append(("dashboard queries p95 < 300 ms at national scope (warm; cold shown)",
                     f"worst page warm p95 {_s(p95, 'ms')}, cold {_s(cold, 'ms')}", _verdict(None if p95 is None else p95 < 300)))
         fp = d.get("worst_first_paint_ms")
-        out.append(("first paint / filter change < 1 s (all of a page's queries, new process)",
-                    f"worst page {_s(fp, 'ms')}", _verdict(None if fp is None else fp < 1000)))
+        fc = d.get("worst_filter_change_p95_ms")
+        worst = max(x for x in (fp, fc, -1) if x is not None)
+        out.append(("first paint / filter change < 1 s (all of a page's queries)",
+                    f"worst first paint {_s(fp, 'ms')}, worst filter-change p95 {_s(fc, 'ms')}",
+                    _verdict(None if worst < 0 else worst < 1000)))
     else:
         out.append(("dashboard queries p95 < 300 ms at national scope", _na(d) if d else "not run", _verdict(None)))
     lk = st.get("lookup") or {}
@@ -207,12 +210,17 @@ def markdown(res: dict) -> str:
     d = st.get("dashboards") or {}
     L += ["", "## 5. Dashboard queries per page", ""]
     if d.get("available"):
-        L += [d.get("note", ""), "", "| page | scope | cold p50 | cold p95 | warm p50 | warm p95 | queries | first paint (all queries, new process) |",
-              "|---|---|---|---|---|---|---|---|"]
+        L += [d.get("note", ""), "", "Each cell is one page's whole first-paint call (`PAGE_QUERIES[page](scope, filters)`: all its queries).", "",
+              "| page | scope | first paint | cold p50 | cold p95 | warm p50 | warm p95 | filter change p50 | filter change p95 | cached p50 | calls |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in d["pages"]:
-            L.append(f"| {row['page']} | {row['scope']} | {_s(row.get('cold_p50_ms'), 'ms')} | {_s(row.get('cold_p95_ms'), 'ms')} | "
-                     f"{_s(row.get('warm_p50_ms'), 'ms')} | {_s(row.get('warm_p95_ms'), 'ms')} | {row.get('queries', '')} | "
-                     f"{_s(row.get('first_paint_ms'), 'ms') if row.get('error') is None else 'error: ' + row['error']} |")
+            if row.get("error"):
+                L.append(f"| {row['page']} | {row['scope']} | error: {row['error']} | | | | | | | | |")
+                continue
+            L.append(f"| {row['page']} | {row['scope']} | {_s(row.get('first_paint_ms'), 'ms')} | {_s(row.get('cold_p50_ms'), 'ms')} | "
+                     f"{_s(row.get('cold_p95_ms'), 'ms')} | {_s(row.get('warm_p50_ms'), 'ms')} | {_s(row.get('warm_p95_ms'), 'ms')} | "
+                     f"{_s(row.get('filter_change_p50_ms'), 'ms')} | {_s(row.get('filter_change_p95_ms'), 'ms')} | "
+                     f"{_s(row.get('cached_p50_ms'), 'ms')} | {row.get('repeat')} |")
     else:
         L.append(_na(d or {"reason": "not run"}))
     lk = st.get("lookup") or {}

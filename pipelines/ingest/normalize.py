@@ -175,6 +175,18 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
 
 
 # ------------------------------------------------------------------------------------------- dates
+def parse_date_frames(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """`parse_date_columns` for several date columns at once: their distinct texts are parsed together once,
+    then joined back per column (``__<name>_date``, ``__<name>_prec``, ``__<name>_status``)."""
+    vals = pl.concat([df.select(pl.col(f"r_{n}").alias("v")) for n in names]).drop_nulls().unique()
+    parsed = parse_date_columns(vals, "v", "p").drop_nulls("v")
+    for n in names:
+        df = df.join(parsed.rename({"v": f"r_{n}", "p_date": f"__{n}_date", "p_prec": f"__{n}_prec",
+                                    "p_status": f"__{n}_status"}),
+                     on=f"r_{n}", how="left", nulls_equal=False, maintain_order="left")
+    return df
+
+
 def parse_date(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(date, precision 'day'|'month'|'year', status 'ok'|'invalid'|null) from any office form."""
     t = s.str.strip_chars().str.replace(r"^'", "")
@@ -328,10 +340,13 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     _mark(info, "clean_raw")
     # heavy per-value parsing runs on distinct values (or on the few non-trivial values), joined back
     tone_maps: dict[str, dict[str, str]] = {}
+    date_cols = [c.name for c in spec.columns if c.dtype == "date"]
+    if date_cols:
+        df = parse_date_frames(df, date_cols)
     for c in spec.columns:
         rc = f"r_{c.name}"
         if c.dtype == "date":
-            df = parse_date_columns(df, rc, f"__{c.name}")
+            pass
         elif c.dtype == "cccd":
             plain = pl.col(rc).str.contains(r"^\d{12}$")
             cc, cm, rs, inp = parse_cccd(pl.col(rc))

@@ -148,6 +148,12 @@ def scope_for(user: User, period=None):
     return _scope_for(user, period)
 
 
+def scope_over_time(user: User, period=None):
+    """For pages over several months: each month gets the user's scope in force then."""
+    from pipelines.access.scope import scope_over_time as _over_time
+    return _over_time(user, period)
+
+
 def require_user(roles: tuple[str, ...] | list[str] | None = None, page: str | None = None) -> User:
     """The current user, or stop the page (login prompt when not logged in; a refusal, audited, when the
     role may not open this page)."""

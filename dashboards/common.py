@@ -87,11 +87,14 @@ def current_user():
 
 
 def scope_for(user, period: dt.date | None):
-    """The scope of `user` as of `period`, from the auth/access modules only."""
+    """The scope of `user` for a page whose last month is `period`, from the auth/access modules only.
+
+    An official gets a scope that changes over time (`pipelines.access.scope.UserScope`): every month a
+    query reads is filtered by the scope in force that month (the tree changes on 1 July 2025)."""
     if isinstance(user, DevUser):
         return national_scope()  # DEV fallback: active only while dashboards/auth.py is absent
     auth = auth_module()
-    for name in ("current_scope", "scope_for_user", "scope_for"):
+    for name in ("scope_over_time", "current_scope", "scope_for_user", "scope_for"):
         fn = getattr(auth, name, None) if auth else None
         if callable(fn):
             try:

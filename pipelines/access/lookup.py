@@ -216,7 +216,7 @@ def dues_due(period: dt.date, insurance_salary: int | None) -> int | None:
 def _dues(con, member_key: str, cdcs_filter: Scope | None) -> list[dict]:
     """Per month: the member's dues due (from their insurance salary) and their CĐCS's collection that month."""
     table = None
-    for t in ("member_dues_monthly", "member_monthly", "membership_member_monthly"):
+    for t in ("member_history", "member_dues_monthly", "member_monthly", "membership_member_monthly"):
         cols = _cols(con, "restricted", t)
         if {"member_key", "period"} <= cols:
             table = t
@@ -274,7 +274,7 @@ def _member_record(con, user: User, member_key: str, *, own: bool, history_scope
     pii = _cols(con, "restricted", "member_pii")
     dm = _cols(con, "marts", "dim_member")
     cur_sql, _ = _current_unit_sql(con)
-    sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender") if c in pii]
+    sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender", "join_date") if c in pii]
     r = con.execute(f"SELECT {', '.join('p.' + c for c in sel_p)} FROM restricted.member_pii p "
                     "WHERE p.member_key = ?", [member_key]).fetchone()
     if r is None:
@@ -285,11 +285,13 @@ def _member_record(con, user: User, member_key: str, *, own: bool, history_scope
     rec["cdcs_code"] = cur[0] if cur else None
     extra = [c for c in ("member_code", "join_date", "status", "leave_date", "gender", "ethnicity_code",
                          "age_band") if c in dm and c not in rec]
+    if "join_date" not in rec and "join_date" not in extra and "first_join_date" in dm:
+        extra.append("first_join_date AS join_date")
     if extra:
         e = con.execute(f"SELECT {', '.join(extra)} FROM marts.dim_member WHERE member_key = ? LIMIT 1",
                         [member_key]).fetchone()
         if e:
-            rec.update(dict(zip(extra, e)))
+            rec.update(dict(zip([x.split(" AS ")[-1] for x in extra], e)))
     if rec.get("cdcs_code"):
         du = _cols(con, "marts", "dim_union_unit")
         if {"unit_code", "unit_name"} <= du:

@@ -67,6 +67,7 @@ class Scope:
     upper_codes: frozenset[str] = frozenset()
     top_codes: frozenset[str] = frozenset()
     province_codes: frozenset[str] = frozenset()
+    province_old_codes: frozenset[str] = frozenset()  # territory of a federation of an old (merged-away) province
     exact_column: str | None = None   # the coarsest mart column that expresses this scope exactly
     member_key: str | None = None
     label: str = field(default="", compare=False)
@@ -95,7 +96,8 @@ class Scope:
         payload = json.dumps({
             "k": self.kind, "p": self.period.isoformat() if self.period else None,
             "c": sorted(self.cdcs_codes), "u": sorted(self.upper_codes), "t": sorted(self.top_codes),
-            "v": sorted(self.province_codes), "x": self.exact_column, "m": self.member_key,
+            "v": sorted(self.province_codes), "o": sorted(self.province_old_codes), "x": self.exact_column,
+            "m": self.member_key,
         }, sort_keys=True)
         return f"{self.kind}:" + hashlib.sha256(payload.encode()).hexdigest()[:24]
 
@@ -119,12 +121,18 @@ class Scope:
         return self.kind == "units" and province_new_code in self.province_codes
 
     # ---- SQL
-    def predicate(self, alias: str = "", columns: Iterable[str] | None = None) -> tuple[str, list]:
+    def predicate(self, alias: str = "", columns: Iterable[str] | None = None, *,
+                  unlinked_by_province: bool = False) -> tuple[str, list]:
         """A SQL boolean expression with `?` parameters restricting rows to this scope.
 
         `alias`: table alias (`"f"` gives `f.cdcs_code`). `columns`: the scope columns the table has (default:
         all four of MART_COLUMNS). The coarsest column that expresses the scope exactly is used; a table
         without a suitable column gets `FALSE` (nothing), never everything.
+
+        `unlinked_by_province`: for rows that belong to no union unit (`top_unit_code` NULL, e.g. employers
+        with no CĐCS in `fct_recruitment_potential`), a provincial federation also gets those of its territory
+        (`province_new_code`, or `province_old_code` for the federation of an old merged-away province).
+        Nothing else is widened: rows linked to another unit stay out; other levels are unchanged.
         """
         if self.kind == "national":
             return "TRUE", []
@@ -145,7 +153,15 @@ class Scope:
         if choice is None:
             return "FALSE", []
         values = sorted(sets[choice])
-        return f"{a}{choice} IN ({', '.join('?' * len(values))})", values
+        sql = f"{a}{choice} IN ({', '.join('?' * len(values))})"
+        if unlinked_by_province and choice == "top_unit_code":
+            terr_col, terr = (("province_new_code", self.province_codes) if self.province_codes
+                              else ("province_old_code", self.province_old_codes))
+            if terr and terr_col in cols:
+                tv = sorted(terr)
+                return (f"({sql} OR ({a}top_unit_code IS NULL AND {a}{terr_col} IN ({', '.join('?' * len(tv))})))",
+                        [*values, *tv])
+        return sql, values
 
     def where(self, alias: str = "", columns: Iterable[str] | None = None) -> tuple[str, list]:
         """`predicate` wrapped in parentheses, ready to AND into a WHERE clause."""
@@ -216,15 +232,26 @@ def _load_registry_cached(path: str, mtime_ns: int) -> tuple[_UnitVersion, ...]:
     return tuple(out)
 
 
+_WAREHOUSE_REGISTRY: dict[str, tuple[_UnitVersion, ...]] = {}
+
+
 def _load_registry_from_warehouse() -> tuple[_UnitVersion, ...]:
+    """`marts.dim_union_unit` (column `unit_level`, CONTRACTS §6), read once per published version."""
     from pipelines.access import warehouse
 
+    v = warehouse.version()
+    if v is not None and v in _WAREHOUSE_REGISTRY:
+        return _WAREHOUSE_REGISTRY[v]
     with warehouse.connect_full() as con:
         rows = con.execute(
-            "SELECT unit_code, unit_name, level, parent_code, province_new_code, province_old_code, "
+            "SELECT unit_code, unit_name, unit_level, parent_code, province_new_code, province_old_code, "
             "valid_from, valid_to FROM marts.dim_union_unit").fetchall()
-    return tuple(_UnitVersion(r[0], r[1] or "", r[2], r[3], r[4], r[5], _as_date(r[6]) or dt.date(1900, 1, 1),
-                              _as_date(r[7])) for r in rows)
+    out = tuple(_UnitVersion(r[0], r[1] or "", r[2], r[3], r[4], r[5], _as_date(r[6]) or dt.date(1900, 1, 1),
+                             _as_date(r[7])) for r in rows)
+    if v is not None:
+        _WAREHOUSE_REGISTRY.clear()
+        _WAREHOUSE_REGISTRY[v] = out
+    return out
 
 
 def load_registry() -> tuple[_UnitVersion, ...]:
@@ -274,6 +301,8 @@ def _reg_id(reg: tuple[_UnitVersion, ...]) -> int:
         if len(_REGISTRY_BY_ID) > 8:
             _REGISTRY_BY_ID.clear()
             _children_during.cache_clear()
+            _by_code.cache_clear()
+            _scope_for_unit_cached.cache_clear()
         _REGISTRY_BY_ID[i] = reg
     return i
 
@@ -297,9 +326,19 @@ def subtree(roots: Iterable[str], start: dt.date, end: dt.date,
     return levels
 
 
+@lru_cache(maxsize=16)
+def _by_code(registry_id: int) -> dict[str, list[_UnitVersion]]:
+    out: dict[str, list[_UnitVersion]] = {}
+    for u in _REGISTRY_BY_ID[registry_id]:
+        out.setdefault(u.code, []).append(u)
+    for vs in out.values():
+        vs.sort(key=lambda u: u.valid_from)
+    return out
+
+
 def unit_versions(code: str, reg=None) -> list[_UnitVersion]:
     reg = reg if reg is not None else load_registry()
-    return sorted((u for u in reg if u.code == code), key=lambda u: u.valid_from)
+    return list(_by_code(_reg_id(reg)).get(code, ()))
 
 
 def unit_name(code: str, reg=None) -> str:
@@ -309,6 +348,12 @@ def unit_name(code: str, reg=None) -> str:
 
 def _scope_for_unit(unit_code: str, period: dt.date) -> Scope:
     reg = load_registry()
+    return _scope_for_unit_cached(unit_code, period, _reg_id(reg))
+
+
+@lru_cache(maxsize=4096)
+def _scope_for_unit_cached(unit_code: str, period: dt.date, registry_id: int) -> Scope:
+    reg = _REGISTRY_BY_ID[registry_id]
     versions = unit_versions(unit_code, reg)
     if not versions:
         return Scope.none(period)
@@ -318,8 +363,10 @@ def _scope_for_unit(unit_code: str, period: dt.date) -> Scope:
     if current:
         u = current[-1]
         roots = {unit_code}
-        if u.level == "province_federation" and u.province_new:
-            # the federations of the old provinces merged into this new province, while they existed
+        host = u.level == "province_federation" and u.province_new and u.province_old == u.province_new
+        if host:
+            # the federations of the old provinces merged into this (host) new province, while they existed;
+            # the federation of a merged-away old province sees only its own old province
             for other in reg:
                 if (other.level == "province_federation" and other.province_new == u.province_new
                         and _overlaps(other, start, end)):
@@ -336,9 +383,12 @@ def _scope_for_unit(unit_code: str, period: dt.date) -> Scope:
             exact = "cdcs_code"
         else:  # the Confederation itself
             return Scope.national(period)
-        provinces = frozenset({u.province_new}) if u.level == "province_federation" and u.province_new else frozenset()
+        provinces = frozenset({u.province_new}) if host else frozenset()
+        old_provinces = (frozenset({u.province_old}) if u.level == "province_federation" and not host
+                         and u.province_old else frozenset())
         return Scope(kind="units", period=period, root_units=frozenset(roots), cdcs_codes=cdcs,
-                     upper_codes=uppers, top_codes=tops, province_codes=provinces, exact_column=exact, label=label)
+                     upper_codes=uppers, top_codes=tops, province_codes=provinces,
+                     province_old_codes=old_provinces, exact_column=exact, label=label)
     first = versions[0]
     if period < first.valid_from:
         # before the unit existed: the CĐCS that are its own now, by CĐCS code only
@@ -369,13 +419,17 @@ def scope_for(user, period: dt.date | str | None = None) -> Scope:
 
 
 def range_predicate(user, periods: Iterable[dt.date | str], alias: str = "", period_column: str = "period",
-                    columns: Iterable[str] | None = None) -> tuple[str, list]:
+                    columns: Iterable[str] | None = None, **kw) -> tuple[str, list]:
     """A predicate for a query spanning several periods: each period gets the scope in force then.
-    `(period = ? AND <scope of that period>) OR ...`, periods with the same predicate grouped."""
+    `(period IN (?…) AND <scope of those periods>) OR ...`, periods with the same predicate grouped."""
+    return _range_predicate(lambda p: scope_for(user, p), periods, alias, period_column, columns, **kw)
+
+
+def _range_predicate(scope_at, periods, alias, period_column, columns, **kw) -> tuple[str, list]:
     a = f"{alias}." if alias else ""
     groups: dict[tuple[str, tuple], list[dt.date]] = {}
     for p in sorted({month_start(x) for x in periods}):
-        sql, params = scope_for(user, p).predicate(alias, columns)
+        sql, params = scope_at(p).predicate(alias, columns, **kw)
         groups.setdefault((sql, tuple(params)), []).append(p)
     if not groups:
         return "FALSE", []
@@ -388,7 +442,70 @@ def range_predicate(user, periods: Iterable[dt.date | str], alias: str = "", per
         out.extend(params)
     if not parts:
         return "FALSE", []
-    return " OR ".join(parts), out
+    if len(parts) == 1:
+        return parts[0], out
+    return "(" + " OR ".join(parts) + ")", out
+
+
+@dataclass(frozen=True)
+class UserScope:
+    """An official's scope over time, for pages that show several months: every period gets the scope in
+    force then (`range_predicate`); `predicate` alone is the scope as of `period` (the page's last month).
+
+    Same protocol as `Scope` for the query layer (`key`, `predicate(alias, columns)`), plus
+    `range_predicate(alias, columns, periods, period_column)` and `at(period)`. The key names the unit and
+    the default period, so caches never share results across different officials' scopes.
+    """
+    unit_code: str
+    period: dt.date
+    kind: str = "units"
+    label: str = field(default="", compare=False)
+
+    def at(self, period: dt.date | str | None = None) -> Scope:
+        return _scope_for_unit(self.unit_code, month_start(period or self.period))
+
+    @property
+    def is_national(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        payload = f"{self.unit_code}|{self.period.isoformat()}"
+        return "over_time:" + hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+    def predicate(self, alias: str = "", columns: Iterable[str] | None = None, **kw) -> tuple[str, list]:
+        return self.at(self.period).predicate(alias, columns, **kw)
+
+    def where(self, alias: str = "", columns: Iterable[str] | None = None) -> tuple[str, list]:
+        sql, params = self.predicate(alias, columns)
+        return f"({sql})", params
+
+    def range_predicate(self, alias: str = "", columns: Iterable[str] | None = None, periods=(),
+                        period_column: str = "period", **kw) -> tuple[str, list]:
+        return _range_predicate(self.at, periods, alias, period_column, columns, **kw)
+
+    def allows_unit(self, unit_code: str | None, period=None) -> bool:
+        return self.at(period).allows_unit(unit_code)
+
+    def allows_cdcs(self, cdcs_code: str | None, period=None) -> bool:
+        return self.at(period).allows_cdcs(cdcs_code)
+
+    def allows_province(self, province_new_code: str | None, period=None) -> bool:
+        return self.at(period).allows_province(province_new_code)
+
+
+def scope_over_time(user, period: dt.date | str | None = None):
+    """The scope to use for pages spanning several months: a `UserScope` for officials linked to a unit
+    (each month filtered by the scope in force then), else the plain `Scope` (national, member, none)."""
+    p = month_start(period)
+    s = scope_for(user, p)
+    role = getattr(user, "role", None)
+    unit = getattr(user, "unit_code", None)
+    if (user is not None and getattr(user, "active", True) and role in ("province_leader", "upper_official",
+                                                                        "cdcs_official")
+            and unit and unit != "TLD" and unit_versions(unit)):
+        return UserScope(unit_code=unit, period=p, label=s.label or unit)
+    return s
 
 
 def require_unit(user, unit_code: str, period=None) -> Scope:

@@ -47,13 +47,41 @@ class Where:
     not_applied: tuple = ()
 
 
+def months(first: dt.date, last: dt.date) -> list[dt.date]:
+    out, p = [], first
+    while p <= last:
+        out.append(p)
+        p = add_months(p, 1)
+    return out
+
+
+def _scope_periods(f: Filters, period) -> list[dt.date] | None:
+    """The months a WHERE reads, for scopes that change over time (None: no period restriction)."""
+    if period == "range":
+        return months(f.period_from, f.period_to)
+    if period == "to":
+        return [f.period_to]
+    if isinstance(period, dt.date):
+        return [period]
+    if isinstance(period, (list, tuple)):
+        return list(period)
+    return None
+
+
 def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", period_col: str = "period",
-          skip: tuple = ()) -> Where:
+          skip: tuple = (), scope_periods=None, **scope_options) -> Where:
     """WHERE clause for `marts.<table>` AS alias: scope (fail-closed), period, organisation subtree and the
     dimension filters the table has. Filters the table lacks are reported in `not_applied`; an
-    organisation filter the table cannot honour makes the clause FALSE (never silently wider)."""
+    organisation filter the table cannot honour makes the clause FALSE (never silently wider).
+
+    The scope is applied month by month (each month of the query gets the scope in force then, across the
+    1 July 2025 restructuring) when the scope supports it; `scope_periods` gives those months for queries
+    with `period="none"` that still read several months."""
     cols = columns(table)
-    s_sql, s_params = scope_sql(scope, alias, cols)
+    if table == RECRUIT:
+        scope_options.setdefault("unlinked_by_province", True)
+    sp = scope_periods if scope_periods is not None else _scope_periods(f, period)
+    s_sql, s_params = scope_sql(scope, alias, cols, periods=sp, period_column=period_col, **scope_options)
     parts, params, na = [s_sql], list(s_params), []
     if period == "range":
         parts.append(f"{alias}.{period_col} BETWEEN ? AND ?")
@@ -69,7 +97,15 @@ def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", pe
         params += list(period)
     if f.unit and "unit" not in skip:
         col = unit_column(f.unit)
-        if col in cols:
+        if (table == RECRUIT and unit_level(f.unit) == "province_federation" and col in cols
+                and "province_new_code" in cols):
+            # employers with no CĐCS belong to no unit: a provincial federation's view includes those of its
+            # (new) province, as its leader's scope does
+            parts.append(f"({alias}.{col} = ? OR ({alias}.{col} IS NULL AND {alias}.province_new_code = "
+                         f"(SELECT any_value(province_new_code) FROM {M}.{UNITS} WHERE unit_code = ? "
+                         f"AND province_old_code = province_new_code)))")
+            params += [f.unit, f.unit]
+        elif col in cols:
             parts.append(f"{alias}.{col} = ?")
             params.append(f.unit)
         else:
@@ -161,7 +197,8 @@ def unit_path(scope, f: Filters) -> list[dict]:
     if not f.unit:
         return []
     col = unit_column(f.unit)
-    w = where(MEMBERSHIP, scope, Filters(), period="none")
+    w = where(MEMBERSHIP, scope, Filters(), period="none",
+              scope_periods=[p for p in available_periods() if p <= f.period_to])
     row = fetch_one(
         f"SELECT top_unit_code, upper_unit_code, cdcs_code FROM {M}.{MEMBERSHIP} t "
         f"WHERE {w.sql} AND t.{col} = ? AND t.period <= ? ORDER BY t.period DESC LIMIT 1",
@@ -502,7 +539,8 @@ def recruitment_by_province(scope, f: Filters) -> pd.DataFrame:
 def _expected_branch_months(scope, f: Filters) -> tuple[str, list]:
     """SQL (and params) of the (branch_code, period) pairs expected in the range: every branch seen in
     the submissions in scope, for the months its unit was valid."""
-    w = where(SUBMISSIONS, scope, f, period="none", skip=("industry", "ownership", "gender", "age_band"))
+    w = where(SUBMISSIONS, scope, f, period="none", skip=("industry", "ownership", "gender", "age_band"),
+              scope_periods=months(f.period_from, f.period_to))
     sql = (f"SELECT b.branch_code, m.period FROM (SELECT DISTINCT t.branch_code FROM {M}.{SUBMISSIONS} t "
            f"WHERE {w.sql} AND t.branch_code <> 'BHXH') b "
            f"CROSS JOIN (SELECT CAST(range AS DATE) AS period FROM range(?::DATE, ?::DATE + INTERVAL 1 MONTH, "
@@ -612,16 +650,29 @@ def statutory_indicators() -> list:
     return [i for i in STATUTORY_INDICATORS if i[0] in cols]
 
 
+def _report_period(report_date: dt.date) -> dt.date:
+    return report_date.replace(day=1)
+
+
+def _statutory_where(scope, report_dates) -> Where:
+    """Scope of the statutory mart: each report as of its own month (`report_period`)."""
+    if "report_period" not in columns(STATUTORY):  # no month column: the scope as of the page's month
+        return where(STATUTORY, scope, Filters(), period="none")
+    return where(STATUTORY, scope, Filters(), period="none", period_col="report_period",
+                 scope_periods=[_report_period(d) for d in report_dates])
+
+
 @cached
 def statutory_dates(scope, f) -> list[dt.date]:
-    w = where(STATUTORY, scope, Filters(), period="none")
+    every = fetch_df(f"SELECT DISTINCT report_date FROM {M}.{STATUTORY}")["report_date"]
+    w = _statutory_where(scope, [d.date() if hasattr(d, "date") else d for d in every])
     df = fetch_df(f"SELECT DISTINCT t.report_date FROM {M}.{STATUTORY} t WHERE {w.sql} ORDER BY 1 DESC", w.params)
     return [d.date() if hasattr(d, "date") else d for d in df["report_date"]]
 
 
 @cached
 def statutory_units(scope, f, report_date: dt.date) -> pd.DataFrame:
-    w = where(STATUTORY, scope, Filters(), period="none")
+    w = _statutory_where(scope, [report_date])
     return fetch_df(f"SELECT t.unit_code, coalesce(u.unit_name, t.unit_name, t.unit_code) AS unit_name "
                     f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
                     f"WHERE {w.sql} AND t.report_date = ? ORDER BY CASE WHEN t.unit_code = 'TLD' THEN 0 "
@@ -632,7 +683,7 @@ def statutory_units(scope, f, report_date: dt.date) -> pd.DataFrame:
 @cached
 def statutory_report(scope, f, unit_code: str, report_date: dt.date) -> dict | None:
     """The statutory report of one unit as of one report date (31/5 or 30/11), or None (not in scope)."""
-    w = where(STATUTORY, scope, Filters(), period="none")
+    w = _statutory_where(scope, [report_date])
     df = fetch_df(f"SELECT t.*, coalesce(u.unit_name, t.unit_name, t.unit_code) AS display_name "
                   f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
                   f"WHERE {w.sql} AND t.unit_code = ? AND t.report_date = ?", [*w.params, unit_code, report_date])

@@ -73,17 +73,38 @@ def scope_key(scope) -> str:
     return f"{type(scope).__module__}.{type(scope).__name__}:{k}"
 
 
-def scope_sql(scope, alias: str | None, columns) -> tuple[str, list]:
-    """The scope's predicate for one table (by alias), given that table's columns. Fails closed."""
-    if scope is None:
-        raise ValueError("a scope is required")
-    fn = scope.predicate
+def _accepts(fn, name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        params = {}
-    if "columns" in params:
-        sql, args = fn(alias, columns=frozenset(columns))
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def scope_sql(scope, alias: str | None, columns, periods=None, period_column: str = "period",
+              **options) -> tuple[str, list]:
+    """The scope's predicate for one table (by alias), given that table's columns. Fails closed.
+
+    `periods`: the months the query reads (rows in `period_column`). A scope that changes over time
+    (`pipelines.access.scope.UserScope`, with `range_predicate`) then filters each month by the scope in
+    force that month (the 1 July 2025 restructuring); a fixed scope applies one predicate to every month.
+    `options` (e.g. `unlinked_by_province=True`) are passed to scopes that accept them, ignored otherwise.
+    """
+    if scope is None:
+        raise ValueError("a scope is required")
+    rp = getattr(scope, "range_predicate", None)
+    if periods is not None and callable(rp):
+        periods = list(periods)
+        if not periods:
+            return "(FALSE)", []
+        opts = {k: v for k, v in options.items() if _accepts(rp, k)}
+        sql, args = rp(alias or "", columns=frozenset(columns), periods=periods, period_column=period_column,
+                       **opts)
+        return f"({sql})", list(args)
+    fn = scope.predicate
+    if _accepts(fn, "columns"):
+        opts = {k: v for k, v in options.items() if _accepts(fn, k)}
+        sql, args = fn(alias, columns=frozenset(columns), **opts)
     else:
         sql, args = fn(alias)
         # a predicate over a column this table lacks would be a SQL error: deny instead

@@ -98,7 +98,8 @@ def visible_cdcs(unit: str, period: dt.date) -> set[str]:
                 out.add(c)
             continue
         top = top_of(up, period)
-        if top == unit or (level == "province_federation" and UNITS[top][1] == "province_federation"
+        host = level == "province_federation" and UNITS[unit][4] == pnew  # the new province keeps its code
+        if top == unit or (host and UNITS[top][1] == "province_federation"
                            and UNITS[top][5] == pnew and _valid(top, period)):
             out.add(c)
     return out
@@ -170,8 +171,9 @@ def build(root: Path) -> dict:
         build_path.unlink()
     con = duckdb.connect(str(build_path))
     con.execute("CREATE SCHEMA marts; CREATE SCHEMA restricted")
-    con.execute("CREATE TABLE marts.dim_union_unit AS SELECT * FROM read_parquet(?)",
-                [str(root / "registry" / "units.parquet")])
+    # the real mart's column names (marts.dim_union_unit: unit_level, not the registry's level)
+    con.execute("CREATE TABLE marts.dim_union_unit AS SELECT * RENAME (level AS unit_level), "
+                "valid_to IS NULL AS is_current FROM read_parquet(?)", [str(root / "registry" / "units.parquet")])
     con.execute("COMMENT ON TABLE marts.dim_union_unit IS 'Đơn vị công đoàn (SCD2) / union units'")
     mrows, cube, evs, svc, act, dues, mm = [], {}, [], [], [], [], []
     ms = members()
@@ -208,11 +210,12 @@ def build(root: Path) -> dict:
     con.execute("CREATE TABLE marts.fct_dues_monthly (period DATE, cdcs_code VARCHAR, upper_unit_code VARCHAR, "
                 "top_unit_code VARCHAR, province_new_code VARCHAR, dues_expected BIGINT, dues_collected BIGINT)")
     con.executemany("INSERT INTO marts.fct_dues_monthly VALUES (?,?,?,?,?,?,?)", dues)
-    con.execute("CREATE TABLE marts.dim_member (member_key VARCHAR, member_code VARCHAR, cdcs_code VARCHAR, "
-                "join_date DATE, gender VARCHAR, status VARCHAR)")
-    con.executemany("INSERT INTO marts.dim_member VALUES (?,?,?,?,?,?)",
-                    [(m["member_key"], m["member_code"], m["cdcs_code"], m["join_date"], m["gender"], "active")
-                     for m in ms])
+    # dim_member, member_pii and member_history with the real warehouse's columns (dbt marts/restricted)
+    con.execute("CREATE TABLE marts.dim_member (member_key VARCHAR, gender VARCHAR, birth_year INTEGER, "
+                "cdcs_code VARCHAR, is_active BOOLEAN, status VARCHAR, first_join_date DATE)")
+    con.executemany("INSERT INTO marts.dim_member VALUES (?,?,?,?,?,?,?)",
+                    [(m["member_key"], m["gender"], m["birth_date"].year, m["cdcs_code"], True, "active",
+                      m["join_date"]) for m in ms])
     con.execute("CREATE TABLE marts.fct_member_events (member_key VARCHAR, event_date DATE, period DATE, "
                 "event_type VARCHAR, cdcs_code VARCHAR, leave_reason_code VARCHAR, other_cdcs_code VARCHAR)")
     con.executemany("INSERT INTO marts.fct_member_events VALUES (?,?,?,?,?,?,?)", evs)
@@ -223,14 +226,18 @@ def build(root: Path) -> dict:
     con.execute("CREATE TABLE marts.fct_activity_participation (member_key VARCHAR, activity_date DATE, "
                 "period DATE, activity_type VARCHAR, activity_name VARCHAR, cdcs_code VARCHAR)")
     con.executemany("INSERT INTO marts.fct_activity_participation VALUES (?,?,?,?,?,?)", act)
-    con.execute("CREATE TABLE restricted.member_pii (member_key VARCHAR, member_code VARCHAR, full_name VARCHAR, "
-                "name_search VARCHAR, cccd VARCHAR, birth_date DATE, gender VARCHAR)")
-    con.executemany("INSERT INTO restricted.member_pii VALUES (?,?,?,?,?,?,?)",
-                    [(m["member_key"], m["member_code"], m["full_name"], fold(m["full_name"]), m["cccd"],
-                      m["birth_date"], m["gender"]) for m in ms])
-    con.execute("CREATE TABLE restricted.member_monthly (member_key VARCHAR, period DATE, cdcs_code VARCHAR, "
-                "insurance_salary BIGINT)")
-    con.executemany("INSERT INTO restricted.member_monthly VALUES (?,?,?,?)", mm)
+    con.execute("CREATE TABLE restricted.member_pii (member_key VARCHAR, cccd VARCHAR, full_name VARCHAR, "
+                "name_search VARCHAR, birth_date DATE, gender VARCHAR, member_code VARCHAR, cdcs_code VARCHAR, "
+                "insurance_salary BIGINT, join_date DATE)")
+    con.executemany("INSERT INTO restricted.member_pii VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(m["member_key"], m["cccd"], m["full_name"], fold(m["full_name"]), m["birth_date"],
+                      m["gender"], m["member_code"], m["cdcs_code"], m["insurance_salary"], m["join_date"])
+                     for m in ms])
+    con.execute("CREATE TABLE restricted.member_history (member_key VARCHAR, period DATE, cdcs_code VARCHAR, "
+                "is_carried_forward BOOLEAN, insurance_salary BIGINT, dues_due BIGINT)")
+    con.executemany("INSERT INTO restricted.member_history VALUES (?,?,?,?,?,?)",
+                    [(k, p, c, False, sal, min(round((0.01 if p < MERGER else 0.005) * sal), 234_000))
+                     for k, p, c, sal in mm])
     con.close()
     serving.stamp_version(build_path, "20260101T000000Z-test", "test")
     analyst = serving.build_dir() / "test.analyst.duckdb"

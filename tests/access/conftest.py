@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import warehouse_fixture as wf
+import access_fixture as wf
 
 ROLE_UNITS = {
     "national_leader": dict(unit_code="TLD"),

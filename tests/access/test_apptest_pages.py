@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import warehouse_fixture as wf
+import access_fixture as wf
 from pipelines.access import accounts, audit
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import warehouse_fixture as wf
+import access_fixture as wf
 from pipelines.access import audit, lookup, uploads
 from pipelines.access.accounts import User
 

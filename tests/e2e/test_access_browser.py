@@ -34,7 +34,7 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     if not os.path.exists("/usr/bin/chromium"):
         pytest.skip("chromium not installed (make browser-deps)")
-    import warehouse_fixture as wf
+    import access_fixture as wf
     root = tmp_path_factory.mktemp("browser") / "data"
     root.mkdir()
     old = os.environ.get("DOANVIEN_DATA_DIR")
@@ -93,7 +93,7 @@ def _login(page, url, username, password):
 
 
 def test_member_own_lookup_no_script_runs(server, browser_page):
-    import warehouse_fixture as wf
+    import access_fixture as wf
     url, _ = server
     page = browser_page
     page.goto(url + "/sql")  # not logged in: a direct URL gives the login form only
@@ -111,7 +111,7 @@ def test_member_own_lookup_no_script_runs(server, browser_page):
 
 
 def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
-    import warehouse_fixture as wf
+    import access_fixture as wf
     url, root = server
     page = browser_page
     _login(page, url, "canbo.xa", wf.PASSWORDS["upper_official"])

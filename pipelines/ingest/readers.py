@@ -51,6 +51,10 @@ class Grid:
     def ncols(self) -> int:
         return self.df.width - 1
 
+    def _with_encoding(self, enc: str) -> "Grid":
+        self.encoding = enc
+        return self
+
 
 # ---------------------------------------------------------------------------------------------- sniffing
 def sniff_format(data: bytes) -> str:
@@ -209,6 +213,14 @@ def decode_single_byte(data: bytes) -> tuple[str, str]:
     return cp, "cp1258"
 
 
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _csv_bytes(data: bytes) -> tuple[bytes, str, str]:
     """(UTF-8 bytes for the CSV parser, encoding name, decoded head for sniffing).
 
@@ -221,11 +233,12 @@ def _csv_bytes(data: bytes) -> tuple[bytes, str, str]:
         body, enc = data[3:], "utf-8-sig"
     else:
         body, enc = data, "utf-8"
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            text, enc = decode_single_byte(data)
-            body = text.encode("utf-8")
+        try:  # the parser validates UTF-8 itself; only the head is checked here (cheap), the rest by Polars
+            body[:65536].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < 65536 - 4:  # not just a character cut at the 64 KiB boundary
+                text, enc = decode_single_byte(data)
+                body = text.encode("utf-8")
     if b"\r" in body and b"\n" not in body:  # CR-only line ends
         body = body.replace(b"\r", b"\n")
     head = body[:65536].decode("utf-8", errors="ignore")
@@ -269,12 +282,17 @@ def read_csv_grid(data: bytes) -> Grid:
     # widest line (separators + 1), without a Python loop over the lines
     sp = np.flatnonzero(arr == ord(sep))
     width = int(np.bincount(np.searchsorted(nl, sp)).max()) + 1 if len(sp) else 1
+    def _read(b: bytes) -> pl.DataFrame:
+        return pl.read_csv(io.BytesIO(b), has_header=False, separator=sep,
+                           schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert",
+                           truncate_ragged_lines=True, quote_char='"', infer_schema=False,
+                           raise_if_empty=False, encoding="utf8")
     try:
-        df = pl.read_csv(io.BytesIO(body), has_header=False, separator=sep,
-                         schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert",
-                         truncate_ragged_lines=True, quote_char='"', infer_schema=False,
-                         raise_if_empty=False, encoding="utf8")
+        df = _read(body)
     except Exception as exc:
+        if enc == "utf-8" and not _is_utf8(body):  # invalid UTF-8 after the first 64 KiB: a single-byte file
+            text, enc = decode_single_byte(data)
+            return read_csv_grid(text.encode("utf-8"))._with_encoding(enc)
         raise FileRefused("unreadable", "Không đọc được tệp CSV (cấu trúc dòng/cột không hợp lệ).", str(exc)[:200])
     df = df.with_columns(_csv_line_numbers(df, body).alias("__row"))
     g = Grid(sheet="", df=df, fmt="csv", encoding=enc)

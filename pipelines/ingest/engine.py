@@ -17,6 +17,9 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
     Ingest every pending file in arrival order; one bad file never stops the others. Great Expectations runs
     once per kind at the end of the batch on a pooled sample (see `GX_POOL_ROWS`), not once per file.
 
+``gx_pooled()``
+    Context manager giving the same pooling to callers that loop over ``ingest_file`` themselves.
+
 ``IngestReport`` is a dataclass (``.to_dict()``, ``.to_json()``); see its fields below.
 
 Order of work for one file: read bytes → sha256 → archive ``archive/<aa>/<sha256>.<ext>`` (write-once) →
@@ -56,8 +59,8 @@ from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
 
-__all__ = ["IngestReport", "InboxFile", "ingest_file", "pending_inbox_files", "ingest_inbox", "sanitise_name",
-           "neutralise"]
+__all__ = ["IngestReport", "InboxFile", "ingest_file", "pending_inbox_files", "ingest_inbox", "gx_pooled",
+           "sanitise_name", "neutralise"]
 
 DUPLICATE_MESSAGE = "Tệp này đã được nhận trước đây"
 # The branch's .xlsx report lists every row up to this size, only the refused rows above it.
@@ -754,22 +757,19 @@ def _run_gx_pool(pool: dict) -> None:
                 _write_json_report(rep)
 
 
-def ingest_inbox(inbox: Path | None = None) -> list[IngestReport]:
+@contextlib.contextmanager
+def gx_pooled():
+    """Within this block, `ingest_file` calls pool their GX sample; GX runs once per kind when it exits and
+    the pooled result is written into every file's JSON report. For batch callers that loop over
+    `ingest_file` themselves (the Dagster asset, the benchmark): ``with gx_pooled(): for f in …: ingest_file(…)``.
+    Nested use is a no-op."""
     global _GX_POOL
-    reports: list[IngestReport] = []
-    pending = pending_inbox_files(inbox)
-    _GX_POOL = {} if len(pending) > 1 else None
+    if _GX_POOL is not None:
+        yield
+        return
+    _GX_POOL = {}
     try:
-        for f in pending:
-            try:
-                reports.append(ingest_file(f.path, branch_code=f.branch_code or "", period=f.period or "",
-                                           declared_kind=f.kind or "", received_at=f.received_at))
-            except Exception as exc:  # one bad file never stops the others; no ledger row so it is retried
-                reports.append(IngestReport(file_id=f.sha256[:16], sha256=f.sha256, status="error",
-                                            reason_code=type(exc).__name__,
-                                            message_vi="Lỗi hệ thống khi xử lý tệp; tệp sẽ được xử lý lại.",
-                                            branch_code=f.branch_code or "", period=f.period or "",
-                                            kind=f.kind or "", original_name=sanitise_name(f.path.name)))
+        yield
         pool, _GX_POOL = _GX_POOL, None
         if pool:
             try:
@@ -780,4 +780,20 @@ def ingest_inbox(inbox: Path | None = None) -> list[IngestReport]:
                         rep.gx.update({"ran": False, "reason": f"pooled GX run failed: {type(exc).__name__}"})
     finally:
         _GX_POOL = None
+
+
+def ingest_inbox(inbox: Path | None = None) -> list[IngestReport]:
+    reports: list[IngestReport] = []
+    pending = pending_inbox_files(inbox)
+    with (gx_pooled() if len(pending) > 1 else contextlib.nullcontext()):
+        for f in pending:
+            try:
+                reports.append(ingest_file(f.path, branch_code=f.branch_code or "", period=f.period or "",
+                                           declared_kind=f.kind or "", received_at=f.received_at))
+            except Exception as exc:  # one bad file never stops the others; no ledger row so it is retried
+                reports.append(IngestReport(file_id=f.sha256[:16], sha256=f.sha256, status="error",
+                                            reason_code=type(exc).__name__,
+                                            message_vi="Lỗi hệ thống khi xử lý tệp; tệp sẽ được xử lý lại.",
+                                            branch_code=f.branch_code or "", period=f.period or "",
+                                            kind=f.kind or "", original_name=sanitise_name(f.path.name)))
     return reports

@@ -8,6 +8,7 @@ import streamlit as st
 from dashboards import common as c
 from pipelines.analytics import queries as q
 from pipelines.analytics.i18n import fmt_month, t
+from pipelines.analytics.labels import reason_label, rule_label
 
 STATUS = ["on_time", "late", "refused", "missing"]
 STATUS_COLOURS = {"on_time": "#2e9d5b", "late": "#f2a900", "refused": "#d9372b", "missing": "#bdbdbd"}
@@ -53,8 +54,9 @@ def body() -> None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader(t("nop_bao_cao.by_rule", lg))
-        fig = go.Figure(go.Bar(x=rules["rows_refused"], y=rules["rule_code"], orientation="h", marker_color=c.COLOURS[1],
-                               hovertemplate="%{y}: <b>%{x}</b><extra></extra>"))
+        fig = go.Figure(go.Bar(x=rules["rows_refused"], y=[c.safe_label(rule_label(r, lg)) for r in rules["rule_code"]],
+                               orientation="h", marker_color=c.COLOURS[1], customdata=rules["rule_code"],
+                               hovertemplate="%{y} (%{customdata}): <b>%{x}</b><extra></extra>"))
         fig.update_yaxes(autorange="reversed")
         fig.update_xaxes(title_text=t("col.rows_refused", lg))
         c.chart(fig, "nb_rules", height=max(220, 30 * len(rules) + 90), filename="nop_bao_cao_ly_do")
@@ -75,12 +77,27 @@ def body() -> None:
             keep = [x for x in ("period", "kind", "file_id", "source_sheet", "source_row", "column_name", "rule_code", msg)
                     if x in rows.columns]
             show = rows[keep].copy()
+            if "rule_code" in show:
+                show["rule_code"] = show["rule_code"].map(lambda r: rule_label(r, lg))
             if "period" in show:
                 show["period"] = show["period"].map(lambda p: fmt_month(p, lg))
             c.table(c.label_columns(show, lg, {"file_id": "col.file", "source_sheet": "col.sheet",
                                                "source_row": "col.row", "column_name": "col.column",
                                                msg: "col.message"}), f"dong_bi_tu_choi_{branch}", lg,
                     title=t("nop_bao_cao.refused", lg))
+    files = q.refused_files(scope, f)
+    if len(files):
+        st.subheader(t("nop_bao_cao.refused_files", lg))
+        show = files.copy()
+        show["period"] = show["period"].map(lambda p: fmt_month(p, lg))
+        show["kind"] = show["kind"].map(lambda k: t(f"kind.{k}", lg))
+        show["status"] = show["status"].map(lambda v: t(f"status.{v}", lg))
+        show["reason_code"] = show["reason_code"].map(lambda r: reason_label(r, lg))
+        if lg != "vi" and "message_vi" in show:
+            show = show.drop(columns=["message_vi"])
+        c.table(c.label_columns(show, lg, {"branch_code": "col.unit_code", "unit_name": "col.branch",
+                                           "message_vi": "col.message"}), "tep_bi_tu_choi", lg,
+                title=t("nop_bao_cao.refused_files", lg))
 
 
 c.page_guard(body)

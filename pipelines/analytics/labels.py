@@ -305,4 +305,72 @@ LABELS: dict[str, dict[str, str]] = {
                    "en": "Charts: use the camera button on a chart to download a PNG."},
     "export.generated": {"vi": "Xuất ngày {date} từ Đoàn viên số, phiên bản dữ liệu {version}",
                          "en": "Exported on {date} from Đoàn viên số, data version {version}"},
+
+    # --- refused rows (rule codes) and refused files (reason codes), CONTRACTS §4 ------------------
+    "rule.required_missing": {"vi": "Thiếu thông tin bắt buộc", "en": "Required value missing"},
+    "rule.cccd_layout": {"vi": "Số CCCD sai cấu trúc", "en": "CCCD layout invalid"},
+    "rule.cccd_lossy": {"vi": "Số CCCD bị Excel đổi sang dạng số mũ, mất chữ số",
+                        "en": "CCCD lost digits (scientific notation)"},
+    "rule.cccd_birth_mismatch": {"vi": "Số CCCD không khớp năm sinh, giới tính",
+                                 "en": "CCCD does not match birth year or gender"},
+    "rule.bhxh_layout": {"vi": "Mã số BHXH sai cấu trúc", "en": "Social-insurance number layout invalid"},
+    "rule.date_invalid": {"vi": "Ngày không hợp lệ", "en": "Invalid date"},
+    "rule.future_date": {"vi": "Ngày ở tương lai", "en": "Date in the future"},
+    "rule.age_at_join": {"vi": "Tuổi khi vào công đoàn không hợp lệ", "en": "Implausible age at joining"},
+    "rule.gender_invalid": {"vi": "Giới tính không hợp lệ", "en": "Invalid gender"},
+    "rule.ethnicity_unknown": {"vi": "Dân tộc không có trong danh mục", "en": "Unknown ethnic group"},
+    "rule.unit_unknown": {"vi": "Mã CĐCS không thuộc đơn vị gửi báo cáo", "en": "Unknown or foreign CĐCS code"},
+    "rule.duplicate_in_file": {"vi": "Dòng trùng lặp trong tệp", "en": "Duplicate row in the file"},
+    "rule.amount_invalid": {"vi": "Số tiền, số lượng không hợp lệ", "en": "Invalid amount or count"},
+    "rule.dues_inconsistent": {"vi": "Số liệu đoàn phí không khớp nhau", "en": "Inconsistent dues figures"},
+    "reason.unreadable": {"vi": "Không đọc được tệp", "en": "File unreadable"},
+    "reason.empty": {"vi": "Tệp không có dòng dữ liệu", "en": "File has no data rows"},
+    "reason.wrong_kind": {"vi": "Sai loại báo cáo", "en": "Wrong file kind"},
+    "reason.wrong_period": {"vi": "Sai kỳ báo cáo", "en": "Wrong period"},
+    "reason.unknown_branch": {"vi": "Đơn vị gửi không có trong danh mục", "en": "Unknown sending branch"},
+    "reason.too_large": {"vi": "Tệp quá lớn", "en": "File too large"},
+    "reason.unsafe_file": {"vi": "Tệp không an toàn", "en": "Unsafe file"},
+    "reason.legacy_encoding": {"vi": "Bảng mã cũ không chuyển đổi được", "en": "Legacy encoding not convertible"},
+    "reason.duplicate_content": {"vi": "Tệp đã nhận trước đây (trùng nội dung)",
+                                 "en": "Already received (same content)"},
+    "flag.cccd_restored": {"vi": "Đã khôi phục số 0 đầu của CCCD", "en": "CCCD leading zero restored"},
+    "flag.cmnd_legacy": {"vi": "Dùng số CMND cũ (9 số)", "en": "Legacy 9-digit CMND"},
+    "flag.date_month_only": {"vi": "Ngày chỉ có tháng, năm", "en": "Date with month and year only"},
+    "flag.date_year_only": {"vi": "Ngày chỉ có năm", "en": "Date with year only"},
+    "flag.encoding_converted": {"vi": "Đã chuyển bảng mã", "en": "Encoding converted"},
+    "flag.nfd_normalised": {"vi": "Đã chuẩn hoá dấu tiếng Việt (NFC)", "en": "Vietnamese diacritics normalised (NFC)"},
+    "col.reason_code": {"vi": "Lý do từ chối tệp", "en": "File refusal reason"},
+    "nop_bao_cao.refused_files": {"vi": "Tệp bị từ chối hoặc trùng lặp", "en": "Files refused or duplicated"},
 }
+
+RULE_CODES = ("required_missing", "cccd_layout", "cccd_lossy", "cccd_birth_mismatch", "bhxh_layout", "date_invalid",
+              "future_date", "age_at_join", "gender_invalid", "ethnicity_unknown", "unit_unknown",
+              "duplicate_in_file", "amount_invalid", "dues_inconsistent")
+REASON_CODES = ("unreadable", "empty", "wrong_kind", "wrong_period", "unknown_branch", "too_large", "unsafe_file",
+                "legacy_encoding", "duplicate_content")
+FLAG_CODES = ("cccd_restored", "cmnd_legacy", "date_month_only", "date_year_only", "encoding_converted",
+              "nfd_normalised")
+
+
+def _coded(prefix: str, code, lang: str) -> str:
+    if code is None or code != code:  # None or NaN
+        return ""
+    entry = LABELS.get(f"{prefix}.{code}")
+    if entry is None:
+        return str(code)  # an unknown code is shown as is, never dropped
+    return entry.get(lang) or entry["vi"]
+
+
+def rule_label(code, lang: str = "vi") -> str:
+    """Label of a refused-row rule code (`dq_refused_rows.rule_code`); unknown codes are returned as is."""
+    return _coded("rule", code, lang)
+
+
+def reason_label(code, lang: str = "vi") -> str:
+    """Label of a file-level refusal reason (`fct_submissions.reason_code`); unknown codes as is."""
+    return _coded("reason", code, lang)
+
+
+def flag_label(code, lang: str = "vi") -> str:
+    """Label of an accepted-row flag code (`cccd_restored`, …); unknown codes as is."""
+    return _coded("flag", code, lang)

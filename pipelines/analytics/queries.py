@@ -615,6 +615,21 @@ def refusal_by_rule(scope, f: Filters, branch: str | None = None) -> pd.DataFram
                     "GROUP BY 1 ORDER BY rows_refused DESC, rule_code", [*w.params, *params])
 
 
+@cached
+def refused_files(scope, f: Filters, limit: int = 500) -> pd.DataFrame:
+    """Files refused as a whole (or recognised as duplicates) over the range: branch, month, kind, the
+    reason code (label it with `labels.reason_label`) and the ingestion's message."""
+    cols = columns(SUBMISSIONS)
+    if "reason_code" not in cols:
+        return pd.DataFrame(columns=["branch_code", "unit_name", "period", "kind", "status", "reason_code"])
+    w = where(SUBMISSIONS, scope, f, skip=("industry", "ownership", "gender", "age_band"))
+    extra = ", t.message_vi" if "message_vi" in cols else ""
+    return fetch_df(f"SELECT t.branch_code, coalesce(u.unit_name, t.branch_code) AS unit_name, t.period, t.kind, "
+                    f"t.status, t.reason_code{extra} FROM {M}.{SUBMISSIONS} t {_names_join('t.branch_code')} "
+                    f"WHERE {w.sql} AND t.status IN ('refused', 'duplicate') "
+                    f"ORDER BY t.period DESC, t.branch_code, t.kind LIMIT ?", [*w.params, int(limit)])
+
+
 REFUSED_COLUMNS = ("branch_code", "period", "kind", "file_id", "source_sheet", "source_row", "rule_code",
                    "column_name", "message_vi", "message_en")
 

@@ -4,6 +4,7 @@ independent SQL on the published file, not from the query layer)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from pipelines.analytics.i18n import fmt_int
 
+REPO = Path(__file__).resolve().parents[2]
 FIXED = {"tu": "2025-01", "den": "2025-06", "tinh": "01"}
 P_FROM, P_TO = dt.date(2025, 1, 1), dt.date(2025, 6, 1)
 
@@ -161,6 +163,36 @@ def test_nop_bao_cao_and_refused_rows_drill(app):
     assert len(rows) == n > 0
     assert "value" not in " ".join(rows.columns).lower() and "Giá trị" not in rows.columns
     assert at.query_params["v_nhanh"] == "K0101"
+    # rule codes are shown as labels (CONTRACTS §4 codes never reach the reader raw)
+    from pipelines.analytics.labels import rule_label
+    codes = [r[0] for r in sql("SELECT DISTINCT rule_code FROM marts.dq_refused_rows WHERE branch_code = 'K0101' "
+                               "AND period BETWEEN ? AND ?", [P_FROM, P_TO])]
+    assert set(rows["Quy tắc"]) == {rule_label(c, "vi") for c in codes}
+    assert not set(rows["Quy tắc"]) & set(codes)
+
+
+def test_submissions_labels_and_refused_files(app):
+    """Every rule and file-reason code of CONTRACTS §4 / expectations/*.json has both labels; the page lists
+    refused files with the labelled reason."""
+    import json
+
+    from pipelines.analytics.labels import LABELS, REASON_CODES, RULE_CODES, reason_label, rule_label
+
+    expectation_rules = set()
+    for f in (REPO / "expectations").glob("*.json"):
+        expectation_rules |= {e["meta"]["rule"] for e in json.loads(f.read_text())["expectations"]}
+    assert expectation_rules <= set(RULE_CODES)
+    for prefix, codes in (("rule", RULE_CODES), ("reason", REASON_CODES)):
+        for code in codes:
+            assert LABELS[f"{prefix}.{code}"]["vi"] and LABELS[f"{prefix}.{code}"]["en"]
+    assert rule_label("not_a_rule") == "not_a_rule" and reason_label(None) == ""
+    at = app("nop_bao_cao", params={"tu": "2025-07", "den": "2025-12", "tinh": "08"})
+    ok(at)
+    files = frame(at, "Lý do từ chối tệp")
+    n = scalar("SELECT count(*) FROM marts.fct_submissions WHERE status IN ('refused', 'duplicate') AND period "
+               "BETWEEN ? AND ? AND province_new_code = '08'", [dt.date(2025, 7, 1), dt.date(2025, 12, 1)])
+    assert len(files) == n > 0
+    assert set(files["Lý do từ chối tệp"]) <= {reason_label(c, "vi") for c in REASON_CODES}
 
 
 def test_bao_cao_dinh_ky(app):

@@ -111,3 +111,32 @@ def test_new_version_is_picked_up_without_restart(dash_root, tmp_path, monkeypat
         assert n == _sql("SELECT sum(members) FROM marts.fct_membership_monthly WHERE period = ?", [P])[0][0]
     finally:
         monkeypatch.setenv("DOANVIEN_DATA_DIR", str(dash_root))
+
+
+def test_recruitment_employers_without_cdcs_reach_their_provincial_federation(dash_root):
+    """Employers with no CĐCS have no top unit: a provincial leader sees those of their province, and only
+    those; everything linked to another unit stays out; the page query (UserScope) does the same."""
+    from pipelines.access.accounts import User
+    from pipelines.access.scope import scope_over_time
+
+    f = q.resolve(Filters())
+    for scope in (_scope("province_leader", "T08"),
+                  scope_over_time(User(username="x", display_name="x", role="province_leader", unit_code="T08"), P)):
+        db.clear_cache()
+        no_cdcs = q.recruitment_top(scope, f, 500, True)
+        expect = _sql("SELECT employer_code FROM marts.fct_recruitment_potential WHERE period = ? AND NOT has_cdcs "
+                      "AND top_unit_code IS NULL AND province_new_code = '08' ORDER BY 1", [P])
+        assert sorted(no_cdcs["employer_code"]) == [r[0] for r in expect] and len(expect) > 0
+        every = q.recruitment_top(scope, f, 500)
+        linked = _sql("SELECT employer_code FROM marts.fct_recruitment_potential WHERE period = ? AND "
+                      "(top_unit_code = 'T08' OR (top_unit_code IS NULL AND province_new_code = '08'))", [P])
+        assert sorted(every["employer_code"]) == sorted(r[0] for r in linked)
+        by_prov = q.recruitment_by_province(scope, f)
+        assert set(by_prov["province_new_code"]) == {"08"}
+    # an upper-level official gets no unlinked employers (nothing widened below the federation)
+    up = _scope("upper_official", "X08001")
+    assert not q.recruitment_top(up, f, 500, True)["has_cdcs"].eq(False).any()
+    # the national view of the drilled province matches the provincial leader's view
+    db.clear_cache()
+    drilled = q.recruitment_top(national_scope(), f.with_(unit="T08"), 500, True)
+    assert sorted(drilled["employer_code"]) == [r[0] for r in expect]

@@ -66,14 +66,16 @@ def _cell_expr(df: pl.DataFrame, name: str, style: int) -> pl.Expr:
         body = pl.concat_str([pl.lit(f"<c{s_attr}><v>"), c.cast(pl.String), pl.lit("</v></c>")])
         return body.fill_null("<c/>")
     t = c.cast(pl.String)
-    col = df.get_column(name).cast(pl.String)
-    if col.str.contains(_BAD_XML).any():
+    # on a large sheet, skip the steps no cell of the column needs (one cheap scan each); on a small one the
+    # checks would cost more than the steps
+    col = df.get_column(name).cast(pl.String) if df.height > 5000 else None
+    if col is None or col.str.contains(_BAD_XML).any():
         t = t.str.replace_all(_BAD_XML, "")
-    if (col.str.len_chars() > MAX_CELL).any():
+    if col is None or (col.str.len_chars() > MAX_CELL).any():
         t = t.str.slice(0, MAX_CELL)
-    if col.str.contains(FORMULA_START_RE).any():
+    if col is None or col.str.contains(FORMULA_START_RE).any():
         t = pl.when(t.str.contains(FORMULA_START_RE)).then(pl.lit("'") + t).otherwise(t)
-    if col.str.contains("[&<>\r]").any():
+    if col is None or col.str.contains("[&<>\r]").any():
         t = t.str.replace_many(_ESC_FROM, _ESC_TO)
     body = pl.concat_str([pl.lit(f'<c t="inlineStr"{s_attr}><is><t>'), t, pl.lit("</t></is></c>")])
     return pl.when(t.is_null() | (t == "")).then(pl.lit("<c/>")).otherwise(body)

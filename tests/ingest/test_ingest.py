@@ -402,3 +402,18 @@ def test_gx_pooled_once_per_kind_in_a_batch(root, tmp_path, monkeypatch):
         assert (g["mode"], g["ran"], g["files_pooled"]) == ("batch", True, 2)
         fut = [e for e in g["expectations"] if e["rule"] == "future_date" and e["column"] == "v_join_date_ymd"]
         assert fut[0]["unexpected_count"] == 1  # each row judged against its own file's date
+
+
+def test_large_file_report_lists_refused_rows_only(root, tmp_path, monkeypatch):
+    import openpyxl
+
+    import pipelines.ingest.engine as engine
+    monkeypatch.setattr(engine, "REPORT_FULL_ROWS", 3)
+    rows = [member(i) for i in range(5)]
+    rows[3]["Số CMND/CCCD"] = "=1+1"
+    rep = ingest(write_xlsx(tmp_path / "big.xlsx", rows))
+    wb = openpyxl.load_workbook(rep.xlsx_report)
+    main, summary = wb["Kết quả"], wb["Tóm tắt"]
+    assert main.max_row == 2 and main.cell(row=2, column=1).value == 10  # Excel row of the refused member
+    assert main.cell(row=2, column=main.max_column).value.endswith("[cccd_layout]")
+    assert any("chỉ liệt kê các dòng bị từ chối" in str(c.value) for c in summary["B"])

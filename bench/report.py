@@ -117,6 +117,10 @@ def markdown(res: dict) -> str:
     ing = st.get("ingest")
     L += ["", "## 2. Ingestion of one month vs the floor", ""]
     if ing and "csv" in ing:
+        samp = [f"{fmt}: {ing[fmt]['files']} of {ing[fmt]['files_in_month']} files" for fmt in ("csv", "xlsx")
+                if (ing.get(fmt) or {}).get("files_in_month", 0) > (ing.get(fmt) or {}).get("files", 0)]
+        if samp:
+            L.append("**Sample** (evenly spread, the same files for engine and floors): " + "; ".join(samp) + ".\n")
         L += [f"Month {ing['month']}. Ratio = engine work wall time / fastest floor's work wall time; beside it, "
               "the ratio of whole-process wall times and of work CPU times (steadier on a loaded machine).", "",
               "| format | what | files | rows | work wall | process wall | CPU (process) | peak RSS | rows/s | ratio (process, CPU) |",

@@ -165,7 +165,12 @@ def bench_ingest(ctx: dict) -> dict:
     for fmt, exts, floors in (("csv", {"csv"}, ["duckdb_read_csv"]),
                               ("xlsx", {"xlsx"}, ["xlsx_polars", "xlsx_fastexcel"])):
         files = [f for f in inv["files"] if f["month"] == month and f["ext"] in exts]
-        sec = {"files": len(files), "bytes": sum(f["bytes"] for f in files),
+        total_files = len(files)
+        if ctx.get("ingest_sample") and len(files) > ctx["ingest_sample"]:
+            # a deterministic, evenly spread sample (same files for the engine and the floors)
+            step = len(files) / ctx["ingest_sample"]
+            files = [files[int(i * step)] for i in range(ctx["ingest_sample"])]
+        sec = {"files": len(files), "files_in_month": total_files, "bytes": sum(f["bytes"] for f in files),
                "by_kind": {k: sum(1 for f in files if f["kind"] == k) for k in sorted({f["kind"] for f in files})}}
         if not files:
             out[fmt] = {**sec, **na(f"no .{fmt} file in the month {month}")}
@@ -475,11 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=None, help="runs of each cheap step (default 3 small, 1 national)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     ap.add_argument("--regenerate", action="store_true", help="ignore the cached data set")
-    ap.add_argument("--timeout", type=float, default=None, help="seconds per measured child process")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per measured child process (default $BENCH_TIMEOUT, else 900 small / 3600 national)")
     ap.add_argument("--lookups", type=int, default=1000)
     ap.add_argument("--build-months", type=int, default=None,
                     help="months in the build step: the last N (default 3 at small, all otherwise); "
                          "N-1 are ingested and fully built, then the last one is the incremental refresh")
+    ap.add_argument("--ingest-sample", type=int, default=None,
+                    help="ingest step: an evenly spread sample of N files per format (default: all at small, "
+                         "300 at national); the floors read the same files")
     ap.add_argument("--cheap", type=float, default=20.0,
                     help="a step whose first run takes longer than this many seconds is not repeated")
     a = ap.parse_args(argv)
@@ -487,10 +496,12 @@ def main(argv: list[str] | None = None) -> int:
     national = a.scale == "national"
     only = set(a.only.split(","))
     started = time.perf_counter()
-    ctx = {"repeat": a.repeat or (1 if national else 3), "timeout": a.timeout or (3600 if national else 900),
+    timeout = a.timeout or float(os.environ.get("BENCH_TIMEOUT", 0)) or (3600 if national else 900)
+    ctx = {"repeat": a.repeat or (1 if national else 3), "timeout": timeout,
            "tag": f"{a.scale}-{a.seed}" + (f"-m{a.months}" if a.months else ""), "lookups": a.lookups,
            "build_months": a.build_months or (3 if a.scale in ("small", "tiny", "fake") else 10**6),
-           "cheap_s": a.cheap}
+           "cheap_s": a.cheap,
+           "ingest_sample": a.ingest_sample or (300 if national else None)}
     res = {"scale": a.scale, "seed": a.seed, "date": dt.date.today().isoformat(),
            "started_at": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_rev(),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),

@@ -207,17 +207,20 @@ def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig):
 
     results: list[dict] = []
     crashed: list[dict] = []
-    for path, branch, period, kind, received_at in todo:
-        try:
-            if not path.exists():
-                continue  # withdrawn since it was listed
-            rep = engine.ingest_file(path, branch_code=branch, period=period, declared_kind=kind,
-                                     received_at=received_at)
-            results.append(_as_dict(rep))
-        except Exception as exc:  # one file's crash never stops the others (no ledger row: retried next time)
-            context.log.error(f"ingesting {branch}/{period}/{kind} failed: {type(exc).__name__}: {exc}")
-            crashed.append({"branch": branch, "period": period, "kind": kind,
-                            "error": f"{type(exc).__name__}: {exc}"[:300]})
+    # GX runs once per kind on a pooled sample for the whole batch (not ~0.8 s per file); row verdicts
+    # come from the same suites compiled to Polars, file by file.
+    with engine.gx_pooled():
+        for path, branch, period, kind, received_at in todo:
+            try:
+                if not path.exists():
+                    continue  # withdrawn since it was listed
+                rep = engine.ingest_file(path, branch_code=branch, period=period, declared_kind=kind,
+                                         received_at=received_at)
+                results.append(_as_dict(rep))
+            except Exception as exc:  # one file's crash never stops the others (no ledger row: retried next time)
+                context.log.error(f"ingesting {branch}/{period}/{kind} failed: {type(exc).__name__}: {exc}")
+                crashed.append({"branch": branch, "period": period, "kind": kind,
+                                "error": f"{type(exc).__name__}: {exc}"[:300]})
     paths = todo
 
     statuses = Counter(str(r.get("status", "?")) for r in results)

@@ -120,7 +120,10 @@ standalone_leavers as (
       on um.member_key = l.member_key and um.cdcs_code = l.cdcs_code and um.next_period = l.period
     left join leaver_rows as l_prev
       on l_prev.member_key = l.member_key and l_prev.cdcs_code = l.cdcs_code and l_prev.next_period = l.period
+    left join months as m_now
+      on m_now.member_key = l.member_key and m_now.cdcs_code = l.cdcs_code and m_now.period = l.period
     where um.member_key is null and l_prev.member_key is null
+      and m_now.member_key is null  -- also listed as active there this month: the entry side handles it
 ),
 
 transfer_leaver_rows as (

@@ -3,7 +3,6 @@
 select
     period,
     member_key,
-    identity_id,
     cdcs_code,
     branch_code,
     report_period,

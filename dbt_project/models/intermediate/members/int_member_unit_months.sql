@@ -1,13 +1,23 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_restated_window('period') }}"
+) }}
 -- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
+-- Materialised incrementally (keys and a few attributes only, no identifying column): every monthly mart
+-- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only.
 -- Duplicate rows of one person in one CĐCS collapse to the latest roster row. unit_rank orders the CĐCS
 -- of a person active in two units in one month: 1 = where they were active the previous month, failing
 -- that the earliest join date, then the lowest CĐCS code (rank 1 counts; others are conflicts).
 with rows_ as (
-    select r.*, k.member_key, k.identity_id
+    select r.*, k.member_key
     from {{ ref('int_roster_rows_monthly') }} as r
     join {{ ref('int_member_keys') }} as k
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
+      and {{ period_window('r.period', 1) }}  -- the month before the window decides who counts where
 ),
 
 ranked as (
@@ -24,7 +34,6 @@ deduped as (
     select
         period,
         member_key,
-        identity_id,
         cdcs_code,
         branch_code,
         report_period,
@@ -60,3 +69,4 @@ select
     ) as unit_rank,
     count(*) over (partition by member_key, period) as n_units
 from with_previous
+where {{ period_window('period') }}

@@ -49,3 +49,10 @@
     select 1
   {%- endif -%}
 {%- endmacro %}
+
+{#- where-clause for row-level tests of the big monthly views: on a run with `periods`, check only the
+    restated months (the others were checked when they were built); otherwise every row. -#}
+{% macro restated_months_only_where(column="period") -%}
+  {%- set start = restate_from() -%}
+  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast('{{ start }}' as date){%- endif -%}
+{%- endmacro %}

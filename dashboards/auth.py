@@ -183,7 +183,12 @@ def logout() -> None:
 
 
 def account_menu(user: User, key: str = "acct") -> None:
-    """Who is logged in, the role, and a logout button (for the sidebar)."""
+    """Who is logged in, the role, and a logout button (for the sidebar). Drawn once: the router draws it
+    (key "acct") before running a page, so a page's own call (run standalone, e.g. in AppTest) is skipped."""
+    if key != "acct" and st.session_state.get("_dv_router_menu"):
+        return
+    if key == "acct":
+        st.session_state["_dv_router_menu"] = True
     st.caption(f"{md(user.display_name)} · {md(user.role_label(lang()))}"
                + (f" · {md(user.unit_code)}" if user.unit_code else ""))
     if st.button(tr("Đăng xuất", "Log out"), key=f"{key}_logout", icon=":material/logout:"):

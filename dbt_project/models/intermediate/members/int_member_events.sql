@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_restated_window('period') }}"
+) }}
 -- grain: one membership event: member_key × period × event_type × cdcs_code.
 -- Roster diffs month over month (period = the month whose roster shows the change; event_date = the
 -- date the roster reports, or the month start when it reports none):
@@ -15,12 +22,15 @@
 -- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
 --   left in the first month of data) → leave/transfer_out, plus a join if the join date is in the month.
 -- Carried-forward months repeat a roster, so they create no event.
+-- An incremental table (keys only): a refresh computes the restated months from the month before them.
 with months as (
     select * from {{ ref('int_member_months') }}
+    where {{ period_window('period', 1) }}
 ),
 
 unit_months as (
     select member_key, cdcs_code, next_period from {{ ref('int_member_unit_months') }}
+    where {{ period_window('period', 1) }}
 ),
 
 leavers as (
@@ -43,6 +53,7 @@ leavers as (
     join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
     where not r.is_carried_forward
       and not r.is_active_at_month_end
+      and {{ period_window('r.period', 1) }}
 ),
 
 leaver_rows as (
@@ -255,3 +266,4 @@ events as (
 )
 
 select * from events
+where {{ period_window('period') }}

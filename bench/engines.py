@@ -43,15 +43,22 @@ def ingest_files(files: list[str]) -> dict:
     (modification time), as `ingest_inbox` does, but without hashing the whole inbox first."""
     import datetime as dt
 
-    from pipelines.ingest.engine import declared_from_path, ingest_file
+    import contextlib
 
+    from pipelines.ingest import engine
+
+    # a batch caller pools GX the way the engine asks batch callers to (`gx_pooled`), when it offers it
+    pool = getattr(engine, "gx_pooled", None)
     paths = sorted((Path(f) for f in files), key=lambda p: (p.stat().st_mtime, str(p)))
     reports = []
-    for p in paths:
-        b, per, k = declared_from_path(p)
-        reports.append(ingest_file(p, branch_code=b or "", period=per or "", declared_kind=k or "",
-                                   received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
-    return _tally(reports)
+    with (pool() if pool else contextlib.nullcontext()):
+        for p in paths:
+            b, per, k = engine.declared_from_path(p)
+            reports.append(engine.ingest_file(p, branch_code=b or "", period=per or "", declared_kind=k or "",
+                                              received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
+    out = _tally(reports)
+    out["gx_pooled"] = pool is not None
+    return out
 
 
 def ingest_inbox() -> dict:

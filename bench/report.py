@@ -192,7 +192,11 @@ def markdown(res: dict) -> str:
         L.append(_na(up or {"reason": "not run"}))
     b = st.get("build") or {}
     L += ["", "## 4. Warehouse build and one-month incremental refresh vs the floor", ""]
-    if "full_rebuild" in b or "incremental" in b:
+    if b.get("available") is False and b.get("ingest_history"):
+        v = b["ingest_history"]
+        L.append(f"Ingesting the build's input: wall {_s(v.get('wall_s'))}, CPU {_s(v.get('cpu_s'))}, peak "
+                 f"{_s(v.get('max_rss_mb'), 'mb')}; {_na(b)}")
+    elif "full_rebuild" in b or "incremental" in b:
         L += [f"The last {len(b['months'])} of the data set's {b.get('months_in_data_set')} months "
               f"({b['months'][0]}..{b['months'][-1]}), in one private data root. Process wall time: "
               "interpreter start, imports and dbt included.", "",

@@ -326,6 +326,8 @@ def bench_build(ctx: dict) -> dict:
         env = {"DOANVIEN_DATA_DIR": str(root)}
         log(f"build: one month only ({months[0]}): ingest + full build; no incremental refresh to measure")
         out["ingest_history"] = run_callable("bench.engines:ingest_inbox", env=env, timeout=T).to_dict()
+        if not out["ingest_history"]["ok"]:
+            return {**out, **na(f"ingesting the month did not complete: {out['ingest_history']['error']}")}
         out["full_rebuild"] = run_callable("bench.engines:build", {"full_refresh": True}, env=env, timeout=T).to_dict()
         out["incremental"] = {"ok": False, "wall_s": None, "cpu_s": None, "max_rss_mb": None,
                               "error": "not available: the data set has one month (nothing to refresh after a build)"}
@@ -352,7 +354,9 @@ def bench_build(ctx: dict) -> dict:
         log(f"build: ingest {len(months) - 1} months ({months[0]}..{months[-2]})")
         out["ingest_history"] = run_callable("bench.engines:ingest_inbox", env={"DOANVIEN_DATA_DIR": str(root)},
                                              timeout=T).to_dict()
-        if out["ingest_history"]["ok"]:
+        if not out["ingest_history"]["ok"]:
+            return {**out, **na(f"ingesting the history did not complete: {out['ingest_history']['error']}")}
+        else:
             for old_snap in (CACHE_DIR / ctx["tag"]).glob("history-*"):
                 shutil.rmtree(old_snap, ignore_errors=True)
             subprocess.run(["cp", "-a", str(root), str(snap)], check=True)
@@ -483,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=None, help="runs of each cheap step (default 3 small, 1 national)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     ap.add_argument("--regenerate", action="store_true", help="ignore the cached data set")
+    ap.add_argument("--gen-timeout", type=float, default=7200, help="seconds allowed to the generator")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per measured child process (default $BENCH_TIMEOUT, else 900 small / 3600 national)")
     ap.add_argument("--lookups", type=int, default=1000)
@@ -511,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
                        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                        "loadavg_at_start": os.getloadavg()},
            "repeat": ctx["repeat"], "steps": {}}
-    gen = ensure_generated(a.scale, a.seed, a.months, a.regenerate, ctx["timeout"])
+    gen = ensure_generated(a.scale, a.seed, a.months, a.regenerate, max(ctx["timeout"], a.gen_timeout))
     res["steps"]["generate"] = gen
     if gen["available"]:
         ctx["gen_data"] = Path(gen["data_dir"])

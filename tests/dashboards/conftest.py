@@ -38,7 +38,12 @@ def dash_root(tmp_path_factory) -> Path:
     root.mkdir()
     old = os.environ.get("DOANVIEN_DATA_DIR")
     warehouse_fixture.publish_fixture(root)
+    from argon2 import PasswordHasher
+
     from pipelines.access import accounts
+    # argon2 at its production cost takes ~0.5 s per hash on this machine: minimal cost in tests (same path)
+    hasher = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
     accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
                          password=PASSWORD, replace_existing=True)
@@ -48,6 +53,7 @@ def dash_root(tmp_path_factory) -> Path:
 
     db.clear_cache()
     yield root
+    accounts._hasher = hasher
     if old is None:
         os.environ.pop("DOANVIEN_DATA_DIR", None)
     else:
@@ -60,7 +66,8 @@ def login(dash_root):
     from pipelines.access import accounts
 
     def _login(username: str = "lanhdao") -> str:
-        return accounts.login(username, PASSWORD)[1]
+        # a server-side session of the access module (the password check itself is tested in tests/access)
+        return accounts.create_session(accounts.get_user(username))
     return _login
 
 

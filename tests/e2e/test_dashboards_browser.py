@@ -44,9 +44,14 @@ def served(tmp_path_factory):
     root.mkdir()
     old = os.environ.get("DOANVIEN_DATA_DIR")
     warehouse_fixture.publish_fixture(root)
+    from argon2 import PasswordHasher
+
     from pipelines.access import accounts
+    # minimal argon2 cost: the server verifies with the cost stored in the hash (~0.5 s each otherwise)
+    hasher, accounts._hasher = accounts._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
                          password=PASSWORD, replace_existing=True)
+    accounts._hasher = hasher
     port = _free_port()
     env = {**os.environ, "DOANVIEN_DATA_DIR": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     log = open(root / "streamlit.log", "w")

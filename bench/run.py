@@ -516,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
                        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                        "loadavg_at_start": os.getloadavg()},
            "repeat": ctx["repeat"], "steps": {}}
+    # written first, so that a run stopped while generating still leaves an honest record
+    res["steps"]["generate"] = na(f"interrupted while generating (started {dt.datetime.now():%H:%M:%S}, "
+                                  f"data set not cached before)")
+    _write(res, a.scale)
     gen = ensure_generated(a.scale, a.seed, a.months, a.regenerate, max(ctx["timeout"], a.gen_timeout))
     res["steps"]["generate"] = gen
     if gen["available"]:
@@ -533,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in steps:
         if name not in only:
             continue
+        res["steps"][name] = na(f"interrupted during this step (started {dt.datetime.now():%H:%M:%S})")
+        _write(res, a.scale)
         if not gen["available"]:
             res["steps"][name] = na(f"no data set ({gen['reason']})")
             continue

@@ -26,6 +26,7 @@ from email.utils import formataddr, format_datetime
 
 import pandas as pd
 
+from pipelines.analytics.labels import rule_label
 from pipelines.analytics.i18n import fmt_int, fmt_money, fmt_month, fmt_pct, fmt_signed_int
 from pipelines.reports import charts, figures as F
 from pipelines.reports.periods import CADENCE_LABELS, TIMEZONE, Period, week_monday
@@ -167,7 +168,7 @@ def attention_items(fig: F.Figures, lang: str) -> list[str]:
     if len(fig.refused):
         rules = fig.refused.groupby("rule")["rows"].sum().sort_values(ascending=False).head(3)
         items.append(t["refused"].format(n=fmt_int(int(fig.refused["rows"].sum()), lang), m=m,
-                                         rules=", ".join(clean(r) for r in rules.index)))
+                                         rules=", ".join(clean(rule_label(r, lang)) for r in rules.index)))
     return items
 
 

@@ -292,7 +292,7 @@ def compute(unit_code: str, month: dt.date, *, report_date: dt.date | None = Non
     else:
         branches = pd.DataFrame({"branch_code": pd.Series(dtype=str), "branch_name": pd.Series(dtype=str),
                                  "status": pd.Series(dtype=str), "submitted": pd.Series(dtype=object)})
-    ref = refused.rename(columns={"rows_refused": "rows"}) if len(refused) else \
+    ref = refused.rename(columns={"rows_refused": "rows", "rule_code": "rule"}) if len(refused) else \
         pd.DataFrame(columns=["rule", "rows"])
 
     return Figures(unit_code=unit_code, unit_name=unit_name(unit_code), month=month, metrics=metrics,

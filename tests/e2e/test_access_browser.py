@@ -129,7 +129,7 @@ def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
     page.get_by_text("Xem hồ sơ").wait_for(timeout=30000)
     page.locator("[data-testid=stSelectbox]").last.click()
     # the picker's options (role and markup differ across Streamlit versions: match the option text)
-    page.get_by_text(re.compile(r"Hoàng Đức Em · DV\d+ · CS0000004")).first.wait_for(timeout=15000)
+    page.get_by_text(re.compile(r"Hoàng Đức Em · DV\d+ · CS0000004")).first.wait_for(timeout=45000)
     assert page.get_by_text(re.compile("CS0000007")).count() == 0  # other subtree: not shown
     page.keyboard.press("Escape")
     page.wait_for_timeout(300)
@@ -140,6 +140,6 @@ def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
     page.locator("input[type=file]").set_input_files(files=[{"name": "../../evil<img src=x onerror=alert(1)>.csv",
                                                              "mimeType": "text/csv", "buffer": f.read_bytes()}])
     page.get_by_role("button", name="Gửi và kiểm tra").click()
-    page.get_by_text("Tên lưu trên máy chủ").wait_for(timeout=60000)
+    page.get_by_text("Tên lưu trên máy chủ").wait_for(timeout=120000)
     assert page.dialogs == []
     assert not list(root.parent.rglob("evil*")) and not (root.parent / "evil").exists()

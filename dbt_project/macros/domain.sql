@@ -33,18 +33,3 @@
 {% macro submission_deadline(period) -%}
   cast({{ dbt.dateadd('day', 9, dbt.dateadd('month', 1, period)) }} as date)
 {%- endmacro %}
-
-{#- birth_dates_compatible: two reported birth dates can be the same person's, given their precision
-    (day | month | year: a year-only date is stored as 1 January, a month-only one as the 1st). -#}
-{% macro birth_dates_compatible(a, a_precision, b, b_precision) -%}
-  (
-    case
-      when {{ a }} is null or {{ b }} is null then false
-      when {{ a_precision }} = 'year' or {{ b_precision }} = 'year'
-        then extract(year from {{ a }}) = extract(year from {{ b }})
-      when {{ a_precision }} = 'month' or {{ b_precision }} = 'month'
-        then extract(year from {{ a }}) = extract(year from {{ b }}) and extract(month from {{ a }}) = extract(month from {{ b }})
-      else {{ a }} = {{ b }}
-    end
-  )
-{%- endmacro %}

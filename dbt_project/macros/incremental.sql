@@ -3,7 +3,8 @@
 
   The orchestrator passes the months whose files changed:  --vars '{periods: "2026-10"}'
   (or env DOANVIEN_PERIODS). Carry-forward and month-over-month diffs make every later month depend on
-  an earlier one, so an incremental run restates every month from the earliest listed month onwards:
+  an earlier one, so an incremental run restates every month from the earliest listed month onwards (moved
+  back over months a branch did not submit just before it: events seen in its next roster are dated there):
   a new month costs one month; a late correction of month m restates m .. latest.
   No `periods` (or "" / "all") on an incremental run = restate all months (correct, just not cheap);
   an explicit empty list (`periods: []`, nothing ingested since the base version) restates nothing.
@@ -29,11 +30,23 @@
   {{ return((months | sort | first) ~ '-01') }}
 {%- endmacro %}
 
+{#- First month an incremental run restates, as SQL: the earliest listed month, moved back over the months a
+    branch did not submit just before it (events observed in the new roster are dated into those months). -#}
+{% macro restate_start_sql(start) -%}
+  {%- set branch_months = ref('int_roster_branch_months') -%}
+  (select least(cast('{{ start }}' as date),
+                coalesce(min(cast({{ dbt.dateadd('month', 1, 'source_period') }} as date)), cast('{{ start }}' as date)))
+   from {{ branch_months }}
+   where is_carried_forward
+     and period = cast({{ dbt.dateadd('month', -1, "cast('" ~ start ~ "' as date)") }} as date))
+{%- endmacro %}
+
 {#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
+  {%- set _dependency = ref('int_roster_branch_months') -%}
   {%- if is_incremental() and start is not none -%}
-    {{ column }} >= {{ dbt.dateadd('month', -lookback_months, "cast('" ~ start ~ "' as date)") }}
+    {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, restate_start_sql(start)) }} as date)
   {%- else -%}
     1 = 1
   {%- endif -%}

@@ -99,8 +99,10 @@ def test_members_per_province_34_and_63(tiny):
 
 
 def test_joins_leaves_by_reason_and_transfers(tiny):
-    """The truth lists real events; a CĐCS-month whose roster was not submitted (carried forward) cannot show
-    its events until the next roster, so those CĐCS-months are left out of the comparison."""
+    """The truth lists real events. A CĐCS-month whose roster was not submitted (carried forward) shows its
+    events only with the next roster; the warehouse then dates them back into the gap month, but a move into
+    another unit during the gap is only paired later (README, known limits), so carried-forward CĐCS-months are
+    left out of the comparison on both sides."""
     root, db = tiny
     con = _con(db)
     bad = _mismatches(con, f"""
@@ -110,7 +112,10 @@ def test_joins_leaves_by_reason_and_transfers(tiny):
                                      AND m.cdcs_code = ev.cdcs_code AND m.is_carried_forward)
                    GROUP BY ALL),
              o AS (SELECT period, cdcs_code, event_type, coalesce(leave_reason_code, '') AS r, count(*) AS n
-                   FROM marts.fct_member_events GROUP BY ALL)
+                   FROM marts.fct_member_events ev
+                   WHERE NOT EXISTS (SELECT 1 FROM {gt(root, 'membership_monthly')} m WHERE m.period = ev.period
+                                     AND m.cdcs_code = ev.cdcs_code AND m.is_carried_forward)
+                   GROUP BY ALL)
         SELECT * FROM e FULL JOIN o USING (period, cdcs_code, event_type, r) WHERE e.n IS DISTINCT FROM o.n
         ORDER BY 1, 2, 3""")
     assert bad == []

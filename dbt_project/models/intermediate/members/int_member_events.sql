@@ -21,7 +21,8 @@
 --     else (first sight of an existing member: start of data, a branch's first roster) → no event
 -- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
 --   left in the first month of data) → leave/transfer_out, plus a join if the join date is in the month.
--- Carried-forward months repeat a roster, so they create no event.
+-- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
+-- into the gap month it happened in (period = month of event_date when it falls in the gap).
 -- An incremental table (keys only): a refresh computes the restated months from the month before them.
 with months as (
     select * from {{ ref('int_member_months') }}
@@ -263,7 +264,44 @@ events as (
         l.gender, l.birth_date, l.ethnicity_code
     from standalone_leavers as l
     where l.join_date >= l.period
+),
+
+cdcs_report as (
+    -- the roster month each CĐCS stood on last month (earlier than last month when it was carried forward)
+    select cdcs_code, cast({{ dbt.dateadd('month', 1, 'period') }} as date) as next_period,
+           max(report_period) as report_period
+    from {{ ref('int_member_unit_months') }}
+    where {{ period_window('period', 1) }}
+    group by cdcs_code, period
+),
+
+dated as (
+    -- an event seen in a roster that follows months the branch did not submit is dated into the month it
+    -- happened (when its date falls in that gap); otherwise it belongs to the roster's month
+    select
+        e.*,
+        cast({{ dbt.date_trunc('month', 'e.event_date') }} as date) as event_month,
+        coalesce(cast({{ dbt.dateadd('month', 1, 'r.report_period') }} as date), e.period) as window_start
+    from events as e
+    left join cdcs_report as r on r.cdcs_code = e.cdcs_code and r.next_period = e.period
+),
+
+final as (
+    select
+        case when event_month >= window_start and event_month < period then event_month else period end as period,
+        event_date,
+        member_key,
+        cdcs_code,
+        event_type,
+        leave_reason_code,
+        other_cdcs_code,
+        is_inferred,
+        gender,
+        birth_date,
+        ethnicity_code,
+        period as observed_period
+    from dated
 )
 
-select * from events
+select * from final
 where {{ period_window('period') }}

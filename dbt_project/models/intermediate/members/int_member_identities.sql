@@ -4,7 +4,8 @@
 -- - a CMND seen in the same roster row as a CCCD belongs to that CCCD;
 -- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender
 --   match exactly one CCCD person; else it stays its own person (resolution 'cmnd_only' or
---   'cmnd_ambiguous'). Birth dates known only to the year (or month) match on the year (or month).
+--   'cmnd_ambiguous'). The match is exact: a birth date known only to the year or month never links
+--   (common names share a birth year; a wrong link would merge two people).
 with rows_ as (
     select distinct cccd, cmnd, name_key, birth_date, coalesce(birth_date_precision, 'day') as birth_date_precision, gender
     from {{ ref('int_roster_rows_monthly') }}
@@ -37,7 +38,8 @@ cmnd_matches as (
     left join cccd_people as p
       on p.name_key = c.name_key
      and p.gender = c.gender
-     and {{ birth_dates_compatible('p.birth_date', 'p.birth_date_precision', 'c.birth_date', 'c.birth_date_precision') }}
+     and p.birth_date = c.birth_date
+     and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
     group by c.cmnd
 ),
 

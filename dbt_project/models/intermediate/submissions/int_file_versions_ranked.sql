@@ -1,4 +1,6 @@
--- grain: one received file version (file_id). Ranks accepted versions within branch × period × kind:
+{{ config(materialized='table') }}
+-- grain: one received file version (file_id). A small table (one row per file: the ledger is read once per
+-- build, not by every model). Ranks accepted versions within branch × period × kind:
 -- the latest received_at wins (ties: later ingested_at, then file_id); duplicates and refused files are
 -- never current.
 with files as (

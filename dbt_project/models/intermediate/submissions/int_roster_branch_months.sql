@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- grain: one roster-sending branch × month, from the first to the last month any roster was accepted.
 -- Carry-forward: a month a branch did not submit takes its last accepted roster (source_file_id),
 -- flagged is_carried_forward; a branch that never submitted has no source file. A roster accepted with no

@@ -1,6 +1,12 @@
 """Throughput of `ingest_file` against DuckDB's raw `read_csv` on the same file, in the same process.
 
     DOANVIEN_INGEST_GX=off .venv/bin/python -m pipelines.ingest.perf 10000 50000 200000 [--profile]
+    .venv/bin/python -m pipelines.ingest.perf --national bench/cache/national-42/data [--sample 300] [--fmt csv]
+
+`--national DATA`: the same evenly spread sample of a generated inbox's month as `bench/` uses (N files per
+format), ingested through `ingest_file` (batch GX pooling, as the benchmark does) into a temporary data root
+whose registry is a symlink to DATA's, against DuckDB `read_csv(all_varchar)` (CSV) or fastexcel (XLSX) of the
+same files in the same process; prints both times, the ratio, the engine's own timings summed over files.
 
 Each size: a synthetic roster CSV (Vietnamese names with both tone styles, ~1 % defective rows) is written
 to a temporary data root with a small registry; DuckDB `read_csv(all_varchar=true)` into an in-memory table
@@ -68,12 +74,97 @@ def setup_root(root: Path, n_units: int = 40) -> None:
                  schema_overrides={"valid_to": pl.Date}).write_parquet(reg / "branches.parquet")
 
 
+def _national_sample(data: Path, fmt: str, n: int, month: str | None) -> tuple[str, list[Path]]:
+    files = sorted(f for f in (data / "inbox").glob("*/*/*/*") if f.is_file())
+    months = sorted({f.relative_to(data / "inbox").parts[1] for f in files})
+    month = month or months[-1]
+    files = [f for f in files if f.relative_to(data / "inbox").parts[1] == month and f.suffix.lower() == f".{fmt}"]
+    if n and len(files) > n:  # the benchmark's deterministic, evenly spread sample
+        step = len(files) / n
+        files = [files[int(i * step)] for i in range(n)]
+    return month, files
+
+
+def _floor(fmt: str, files: list[Path]) -> tuple[float, int]:
+    t = time.perf_counter()
+    rows = 0
+    if fmt == "csv":
+        import duckdb
+        con = duckdb.connect()
+        opts = "all_varchar=true, header=false, null_padding=true, strict_mode=false"
+        for i, p in enumerate(files):
+            for extra in ("", ", encoding='latin-1'", ", ignore_errors=true"):
+                try:
+                    con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, {opts}{extra})", [str(p)])
+                except duckdb.Error:
+                    continue
+                rows += con.execute(f"SELECT count(*) FROM t{i}").fetchone()[0]
+                break
+        con.close()
+    else:
+        import fastexcel
+        for p in files:
+            try:
+                rows += fastexcel.read_excel(str(p)).load_sheet(0, header_row=None).to_arrow().num_rows
+            except Exception:  # noqa: BLE001
+                pass
+    return time.perf_counter() - t, rows
+
+
+def national(data: Path, fmt: str, n: int, month: str | None, profile: bool) -> None:
+    from collections import Counter
+
+    from pipelines.ingest import engine
+    month, files = _national_sample(data, fmt, n, month)
+    base = Path(tempfile.mkdtemp(prefix="ingest-national-"))
+    try:
+        root = base / "data"
+        root.mkdir()
+        (root / "registry").symlink_to((data / "registry").resolve(), target_is_directory=True)
+        os.environ["DOANVIEN_DATA_DIR"] = str(root)
+        fl_s, fl_rows = _floor(fmt, files)
+        if profile:
+            import cProfile
+            pr = cProfile.Profile()
+            pr.enable()
+        t, c0 = time.perf_counter(), time.process_time()
+        reps = []
+        with engine.gx_pooled():
+            for p in sorted(files, key=lambda p: (p.stat().st_mtime, str(p))):
+                b, per, k = p.relative_to(data / "inbox").parts[:3]
+                reps.append(engine.ingest_file(p, branch_code=b, period=per, declared_kind=k,
+                                               received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
+        el, cpu = time.perf_counter() - t, time.process_time() - c0
+        if profile:
+            import pstats
+            pr.disable()
+            pstats.Stats(pr).sort_stats("cumulative").print_stats(45)
+        tim: Counter = Counter()
+        for r in reps:
+            tim.update({k: v for k, v in r.timings.items()})
+        st = Counter(r.status for r in reps)
+        read = sum(r.rows_read for r in reps)
+        acc = sum(r.rows_accepted for r in reps)
+        print(f"{fmt} month {month}: {len(files)} files; floor {'duckdb read_csv' if fmt == 'csv' else 'fastexcel'} "
+              f"{fl_s:.2f} s ({fl_rows} rows); engine {el:.2f} s wall, {cpu:.2f} s CPU ({dict(st)}, read {read}, "
+              f"accepted {acc}, refused {sum(r.rows_refused for r in reps)}); ratio {el / fl_s:.2f}x")
+        print("engine timings summed: " + ", ".join(f"{k} {v:.2f}" for k, v in tim.most_common()))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sizes", nargs="*", type=int, default=[10_000, 50_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--national", type=Path, help="a generated data root (bench/cache/national-42/data)")
+    ap.add_argument("--sample", type=int, default=300, help="--national: files per format (0 = all)")
+    ap.add_argument("--fmt", choices=["csv", "xlsx"], default="csv")
+    ap.add_argument("--month", default=None, help="--national: YYYY-MM (default: the latest)")
     a = ap.parse_args()
+    if a.national:
+        return national(a.national, a.fmt, a.sample, a.month, a.profile)
     os.environ.setdefault("DOANVIEN_INGEST_GX", "off")
     import duckdb
     import polars as pl  # noqa: F401  (import outside the timed calls)

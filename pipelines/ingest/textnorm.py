@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import polars as pl
 
@@ -81,8 +82,15 @@ def clean_text(col: pl.Expr) -> pl.Expr:
     return pl.when(e == "").then(None).otherwise(e)
 
 
+_TONE_ANY_PY = re.compile(_TONE_ANY.replace("${1}", ""))
+
+
+@lru_cache(maxsize=1 << 16)
 def tone_style_text(text: str) -> str:
-    """One tone-mark style for one string (the rules of `tone_style`)."""
+    """One tone-mark style for one string (the rules of `tone_style`). Cached per process: names repeat
+    across a batch's files; a value no rule matches is returned at the cost of one combined search."""
+    if not _TONE_ANY_PY.search(text):  # no rule matches: none can match after another rule either
+        return text
     for rx, dst in _TONE_RULES_PY:
         text = rx.sub(dst, text)
     return text

@@ -52,8 +52,12 @@ def pick_units(today: dt.date | None = None) -> dict:
     def uppers(fed):
         return [c for c in children.get(fed.code, []) if c.level == "upper_level"]
 
-    fed = max(feds, key=lambda f: (len(olds.get(f.province_new, ())), sum(n_cdcs(x.code) for x in uppers(f)),
-                                   f.code))
+    def total_cdcs(f):
+        return sum(n_cdcs(x.code) for x in uppers(f))
+
+    # a federation that has CĐCS in this data first (the small data set covers one or two provinces only),
+    # then the one merged from the most old provinces
+    fed = max(feds, key=lambda f: (total_cdcs(f) > 0, len(olds.get(f.province_new, ())), total_cdcs(f), f.code))
     ups = sorted(uppers(fed), key=lambda x: (x.code[0] != "X", -n_cdcs(x.code), x.code))
     upper = ups[0] if ups else None
     cdcs_list = sorted([c for c in children.get(upper.code, []) if c.level == "cdcs"], key=lambda c: c.code) \

@@ -16,6 +16,7 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import polars as pl
 
@@ -143,6 +144,23 @@ def _cell_text(v) -> str | None:
     return str(v)
 
 
+_ASCII_ALNUM = re.compile("[0-9A-Za-z]")
+
+
+@lru_cache(maxsize=4096)
+def _char_keyed(ch: str) -> bool:
+    return bool(header_key(ch))
+
+
+def _keyed(text: str) -> bool:
+    """``header_key(text) != ""`` without building the key (the delimiter sniff asks it of every cell of 60
+    lines, four times): the key keeps a character's letters/digits, character by character (NFD, lower
+    case, marks dropped, đ → d), so it is non-empty exactly when one character has a non-empty key."""
+    if _ASCII_ALNUM.search(text):
+        return True
+    return not text.isascii() and any(_char_keyed(ch) for ch in text if not ch.isascii())
+
+
 def _grid_from_rows(rows: list[list], sheet: str, fmt: str) -> Grid:
     if len(rows) > MAX_ROWS + 100:
         raise FileRefused("too_large", f"Tệp có quá nhiều dòng (giới hạn {MAX_ROWS:,} dòng). Vui lòng tách tệp.")
@@ -268,8 +286,7 @@ def read_csv_grid(data: bytes) -> Grid:
     for d in (";", ",", "\t", "|"):
         score = 0
         for ln in head_lines:
-            keys = [header_key(c.strip().strip('"')) for c in ln.split(d)]
-            score = max(score, sum(1 for k in keys if k))
+            score = max(score, sum(1 for c in ln.split(d) if _keyed(c.strip().strip('"'))))
         score = score if any(ln.count(d) for ln in head_lines) else 0
         if score > best[0]:
             best = (score, d)

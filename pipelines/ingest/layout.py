@@ -13,7 +13,7 @@ from pipelines.ingest.mapping import (
     BIRTH_UNDER_GENDER_HEADERS, GENDER_GROUP_HEADERS, GENDER_SUBCOLUMNS, KINDS, header_key, kind_of_columns,
     match_header,
 )
-from pipelines.ingest.readers import Grid, legacy_fix_header_cell
+from pipelines.ingest.readers import Grid, legacy_fix_header_row
 
 SCAN_ROWS = 40
 _GENDER_SUB = {header_key(h): g for g, hs in GENDER_SUBCOLUMNS.items() for h in hs}
@@ -95,14 +95,8 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
         return None
     ccols = [c for c in df.columns if c != "__row"]
     head = df.head(SCAN_ROWS).select(ccols).rows()
-    from pipelines.ingest.textnorm import TCVN3_MARKERS, TCVN3_TO_UNICODE
-    def _fix_row(r):
-        flat = "".join(x for x in r if x)
-        if any(ch in TCVN3_MARKERS for ch in flat) and not re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", flat):
-            return ["".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in x).strip() if x else "" for x in r]
-        return [legacy_fix_header_cell(x).strip() if x else "" for x in r]
     raw_head = head
-    head = [_fix_row(r) for r in head]
+    head = [legacy_fix_header_row(list(r)) for r in head]
     best: Layout | None = None
     for i, top in enumerate(head):
         if sum(1 for x in top if x) < 2:

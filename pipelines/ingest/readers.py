@@ -212,8 +212,7 @@ def _header_hits(text: str) -> int:
     from pipelines.ingest.mapping import KINDS, match_header
     hits = 0
     for ln in text.split("\n", 40)[:40]:
-        for cell in re.split(r"[,;\t|]", ln):
-            cell = legacy_fix_header_cell(cell.strip().strip('"'))
+        for cell in legacy_fix_header_row([c.strip().strip('"') for c in re.split(r"[,;\t|]", ln)]):
             if cell and any(match_header(k, cell) for k in KINDS):
                 hits += 1
     return hits
@@ -359,6 +358,18 @@ def read_grids(data: bytes) -> tuple[str, list[Grid]]:
     if kind == "markup":
         raise FileRefused("unsafe_file", "Tệp là trang HTML/XML chứ không phải bảng tính, bị từ chối vì lý do an toàn.")
     raise FileRefused("unreadable", "Không nhận ra định dạng tệp (chỉ nhận .xlsx, .xls, .csv, .parquet).")
+
+
+def legacy_fix_header_row(row: list[str | None]) -> list[str]:
+    """A header row: when the row as a whole reads as TCVN3 (a marker byte somewhere, no Unicode-only
+    Vietnamese letter anywhere), every cell is converted, including cells such as "Sè CCCD" (Số CCCD) or
+    "Sè tiÒn" (Số tiền) whose TCVN3 bytes all look like ordinary Latin-1 Vietnamese letters; otherwise cell by
+    cell (`legacy_fix_header_cell`)."""
+    from pipelines.ingest.textnorm import TCVN3_MARKERS
+    flat = "".join(x for x in row if x)
+    if any(ch in TCVN3_MARKERS for ch in flat) and not re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", flat):
+        return ["".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in x).strip() if x else "" for x in row]
+    return [legacy_fix_header_cell(x).strip() if x else "" for x in row]
 
 
 def legacy_fix_header_cell(s: str | None) -> str:

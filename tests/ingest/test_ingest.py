@@ -179,6 +179,24 @@ def test_tcvn3_converted(root, tmp_path):
     assert "TCVN3" in rep.encoding
 
 
+def test_tcvn3_csv_whose_header_cells_look_like_latin1(root, tmp_path):
+    """A TCVN3 services CSV: "Số CCCD" and "Số tiền" are written "Sè CCCD" and "Sè tiÒn" in TCVN3, bytes that
+    are ordinary Latin-1 Vietnamese letters (and "Sè tiÒn" even decodes to valid Windows-1258). The header row
+    as a whole is TCVN3, so every cell is converted and the file is recognised as services (it was refused as
+    wrong_kind on small, Q3105 2025-02)."""
+    text = ("Mã CĐ cơ sở,Họ và tên,Số CCCD,Chương trình,Ngày hỗ trợ,Số tiền\n"
+            "CS0000001,Hoàng Thùy Uyên,079090000001,Tết Sum vầy,15/03/2025,1100000\n"
+            "CS0000001,Lê Thị Dung,079190000002,tet_sum_vay,02/03/2025,510000\n")
+    p = tmp_path / "s.csv"
+    p.write_bytes(unicode_to_tcvn3(text).encode("latin-1"))
+    rep = ingest(p, kind="services")
+    assert (rep.status, rep.detected_kind) == ("accepted", "services"), rep.message_vi
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["full_name"].to_list() == ["Hoàng Thùy Uyên", "Lê Thị Dung"]
+    assert raw["amount"].to_list() == [1_100_000, 510_000]
+    assert "encoding_converted" in raw["flags"][0]
+
+
 def test_vni_refused_naming_encoding(root, tmp_path):
     rows = [member(i, **{"Họ và tên": "Nguyeãn Thò Höông"}) for i in range(4)]
     rep = ingest(write_xlsx(tmp_path / "v.xlsx", rows))

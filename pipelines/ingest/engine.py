@@ -33,7 +33,12 @@ one by its later ``received_at`` (both kept in raw; the warehouse picks the late
 File ids: ``sha256[:16]`` (CONTRACTS §4). The same bytes declared for a *different* branch × period × kind
 (a roster first misfiled under services, then sent under roster) are a second file version, not a duplicate:
 it gets ``alt_file_id`` = first 16 hex of sha256("<sha256>|<branch>|<YYYY-MM>|<kind>"), so every ledger row
-keeps a unique file_id. The same bytes for the same declaration are ``duplicate_content`` (nothing changes).
+keeps a unique file_id. The same bytes for the same declaration are ``duplicate_content``: nothing changes
+in raw or quarantine, but the arrival gets a ledger row of its own (status ``duplicate``, no rows) with
+``duplicate_file_id`` = first 16 hex of sha256("<sha256>|<branch>|<YYYY-MM>|<kind>|<received_at>"), so the
+warehouse's submissions show it (CONTRACTS §4). Idempotent: an arrival already recorded (the same
+received_at as the version it repeats, or an existing duplicate row) writes nothing, and
+``pending_inbox_files`` skips any content already received for its declaration.
 
 Row rule across files (one person active in two branches' rosters in the same month) is left to the
 warehouse (dq_member_conflicts); within one file it is flagged (``active_in_two_units``) here.
@@ -245,6 +250,12 @@ def alt_file_id(sha: str, branch_code: str, period: str, kind: str) -> str:
     return hashlib.sha256(f"{sha}|{branch_code}|{period}|{kind}".encode()).hexdigest()[:16]
 
 
+def duplicate_file_id(sha: str, branch_code: str, period: str, kind: str, received: _dt.datetime) -> str:
+    """file_id of a duplicate arrival (the same bytes, same declaration, received again at ``received``)."""
+    return hashlib.sha256(f"{sha}|{branch_code}|{period}|{kind}|{received.isoformat(sep=' ')}".encode()
+                          ).hexdigest()[:16]
+
+
 def find_version(sha: str, branch_code: str, period: str, kind: str) -> tuple[dict | None, str]:
     """(ledger row of this content already received for this declaration, or None; file_id to use).
 
@@ -304,15 +315,33 @@ def _registry_memo(name: str) -> dict:
 
 
 def _branch_known(branch: str, period: _dt.date) -> bool | None:
-    from pipelines.ingest.registry import branch_known
-    return branch_known(branch, period)
+    br = _registry("branches")
+    if br is None:
+        return None
+    pe = _month_end(period)
+    hit = br.filter((pl.col("branch_code") == branch) & (pl.col("valid_from").cast(pl.Date) <= pe)
+                    & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= period)))
+    return hit.height > 0
 
 
-def _units_of_branch(branch: str, start: _dt.date, end: _dt.date | None = None) -> pl.Series | None:
+def _units_of_branch(branch: str, start: _dt.date, end: _dt.date | None = None) -> set[str] | None:
     """CĐCS under `branch` (as parent or grandparent) at some time between `start` and `end` (default: the
-    end of `start`'s month): an indexed lookup in the registry loaded once per process (`registry.py`)."""
-    from pipelines.ingest.registry import units_of_branch
-    return units_of_branch(branch, start, end)
+    end of `start`'s month)."""
+    units = _registry("units")
+    if units is None:
+        return None
+    pe = end or _month_end(start)
+    memo = _registry_memo("units")
+    if (branch, start, pe) in memo:
+        return memo[(branch, start, pe)]
+    live = units.filter((pl.col("valid_from").cast(pl.Date) <= pe)
+                        & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= start)))
+    parents = live.select("unit_code", pl.col("parent_code").alias("grand_code")).unique()
+    cdcs = live.filter(pl.col("level") == "cdcs").select("unit_code", "parent_code").join(
+        parents, left_on="parent_code", right_on="unit_code", how="left")
+    ok = cdcs.filter((pl.col("parent_code") == branch) | (pl.col("grand_code") == branch))
+    memo[(branch, start, pe)] = out = set(ok.get_column("unit_code").to_list())
+    return out
 
 
 def _dues_rule(period: _dt.date) -> tuple[float, int]:
@@ -333,8 +362,6 @@ _TITLE_PERIOD = re.compile(r"(?i)th[áa]ng\s*(\d{1,2})\s*(?:[/\-.]|n[ăa]m)\s*(\
 def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
                 received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
     t0 = time.perf_counter()
-    from pipelines.ingest.rules import prewarm_gx
-    prewarm_gx()  # GX's ~3 s import overlaps this file's read and normalise (no-op when GX is off or loaded)
     path = Path(path)
     st = path.stat()
     received = received_at or _dt.datetime.fromtimestamp(st.st_mtime)
@@ -367,7 +394,7 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
     for _attempt in range(3):
         prev, file_id = find_version(sha, branch_code, rep.period, rep.kind)
         if prev is not None:
-            return _duplicate(rep, prev)
+            return _duplicate(rep, prev, received, t0)
         rep.file_id = file_id
         stage = _Stage()
         try:
@@ -385,7 +412,7 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
                 prev, fid_now = find_version(sha, branch_code, rep.period, rep.kind)
                 if prev is not None:
                     stage.discard()
-                    return _duplicate(rep, prev)
+                    return _duplicate(rep, prev, received, t0, locked=True)
                 if fid_now != file_id:  # another declaration of these bytes took the id meanwhile: redo
                     stage.discard()
                     continue
@@ -399,13 +426,27 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
     raise RuntimeError("could not allocate a file_id (concurrent ingestion of the same bytes)")
 
 
-def _duplicate(rep: IngestReport, prev: dict) -> IngestReport:
+def _duplicate(rep: IngestReport, prev: dict, received: _dt.datetime, t0: float,
+               locked: bool = False) -> IngestReport:
+    """The same bytes were already received for this branch × period × kind. Raw rows, quarantine and reports
+    stay as they are; the arrival itself gets its own ledger row (status ``duplicate``, no rows, its own
+    ``duplicate_file_id``) unless it is already recorded: the same received_at as the version it repeats (a
+    re-scan of that very file) or a duplicate row with this id."""
     when = prev.get("received_at")
-    rep.file_id = prev["file_id"]
     rep.status, rep.reason_code = "duplicate", "duplicate_content"
     rep.message_vi = f"{DUPLICATE_MESSAGE} (lúc {when:%d/%m/%Y %H:%M}); không có gì thay đổi." if when else \
         f"{DUPLICATE_MESSAGE}; không có gì thay đổi."
-    rep.json_report = str(config.reports_dir() / f"{rep.file_id}.json")
+    rep.json_report = str(config.reports_dir() / f"{prev['file_id']}.json")  # the report of the repeated file
+    rep.detected_kind, rep.format, rep.encoding = prev.get("detected_kind"), prev.get("format"), prev.get("encoding")
+    rep.rows_read = rep.rows_accepted = rep.rows_refused = 0
+    if when is not None and when == received:
+        rep.file_id = prev["file_id"]  # this very arrival is the recorded version
+        return rep
+    rep.file_id = duplicate_file_id(rep.sha256, rep.branch_code, rep.period, rep.kind, received)
+    with (contextlib.nullcontext() if locked else ledger_lock()):
+        if not (config.raw_dir() / "files" / f"{rep.file_id}.parquet").exists():
+            rep.timings["total_s"] = round(time.perf_counter() - t0, 4)
+            _write_ledger(rep)
     return rep
 
 
@@ -482,14 +523,14 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
             rep.warnings.append("registry/units.parquet not found: units not checked")
             typed = typed.with_columns(pl.lit("yes").alias("v_unit_known"))
         else:
-            known = pl.col("cdcs_code").is_in(units)
+            known = pl.col("cdcs_code").is_in(list(units))
             if "leave_date" in typed.columns:
                 # a leaver is listed by the unit it left, which may have closed before this month (public-sector
                 # CĐCS end 31/05/2025; their members leave on 01/06/2025): the unit counts if it was the
                 # branch's during the previous month too
                 prev = (period - _dt.timedelta(days=1)).replace(day=1)
                 units_prev = _units_of_branch(rep.branch_code, prev, _month_end(period))
-                known = known | (pl.col("leave_date").is_not_null() & pl.col("cdcs_code").is_in(units_prev))
+                known = known | (pl.col("leave_date").is_not_null() & pl.col("cdcs_code").is_in(list(units_prev)))
             typed = typed.with_columns(pl.when(pl.col("cdcs_code").is_null()).then(None)
                                        .when(known).then(pl.lit("yes"))
                                        .otherwise(pl.lit("no")).alias("v_unit_known"))

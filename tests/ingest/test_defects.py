@@ -77,6 +77,12 @@ def test_file_level_outcomes_match_submissions(ingested):
     refused = led.filter(pl.col("status") == "refused")
     assert refused.height == subs.filter(pl.col("expected_status") == "refused").height
     assert refused.filter(pl.col("reason_code").is_null() | (pl.col("message_vi").str.len_chars() < 10)).height == 0
+    # every duplicate arrival has a ledger row of its own (CONTRACTS §4), with no rows
+    dups = led.filter(pl.col("status") == "duplicate")
+    assert dups.height == subs.filter(pl.col("expected_status") == "duplicate").height > 0
+    assert dups.filter((pl.col("reason_code") != "duplicate_content") | (pl.col("rows_read") != 0)).height == 0
+    assert sorted(dups["received_at"].to_list()) == sorted(
+        subs.filter(pl.col("expected_status") == "duplicate")["received_at"].to_list())
     # rows read = accepted + refused for every file
     assert led.filter(pl.col("rows_read") != pl.col("rows_accepted") + pl.col("rows_refused")).height == 0
 

@@ -303,12 +303,23 @@ def test_duplicate_and_supersede(root, tmp_path):
     r2 = ingest(again, received_at=RECEIVED + dt.timedelta(hours=1))
     assert r2.status == "duplicate" and r2.reason_code == "duplicate_content"
     assert "Tệp này đã được nhận trước đây" in r2.message_vi
-    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == snapshot
+    # the arrival has a ledger row of its own (status duplicate, no rows); nothing else changes
+    dup_ledger = f"raw/files/{r2.file_id}.parquet"
+    assert r2.file_id != r1.file_id
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == sorted(snapshot + [dup_ledger])
+    dup = pl.read_parquet(root / dup_ledger).row(0, named=True)
+    assert (dup["status"], dup["reason_code"], dup["sha256"], dup["rows_read"], dup["rows_accepted"]) == (
+        "duplicate", "duplicate_content", r1.sha256, 0, 0)
+    # re-ingesting the same arrivals (the original, the recorded duplicate) writes nothing
+    snapshot2 = sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
+    assert ingest(again, received_at=RECEIVED + dt.timedelta(hours=1)).file_id == r2.file_id
+    assert ingest(p1).file_id == r1.file_id
+    assert sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()) == snapshot2
     p3 = write_xlsx(tmp_path / "v2.xlsx", [member(i) for i in range(6)])
     r3 = ingest(p3, received_at=RECEIVED + dt.timedelta(days=1))
     assert r3.status == "accepted" and r3.file_id != r1.file_id
     led = pl.read_parquet(root / "raw" / "files" / "*.parquet").sort("received_at")
-    assert led["file_id"].to_list() == [r1.file_id, r3.file_id]
+    assert led["file_id"].to_list() == [r1.file_id, r2.file_id, r3.file_id]
     latest = led.filter(pl.col("status") == "accepted").sort("received_at").tail(1)["file_id"][0]
     rows = pl.read_parquet(root / "raw" / "roster" / "*.parquet")
     assert rows.filter(pl.col("file_id") == latest).height == 6  # the warehouse's pick: exactly the new rows

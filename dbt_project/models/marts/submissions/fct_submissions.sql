@@ -1,6 +1,5 @@
--- grain: one submission (submission_id): every received file version (file_id; file_id@received_at for a
--- duplicate, which shares the content hash of the file it repeats) of a branch × period ×
--- kind, plus one row per expected-but-missing submission (status 'not_submitted': a roster and a dues
+-- grain: one submission (submission_id): every received file version (file_id; a duplicate arrival has a
+-- ledger row and file_id of its own, status 'duplicate', no rows) of a branch × period × kind, plus one row per expected-but-missing submission (status 'not_submitted': a roster and a dues
 -- report from every branch valid in the month, the insurance extract from BHXH).
 -- is_late: received after the 10th of the following month.
 with files as (
@@ -43,10 +42,7 @@ missing as (
 
 received as (
     select
-        -- a duplicate has the content hash, hence the file_id, of the file it repeats
-        case when status = 'duplicate'
-             then file_id || '@' || cast(received_at as {{ dbt.type_string() }})
-             else file_id end                             as submission_id,
+        file_id                                           as submission_id,
         file_id,
         branch_code,
         period,

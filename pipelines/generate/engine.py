@@ -37,7 +37,8 @@ GT_SCHEMAS: dict[str, dict] = {
                            "members_expected": pl.Int64, "is_carried_forward": pl.Boolean,
                            "branch_code": pl.String},
     "member_events": {"event_date": pl.Date, "period": pl.Date, "person_id": pl.Int64, "cdcs_code": pl.String,
-                      "event_type": pl.String, "leave_reason_code": pl.String, "other_cdcs_code": pl.String},
+                      "event_type": pl.String, "leave_reason_code": pl.String, "other_cdcs_code": pl.String,
+                      "period_expected": pl.Date},
     "dues_monthly": {"period": pl.Date, "cdcs_code": pl.String, "members": pl.Int64, "salary_fund": pl.Int64,
                      "dues_expected": pl.Int64, "dues_collected": pl.Int64, "is_reported": pl.Boolean},
     "service_deliveries": {"period": pl.Date, "service_date": pl.Date, "person_id": pl.Int64,
@@ -253,7 +254,11 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
     female = (persons["gender"] == "F").to_numpy()
     restr = d2i(RESTRUCTURE_DATE)
     prev_end = np.full(nc, d2i(ms[0]) - 1, np.int64)
-    exp_prev = np.zeros(nc, np.int64)
+    E_ = len(ch.ep_person)
+    listed_prev = np.zeros(E_, bool)
+    first_counted = np.full(E_, -1, np.int64)   # month index an episode is first counted in (as sent)
+    last_counted = np.full(E_, -1, np.int64)
+    sub_hist = np.zeros((len(ms), nc), bool)
     leave_vi = {r["code"]: r["name_vi"] for r in table("leave_reasons.csv")}
     reason_text = np.array([leave_vi[c] for c in LEAVE_REASONS] + [TRANSFER_TEXT], dtype=object)
     prog_name = {r["code"]: r["name_vi"] for r in table("service_programs.csv")}
@@ -262,8 +267,7 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
     rng = rng_for(plan.seed, "chunk-months", ch.old_code)
     coverage = rng.uniform(0.55, 1.0, nc)
     emp_rows = reg.employers.filter(pl.col("province_old_code") == ch.old_code)
-    # ---- member events and members (once per chunk) ----------------------------------------------------
-    _events(ch, codes, tw, window_end)
+    # ---- members (once per chunk; events after the months, they need the counted units) ---------------
     tw.append("members", persons.select(
         "person_id", "cccd", "cmnd", "full_name", "birth_date", "gender", "ethnicity_code", "bhxh_code",
         "member_code", pl.col("join_date").alias("union_join_date"), "insurance_salary",
@@ -277,12 +281,15 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         active = (ch.ep_start <= med) & (ch.ep_end > med)
         act_idx = np.flatnonzero(active)
         mt = np.bincount(ch.ep_cdcs[act_idx], minlength=nc)
-        me_exp = np.where(sub, mt, exp_prev)
+        sub_hist[k] = sub
+        counted, listed_prev = _counted_as_sent(ch, codes, sub, med, prev_end, listed_prev)
+        first_counted = np.where((first_counted < 0) & counted, k, first_counted)
+        last_counted = np.where(counted, k, last_counted)
+        me_exp = np.bincount(ch.ep_cdcs[counted], minlength=nc)
         vi = np.flatnonzero(valid)
         tw.append("membership_monthly", pl.DataFrame({
             "period": [m] * len(vi), "cdcs_code": codes[vi], "members_true": mt[vi], "members_expected": me_exp[vi],
             "is_carried_forward": ~sub[vi], "branch_code": parent[vi]}))
-        exp_prev = np.where(sub, mt, exp_prev)
         # ---- roster rows --------------------------------------------------------------------------------
         inc = sub[ch.ep_cdcs] & (ch.ep_start <= med) & (ch.ep_end > prev_end[ch.ep_cdcs])
         ri = np.flatnonzero(inc)
@@ -348,6 +355,34 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         # ---- insurance rows (employers of this chunk) -----------------------------------------------------------
         fem_share = np.bincount(ac, weights=female[ch.ep_person[act_idx]], minlength=nc) / np.maximum(mt, 1)
         _insurance_rows(rng, k, m, cd, emp_rows, mt, me_exp, valid, is_public, coverage, fem_share, state)
+    _events(ch, codes, tw, window_end, ms, sub_hist, first_counted, last_counted)
+
+
+def _counted_as_sent(ch: Chunk, codes, sub, med: int, prev_end, listed_prev):
+    """Which episodes a correct pipeline counts at this month's end, from the files as sent (CONTRACTS §5
+    `members_expected`; the warehouse's rule, dbt_project/README.md): a CĐCS's roster is this month's when
+    its branch sent one, else the last one sent (carry-forward: its members active at that roster's month end).
+    A person listed active in two CĐCS (moved while the old unit's roster is carried forward) counts once:
+    in the CĐCS where they were listed the month before, else the earliest roster join date (the union join
+    date, the same in every row of a person), else the lowest CĐCS code. Returns (counted, listed) masks over
+    the episodes; `listed` is next month's `listed_prev`."""
+    t = np.where(sub, med, prev_end)[ch.ep_cdcs]
+    listed = (ch.ep_start <= t) & (ch.ep_end > t)
+    counted = listed.copy()
+    li = np.flatnonzero(listed)
+    per_person = np.bincount(ch.ep_person[li], minlength=ch.persons.height)
+    ci = li[per_person[ch.ep_person[li]] > 1]
+    if len(ci):
+        two = np.isin(ch.ep_person, np.unique(ch.ep_person[ci]))
+        pi = np.flatnonzero(listed_prev & two)
+        prev = pl.DataFrame({"p": ch.ep_person[pi], "c": ch.ep_cdcs[pi]}).unique().with_columns(
+            pl.lit(True).alias("was"))
+        df = pl.DataFrame({"e": ci, "p": ch.ep_person[ci], "c": ch.ep_cdcs[ci], "code": codes[ch.ep_cdcs[ci]]})
+        df = df.join(prev, on=["p", "c"], how="left").with_columns(pl.col("was").fill_null(False))
+        df = df.sort(["p", "was", "code", "e"], descending=[False, True, False, False])
+        losers = df.filter(pl.int_range(pl.len()).over("p") > 0)["e"].to_numpy()
+        counted[losers] = False
+    return counted, listed
 
 
 def _roster_frame(persons, ident, pers, cdcs_codes, branches, leave_days, reasons, reason_text, cdcs_idx):
@@ -368,8 +403,48 @@ def _roster_frame(persons, ident, pers, cdcs_codes, branches, leave_days, reason
         "join_date", "insurance_salary", "leave_date", "leave_reason", "_person_id", "_defect", "_branch", "_ci")
 
 
-def _events(ch: Chunk, codes, tw: TruthWriter, window_end: date):
+def _period_expected(kind: str, e: np.ndarray, c: np.ndarray, p: np.ndarray, ch: Chunk, ends: np.ndarray,
+                     sub_hist, first_counted, last_counted) -> np.ndarray:
+    """Month index in which a correct pipeline reports an event, from the files as sent (-1: not within the
+    window), following the warehouse's dating (dbt int_member_events): an event is seen when the counted CĐCS
+    of the person changes (month M); it is dated back to its own month p when p lies in the window of months
+    the unit's roster at M covers (after the unit's previous roster), else it stays at M. An exit seen while
+    the old unit's roster is still carried forward (no leaver row yet) is dated M. Without carry-forward
+    M = p. An episode never counted at a month end (joined and left within a month) is seen as a leaver row
+    in the next roster the unit sends (dated back to p); a move never counted because the old unit's roster is
+    carried forward to the end of the window is not seen. `ends`: month-end day of each month index."""
+    n_m = sub_hist.shape[0]
+    # sent_from[k, c]: the unit sends a roster in month k or later (within the window)
+    sent_from = np.flip(np.logical_or.accumulate(np.flip(sub_hist, 0), 0), 0)
+    entry = kind in ("join", "transfer_in")
+    if entry:
+        big_m = first_counted[e]
+        late = big_m > p
+        spans = ch.ep_end[e] > ends[p]  # active at some month end inside the window
+        out = np.where(big_m >= 0, p, np.where(~spans & sent_from[p, c], p, -1))
+    else:
+        big_m = last_counted[e] + 1
+        late = last_counted[e] >= p
+        out = np.where(late, -1, np.where(sent_from[p, c], p, -1))
+        late &= big_m < n_m
+    idx = np.flatnonzero(late)
+    if len(idx):
+        mm, cc, pp = big_m[idx], c[idx], p[idx]
+        # the unit's last roster sent before M
+        lsb = np.array([int(np.flatnonzero(sub_hist[:m_, c_])[-1]) if sub_hist[:m_, c_].any() else -1
+                        for m_, c_ in zip(mm, cc)], np.int64)
+        back = lsb < pp
+        if not entry:
+            back &= sub_hist[mm, cc]  # a leaver row in the roster of M (else an implied exit, dated M)
+        out[idx] = np.where(back, pp, mm)
+    return out
+
+
+def _events(ch: Chunk, codes, tw: TruthWriter, window_end: date, ms: list[date], sub_hist, first_counted,
+            last_counted):
     E = d2i(window_end)
+    starts = np.array([d2i(m) for m in ms], np.int64)
+    ends = np.array([d2i(month_end(m)) for m in ms], np.int64)
     parts = []
     j = np.flatnonzero(ch.ep_kind == 1)
     parts.append(("join", j, ch.ep_start[j], None, None))
@@ -383,11 +458,16 @@ def _events(ch: Chunk, codes, tw: TruthWriter, window_end: date):
     for et, idx, d, reason, other in parts:
         n = len(idx)
         dd = i2d_series("event_date", d)
+        pk = _period_expected(et, idx, ch.ep_cdcs[idx], np.searchsorted(starts, d, side="right") - 1, ch, ends,
+                              sub_hist, first_counted, last_counted)
+        pe = pl.Series("period_expected", starts[np.maximum(pk, 0)].astype(np.int32)).cast(pl.Date)
+        pe = pl.select(pl.when(pl.Series(pk < 0)).then(None).otherwise(pe)).to_series().alias("period_expected")
         dfs.append(pl.DataFrame({
             "event_date": dd, "period": dd.dt.truncate("1mo"), "person_id": ch.persons["person_id"].gather(
                 ch.ep_person[idx]), "cdcs_code": codes[ch.ep_cdcs[idx]], "event_type": [et] * n,
             "leave_reason_code": pl.Series(reason.tolist() if reason is not None else [None] * n, dtype=pl.String),
-            "other_cdcs_code": pl.Series(other.tolist() if other is not None else [None] * n, dtype=pl.String)}))
+            "other_cdcs_code": pl.Series(other.tolist() if other is not None else [None] * n, dtype=pl.String),
+            "period_expected": pe}))
     ev = pl.concat(dfs).sort(["event_date", "person_id", "event_type"])
     tw.append("member_events", ev)
 

@@ -1,0 +1,64 @@
+"""Every mart figure against the generator's ground truth on an existing, already built data root (issue 4's
+"done when" at `small` scale): the comparisons of `test_marts_ground_truth.py`, run on the published warehouse
+of `DOANVIEN_TRUTH_DATA` (a data root where `doanvien generate` and `doanvien refresh` have run). Skipped when
+the variable is unset.
+
+    DOANVIEN_DATA_DIR=/tmp/x/data doanvien generate --scale small --seed 42 --out /tmp/x/data
+    DOANVIEN_DATA_DIR=/tmp/x/data doanvien refresh
+    DOANVIEN_TRUTH_DATA=/tmp/x/data .venv/bin/pytest -q tests/warehouse/test_marts_truth_data.py
+    .venv/bin/python tests/warehouse/test_marts_truth_data.py /tmp/x/data   # a summary per mart, no asserts
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_marts_ground_truth import COMPARISONS  # noqa: E402
+
+DATA = os.environ.get("DOANVIEN_TRUTH_DATA")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not DATA, reason="DOANVIEN_TRUTH_DATA (a generated and refreshed data root) unset")]
+
+
+def published_db(root: Path) -> Path:
+    """The full warehouse file the CURRENT pointer names (CONTRACTS §6)."""
+    cur = json.loads((root / "warehouse" / "CURRENT").read_text())
+    path = Path(cur["path"])
+    return path if path.is_absolute() else root / "warehouse" / path
+
+
+@pytest.fixture(scope="module")
+def con():
+    import duckdb
+
+    c = duckdb.connect(str(published_db(Path(DATA))), read_only=True)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("name", list(COMPARISONS))
+def test_mart_equals_ground_truth(con, name):
+    bad = COMPARISONS[name](con, Path(DATA))
+    assert bad == [], f"{len(bad)} mismatches, first: {bad[:10]}"
+
+
+def summary(root: Path) -> dict[str, list[tuple]]:
+    import duckdb
+
+    con = duckdb.connect(str(published_db(root)), read_only=True)
+    try:
+        return {name: f(con, root) for name, f in COMPARISONS.items()}
+    finally:
+        con.close()
+
+
+if __name__ == "__main__":
+    for name, rows in summary(Path(sys.argv[1])).items():
+        print(f"{name:40s} {'equal' if not rows else f'{len(rows)} mismatching rows'}")
+        for r in rows[:15]:
+            print("   ", r)

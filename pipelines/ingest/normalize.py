@@ -67,8 +67,23 @@ def _lookup_distinct(df: pl.DataFrame, col: str, exprs: dict[str, pl.Expr], wher
     values where `where` holds) and join the results back by value: heavy parsing costs O(distinct)."""
     u = df.select(pl.col(col)).filter(where) if where is not None else df.select(pl.col(col))
     u = u.unique().drop_nulls()
+    if u.height == 0:  # nothing to parse: the result columns, all null (planning the exprs costs ~5 ms)
+        schema = _result_schema(u.schema[col], col, exprs)
+        return df.with_columns(pl.lit(None, dtype=dt).alias(n) for n, dt in schema.items() if n != col)
     res = u.with_columns(**exprs)
     return df.join(res, on=col, how="left", nulls_equal=False, maintain_order="left")
+
+
+_SCHEMAS: dict = {}
+
+
+def _result_schema(dtype: pl.DataType, col: str, exprs: dict[str, pl.Expr]) -> dict:
+    """Output schema of ``with_columns(**exprs)`` on a `col` column, computed once per expression set."""
+    key = (col, str(dtype), tuple((n, str(e)) for n, e in exprs.items()))
+    hit = _SCHEMAS.get(key)
+    if hit is None:
+        hit = _SCHEMAS[key] = dict(pl.DataFrame(schema={col: dtype}).with_columns(**exprs).schema)
+    return hit
 
 
 def parse_date_columns(df: pl.DataFrame, col: str, prefix: str) -> pl.DataFrame:
@@ -84,9 +99,12 @@ def parse_date_columns(df: pl.DataFrame, col: str, prefix: str) -> pl.DataFrame:
         col, pl.col("__fast").alias(f"{prefix}_date"), pl.lit("day").alias(f"{prefix}_prec"),
         pl.lit("ok").alias(f"{prefix}_status"))
     rest = u.filter(pl.col("__fast").is_null()).select(col)
-    d, p, st = parse_date(pl.col(col))
-    rest = rest.select(col, d.alias(f"{prefix}_date"), p.alias(f"{prefix}_prec"), st.alias(f"{prefix}_status"))
-    both = pl.concat([fast, rest], how="vertical_relaxed")
+    if rest.height:  # the general parser only for the few other forms (planning it alone costs ~7 ms)
+        d, p, st = _parse_date_exprs(col)
+        rest = rest.select(col, d.alias(f"{prefix}_date"), p.alias(f"{prefix}_prec"), st.alias(f"{prefix}_status"))
+        both = pl.concat([fast, rest], how="vertical_relaxed")
+    else:
+        both = fast
     return df.join(both, on=col, how="left", nulls_equal=False, maintain_order="left")
 
 
@@ -185,6 +203,11 @@ def parse_date_frames(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
                                     "p_status": f"__{n}_status"}),
                      on=f"r_{n}", how="left", nulls_equal=False, maintain_order="left")
     return df
+
+
+@lru_cache(maxsize=64)
+def _parse_date_exprs(col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    return parse_date(pl.col(col))
 
 
 def parse_date(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:

@@ -22,6 +22,7 @@ import polars as pl
 __all__ = ["Sheet", "write_xlsx", "FORMULA_START_RE"]
 
 FORMULA_START_RE = r"^[=+\-@\t\r\n\x00{]"
+_FORMULA_CAPTURE = r"^([=+\-@\t\r\n\x00{])"  # FORMULA_START_RE, the character captured
 _BAD_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 _ESC_FROM = ["&", "<", ">", "\r"]
 _ESC_TO = ["&amp;", "&lt;", "&gt;", "&#13;"]
@@ -56,29 +57,48 @@ def _text(v: str) -> str:
     return _xml_escape(v, {"\r": "&#13;"})
 
 
+def _text_exprs(df: pl.DataFrame) -> list[pl.Expr]:
+    """Each text column made safe for a cell: XML-forbidden characters dropped, cut at Excel's limit, a
+    formula-like start neutralised, XML escaped. Each step reads the column once (a chain, not a tree: an
+    expression used twice under ``when/then`` is evaluated twice by the eager engine). On a large sheet the
+    steps no cell needs are skipped, found with one select over all columns."""
+    names = [n for n, dt in df.schema.items() if not dt.is_integer()]
+    if not names:
+        return []
+    if df.height > 5000:
+        chk = df.select([e for n in names for e in (
+            pl.col(n).cast(pl.String).str.contains(_BAD_XML).any().alias(f"b{n}"),
+            (pl.col(n).cast(pl.String).str.len_bytes() > MAX_CELL).any().alias(f"l{n}"),
+            pl.col(n).cast(pl.String).str.contains(FORMULA_START_RE).any().alias(f"f{n}"),
+            pl.col(n).cast(pl.String).str.contains("[&<>\r]").any().alias(f"e{n}"))]).row(0, named=True)
+    else:
+        chk = None
+    out = []
+    for n in names:
+        t = pl.col(n).cast(pl.String)
+        if chk is None or chk[f"b{n}"]:
+            t = t.str.replace_all(_BAD_XML, "")
+        if chk is None or chk[f"l{n}"]:
+            t = t.str.slice(0, MAX_CELL)
+        if chk is None or chk[f"f{n}"]:
+            t = t.str.replace(_FORMULA_CAPTURE, "'${1}")  # the apostrophe before a formula-like start
+        if chk is None or chk[f"e{n}"]:
+            t = t.str.replace_many(_ESC_FROM, _ESC_TO)
+        out.append(t.alias(n))
+    return out
+
+
 def _cell_expr(df: pl.DataFrame, name: str, style: int) -> pl.Expr:
-    """XML of one cell per row. Cells carry no ``r`` reference (optional in SpreadsheetML; readers count
-    them in order), so an empty value is written as ``<c/>`` to keep the columns in place."""
+    """XML of one cell per row, on a frame whose text columns went through `_text_exprs`. Cells carry no
+    ``r`` reference (optional in SpreadsheetML; readers count them in order), so an empty value is written as
+    ``<c/>`` to keep the columns in place."""
     s_attr = f' s="{style}"' if style else ""
     c = pl.col(name)
-    dtype = df.schema[name]
-    if dtype.is_integer():
+    if df.schema[name].is_integer():
         body = pl.concat_str([pl.lit(f"<c{s_attr}><v>"), c.cast(pl.String), pl.lit("</v></c>")])
         return body.fill_null("<c/>")
-    t = c.cast(pl.String)
-    # on a large sheet, skip the steps no cell of the column needs (one cheap scan each); on a small one the
-    # checks would cost more than the steps
-    col = df.get_column(name).cast(pl.String) if df.height > 5000 else None
-    if col is None or col.str.contains(_BAD_XML).any():
-        t = t.str.replace_all(_BAD_XML, "")
-    if col is None or (col.str.len_chars() > MAX_CELL).any():
-        t = t.str.slice(0, MAX_CELL)
-    if col is None or col.str.contains(FORMULA_START_RE).any():
-        t = pl.when(t.str.contains(FORMULA_START_RE)).then(pl.lit("'") + t).otherwise(t)
-    if col is None or col.str.contains("[&<>\r]").any():
-        t = t.str.replace_many(_ESC_FROM, _ESC_TO)
-    body = pl.concat_str([pl.lit(f'<c t="inlineStr"{s_attr}><is><t>'), t, pl.lit("</t></is></c>")])
-    return pl.when(t.is_null() | (t == "")).then(pl.lit("<c/>")).otherwise(body)
+    body = pl.concat_str([pl.lit(f'<c t="inlineStr"{s_attr}><is><t>'), c, pl.lit("</t></is></c>")])
+    return pl.when(c.is_null() | (c == "")).then(pl.lit("<c/>")).otherwise(body)
 
 
 def _write_sheet(fh, sh: Sheet, selected: bool) -> None:
@@ -97,8 +117,8 @@ def _write_sheet(fh, sh: Sheet, selected: bool) -> None:
               f'{view}<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>'
               f'<row r="1">{head_cells}</row>\n').encode("utf-8"))
     if sh.df.height:
-        df = sh.df.with_columns(pl.int_range(2, sh.df.height + 2, dtype=pl.Int64).alias("__r"))
-        cells = [_cell_expr(sh.df, c, STYLE_RED if j in sh.red_columns else STYLE_DEFAULT)
+        df = sh.df.with_columns(*_text_exprs(sh.df), pl.int_range(2, sh.df.height + 2, dtype=pl.Int64).alias("__r"))
+        cells = [_cell_expr(df, c, STYLE_RED if j in sh.red_columns else STYLE_DEFAULT)
                  for j, c in enumerate(sh.df.columns)]
         row = pl.concat_str([pl.lit('<row r="'), pl.col("__r").cast(pl.String), pl.lit('">'), *cells,
                              pl.lit("</row>")])

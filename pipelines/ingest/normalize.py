@@ -71,7 +71,14 @@ def _lookup_distinct(df: pl.DataFrame, col: str, exprs: dict[str, pl.Expr], wher
         schema = _result_schema(u.schema[col], col, exprs)
         return df.with_columns(pl.lit(None, dtype=dt).alias(n) for n, dt in schema.items() if n != col)
     res = u.with_columns(**exprs)
-    return df.join(res, on=col, how="left", nulls_equal=False, maintain_order="left")
+    return _join_back(df, res, col)
+
+
+def _join_back(df: pl.DataFrame, res: pl.DataFrame, col: str) -> pl.DataFrame:
+    """``df.join(res, on=col, how="left")`` for `res` unique on `col`: only the key column takes part in the
+    join (the frame is wide: a join gathers every column), the new columns are then added side by side."""
+    got = df.select(col).join(res, on=col, how="left", nulls_equal=False, maintain_order="left")
+    return df.hstack(got.drop(col).get_columns())
 
 
 _SCHEMAS: dict = {}
@@ -199,9 +206,8 @@ def parse_date_frames(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     vals = pl.concat([df.select(pl.col(f"r_{n}").alias("v")) for n in names]).drop_nulls().unique()
     parsed = parse_date_columns(vals, "v", "p").drop_nulls("v")
     for n in names:
-        df = df.join(parsed.rename({"v": f"r_{n}", "p_date": f"__{n}_date", "p_prec": f"__{n}_prec",
-                                    "p_status": f"__{n}_status"}),
-                     on=f"r_{n}", how="left", nulls_equal=False, maintain_order="left")
+        df = _join_back(df, parsed.rename({"v": f"r_{n}", "p_date": f"__{n}_date", "p_prec": f"__{n}_prec",
+                                           "p_status": f"__{n}_status"}), f"r_{n}")
     return df
 
 

@@ -97,11 +97,15 @@ def parse_date_columns(df: pl.DataFrame, col: str, prefix: str) -> pl.DataFrame:
     """Adds ``{prefix}_date``, ``{prefix}_prec``, ``{prefix}_status`` for text column `col`.
 
     Dates repeat a lot (birth dates, a few join dates), so the office forms are parsed on the distinct values;
-    the common "dd/mm/yyyy" form takes a fast strptime path, the rest go through `parse_date`.
+    the common "dd/mm/yyyy" form (and an Excel date cell's "yyyy-mm-dd") takes a fast strptime path, the rest go
+    through `parse_date`.
     """
     u = df.select(pl.col(col)).drop_nulls().unique()
     fast_ok = pl.col(col).str.contains(r"^\d{2}/\d{2}/\d{4}$")
-    u = u.with_columns(pl.when(fast_ok).then(pl.col(col).str.to_date("%d/%m/%Y", strict=False)).alias("__fast"))
+    # an Excel date cell reads as "yyyy-mm-dd": the general parser gives it the same day, precision and status
+    iso_ok = pl.col(col).str.contains(r"^\d{4}-\d{2}-\d{2}$")
+    u = u.with_columns(pl.when(fast_ok).then(pl.col(col).str.to_date("%d/%m/%Y", strict=False))
+                       .when(iso_ok).then(pl.col(col).str.to_date("%Y-%m-%d", strict=False)).alias("__fast"))
     fast = u.filter(pl.col("__fast").is_not_null()).select(
         col, pl.col("__fast").alias(f"{prefix}_date"), pl.lit("day").alias(f"{prefix}_prec"),
         pl.lit("ok").alias(f"{prefix}_status"))

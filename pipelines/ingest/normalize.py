@@ -61,16 +61,22 @@ def _map_distinct(s: pl.Expr, df: pl.DataFrame, col: str, table: dict[str, str])
     return s.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _lookup_distinct(df: pl.DataFrame, col: str, exprs: dict[str, pl.Expr], where: pl.Expr | None = None
-                     ) -> pl.DataFrame:
+def _lookup_distinct(df: pl.DataFrame, col: str, exprs: dict[str, pl.Expr] | list[dict[str, pl.Expr]],
+                     where: pl.Expr | None = None) -> pl.DataFrame:
     """Evaluate `exprs` (written on ``pl.col(col)``) once per distinct value of `col` (optionally only the
-    values where `where` holds) and join the results back by value: heavy parsing costs O(distinct)."""
+    values where `where` holds) and join the results back by value: heavy parsing costs O(distinct).
+
+    `exprs` may be a list of stages applied in turn (a stage can use the columns of the stages before; columns
+    named ``__s_*`` are intermediate and dropped): an intermediate used several times is computed once."""
+    stages = exprs if isinstance(exprs, list) else [exprs]
     u = df.select(pl.col(col)).filter(where) if where is not None else df.select(pl.col(col))
     u = u.unique().drop_nulls()
     if u.height == 0:  # nothing to parse: the result columns, all null (planning the exprs costs ~5 ms)
-        schema = _result_schema(u.schema[col], col, exprs)
+        schema = _result_schema(u.schema[col], col, stages)
         return df.with_columns(pl.lit(None, dtype=dt).alias(n) for n, dt in schema.items() if n != col)
-    res = u.with_columns(**exprs)
+    for st in stages:
+        u = u.with_columns(**st)
+    res = u.select(c for c in u.columns if not c.startswith("__s_"))
     return _join_back(df, res, col)
 
 
@@ -84,12 +90,15 @@ def _join_back(df: pl.DataFrame, res: pl.DataFrame, col: str) -> pl.DataFrame:
 _SCHEMAS: dict = {}
 
 
-def _result_schema(dtype: pl.DataType, col: str, exprs: dict[str, pl.Expr]) -> dict:
-    """Output schema of ``with_columns(**exprs)`` on a `col` column, computed once per expression set."""
-    key = (col, str(dtype), tuple((n, str(e)) for n, e in exprs.items()))
+def _result_schema(dtype: pl.DataType, col: str, stages: list[dict[str, pl.Expr]]) -> dict:
+    """Output schema of the `stages` on a `col` column (intermediates dropped), once per expression set."""
+    key = (col, str(dtype), tuple((n, str(e)) for st in stages for n, e in st.items()))
     hit = _SCHEMAS.get(key)
     if hit is None:
-        hit = _SCHEMAS[key] = dict(pl.DataFrame(schema={col: dtype}).with_columns(**exprs).schema)
+        u = pl.DataFrame(schema={col: dtype})
+        for st in stages:
+            u = u.with_columns(**st)
+        hit = _SCHEMAS[key] = {n: t for n, t in u.schema.items() if not n.startswith("__s_")}
     return hit
 
 
@@ -269,14 +278,31 @@ def parse_date(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 # ------------------------------------------------------------------------------------------- numbers
 def parse_amount(s: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(Int64 value, digits text for the suite). Accepts 1.234.567 / 1,234,567 / 1234567 / 1234567.0."""
-    t = (s.str.strip_chars().str.replace_all(r"(?i)\s|đ|vnđ|vnd|đồng", "").str.replace(r"^'", ""))
+    digits = _amount_digits(_amount_text(s))
+    return _amount_value(digits), digits
+
+
+def _amount_text(s: pl.Expr) -> pl.Expr:
+    return s.str.strip_chars().str.replace_all(r"(?i)\s|đ|vnđ|vnd|đồng", "").str.replace(r"^'", "")
+
+
+def _amount_digits(t: pl.Expr) -> pl.Expr:
     thousands = t.str.contains(r"^\d{1,3}([.,]\d{3})+$")
     trailing_zero = t.str.contains(r"^\d+[.,]0+$")
-    digits = (pl.when(thousands).then(t.str.replace_all(r"[.,]", ""))
-              .when(trailing_zero).then(t.str.replace(r"[.,]0+$", ""))
-              .otherwise(t))
-    value = pl.when(digits.str.contains(r"^\d{1,15}$")).then(digits.cast(pl.Int64, strict=False))
-    return value, digits
+    return (pl.when(thousands).then(t.str.replace_all(r"[.,]", ""))
+            .when(trailing_zero).then(t.str.replace(r"[.,]0+$", ""))
+            .otherwise(t))
+
+
+def _amount_value(digits: pl.Expr) -> pl.Expr:
+    return pl.when(digits.str.contains(r"^\d{1,15}$")).then(digits.cast(pl.Int64, strict=False))
+
+
+def amount_stages(col: str, value_name: str, digits_name: str) -> list[dict[str, pl.Expr]]:
+    """`parse_amount` as `_lookup_distinct` stages: the cleaned text and the digits computed once each (the
+    one-expression form evaluates the cleaned text up to six times)."""
+    return [{"__s_t": _amount_text(pl.col(col))}, {digits_name: _amount_digits(pl.col("__s_t"))},
+            {value_name: _amount_value(pl.col(digits_name))}]
 
 
 def _bhxh_expr(r: pl.Expr) -> pl.Expr:
@@ -392,8 +418,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
         elif c.dtype in ("name", "text"):
             tone_maps[c.name] = tone_style_map(df, rc)
         elif c.dtype in ("money", "int"):
-            v, digits = parse_amount(pl.col(rc))
-            df = _lookup_distinct(df, rc, {f"__{c.name}_val": v, f"__{c.name}_digits": digits})
+            df = _lookup_distinct(df, rc, amount_stages(rc, f"__{c.name}_val", f"__{c.name}_digits"))
         elif c.dtype == "bhxh":
             plain = pl.col(rc).str.contains(r"^\d{10}$")
             df = _lookup_distinct(df, rc, {f"__{c.name}_code": _bhxh_expr(pl.col(rc))}, where=~plain)

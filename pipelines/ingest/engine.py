@@ -315,33 +315,15 @@ def _registry_memo(name: str) -> dict:
 
 
 def _branch_known(branch: str, period: _dt.date) -> bool | None:
-    br = _registry("branches")
-    if br is None:
-        return None
-    pe = _month_end(period)
-    hit = br.filter((pl.col("branch_code") == branch) & (pl.col("valid_from").cast(pl.Date) <= pe)
-                    & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= period)))
-    return hit.height > 0
+    from pipelines.ingest.registry import branch_known
+    return branch_known(branch, period)
 
 
-def _units_of_branch(branch: str, start: _dt.date, end: _dt.date | None = None) -> set[str] | None:
+def _units_of_branch(branch: str, start: _dt.date, end: _dt.date | None = None) -> pl.Series | None:
     """CĐCS under `branch` (as parent or grandparent) at some time between `start` and `end` (default: the
-    end of `start`'s month)."""
-    units = _registry("units")
-    if units is None:
-        return None
-    pe = end or _month_end(start)
-    memo = _registry_memo("units")
-    if (branch, start, pe) in memo:
-        return memo[(branch, start, pe)]
-    live = units.filter((pl.col("valid_from").cast(pl.Date) <= pe)
-                        & (pl.col("valid_to").is_null() | (pl.col("valid_to").cast(pl.Date) >= start)))
-    parents = live.select("unit_code", pl.col("parent_code").alias("grand_code")).unique()
-    cdcs = live.filter(pl.col("level") == "cdcs").select("unit_code", "parent_code").join(
-        parents, left_on="parent_code", right_on="unit_code", how="left")
-    ok = cdcs.filter((pl.col("parent_code") == branch) | (pl.col("grand_code") == branch))
-    memo[(branch, start, pe)] = out = set(ok.get_column("unit_code").to_list())
-    return out
+    end of `start`'s month): an indexed lookup in the registry loaded once per process (`registry.py`)."""
+    from pipelines.ingest.registry import units_of_branch
+    return units_of_branch(branch, start, end)
 
 
 def _dues_rule(period: _dt.date) -> tuple[float, int]:
@@ -362,6 +344,8 @@ _TITLE_PERIOD = re.compile(r"(?i)th[áa]ng\s*(\d{1,2})\s*(?:[/\-.]|n[ăa]m)\s*(\
 def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
                 received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
     t0 = time.perf_counter()
+    from pipelines.ingest.rules import prewarm_gx
+    prewarm_gx()  # GX's ~3 s import overlaps this file's read and normalise (no-op when GX is off or loaded)
     path = Path(path)
     st = path.stat()
     received = received_at or _dt.datetime.fromtimestamp(st.st_mtime)
@@ -523,14 +507,14 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
             rep.warnings.append("registry/units.parquet not found: units not checked")
             typed = typed.with_columns(pl.lit("yes").alias("v_unit_known"))
         else:
-            known = pl.col("cdcs_code").is_in(list(units))
+            known = pl.col("cdcs_code").is_in(units)
             if "leave_date" in typed.columns:
                 # a leaver is listed by the unit it left, which may have closed before this month (public-sector
                 # CĐCS end 31/05/2025; their members leave on 01/06/2025): the unit counts if it was the
                 # branch's during the previous month too
                 prev = (period - _dt.timedelta(days=1)).replace(day=1)
                 units_prev = _units_of_branch(rep.branch_code, prev, _month_end(period))
-                known = known | (pl.col("leave_date").is_not_null() & pl.col("cdcs_code").is_in(list(units_prev)))
+                known = known | (pl.col("leave_date").is_not_null() & pl.col("cdcs_code").is_in(units_prev))
             typed = typed.with_columns(pl.when(pl.col("cdcs_code").is_null()).then(None)
                                        .when(known).then(pl.lit("yes"))
                                        .otherwise(pl.lit("no")).alias("v_unit_known"))

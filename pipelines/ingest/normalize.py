@@ -338,6 +338,30 @@ def parse_cccd(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
     return cccd, cmnd, restored, t
 
 
+def cccd_stages(col: str) -> list[dict[str, pl.Expr]]:
+    """`parse_cccd` as `_lookup_distinct` stages (the same expressions, each intermediate computed once; the
+    one-expression form repeats the cleaned text and the scientific-notation parts many times):
+    ``__cccd``, ``__cmnd``, ``__restored``, ``__cccd_in``."""
+    t, sci, num = pl.col("__s_t"), pl.col("__s_sci"), pl.col("__s_num")
+    lead, frac, exp, lossless = pl.col("__s_lead"), pl.col("__s_frac"), pl.col("__s_exp"), pl.col("__s_lossless")
+    is9, short = pl.col("__s_is9"), pl.col("__s_short")
+    return [
+        {"__s_t": pl.col(col).str.replace_all(r"[\s\-]", "").str.replace(r"^'", "")},
+        {"__s_sci": t.str.extract_groups(r"^([0-9])(?:[.,]([0-9]*))?[eE]\+?([0-9]+)$"),
+         "__s_tint": t.str.replace(r"^(\d+)[.,]0+$", "$1")},
+        {"__s_lead": sci.struct.field("1"), "__s_frac": sci.struct.field("2").fill_null(""),
+         "__s_exp": sci.struct.field("3").cast(pl.Int32, strict=False)},
+        {"__s_lossless": lead.is_not_null() & (frac.str.len_chars() == exp) & exp.is_in([9, 10, 11])},
+        {"__s_num": pl.coalesce(pl.when(lossless).then(pl.concat_str([lead, frac])), pl.col("__s_tint"))},
+        {"__s_is9": num.str.contains(r"^\d{9}$") & ~lossless, "__s_short": num.str.contains(r"^\d{10,11}$")},
+        {"__cccd": (pl.when(is9).then(None).when(short).then(num.str.zfill(12))
+                    .when(lead.is_not_null() & ~lossless).then(t).otherwise(num)),
+         "__cmnd": pl.when(is9).then(num),
+         "__restored": (short | lossless).fill_null(False) & ~is9.fill_null(False),
+         "__cccd_in": t},
+    ]
+
+
 # ------------------------------------------------------------------------------------------- main
 def _mark(info: dict, step: str) -> None:
     now = time.perf_counter()
@@ -408,9 +432,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             pass
         elif c.dtype == "cccd":
             plain = pl.col(rc).str.contains(r"^\d{12}$")
-            cc, cm, rs, inp = parse_cccd(pl.col(rc))
-            df = _lookup_distinct(df, rc, {"__cccd": cc, "__cmnd": cm, "__restored": rs, "__cccd_in": inp},
-                                  where=~plain)
+            df = _lookup_distinct(df, rc, cccd_stages(rc), where=~plain)
             df = df.with_columns(
                 pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd")).alias("__cccd"),
                 pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd_in")).alias("__cccd_in"),

@@ -207,12 +207,14 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return unicodedata.normalize("NFC", text), "cp1258"
 
 
-def _header_hits(text: str) -> int:
-    """How many cells of the first lines read as a known column header (any kind, any separator)."""
+def _header_hits(text: str, tcvn3: bool = True) -> int:
+    """How many cells of the first lines read as a known column header (any kind, any separator); with
+    `tcvn3`, header rows that read as TCVN3 are converted first."""
     from pipelines.ingest.mapping import KINDS, match_header
     hits = 0
     for ln in text.split("\n", 40)[:40]:
-        for cell in legacy_fix_header_row([c.strip().strip('"') for c in re.split(r"[,;\t|]", ln)]):
+        cells = [c.strip().strip('"') for c in re.split(r"[,;\t|]", ln)]
+        for cell in (legacy_fix_header_row(cells) if tcvn3 else cells):
             if cell and any(match_header(k, cell) for k in KINDS):
                 hits += 1
     return hits
@@ -220,12 +222,15 @@ def _header_hits(text: str) -> int:
 
 def decode_single_byte(data: bytes) -> tuple[str, str]:
     """Text that is not UTF-8: Windows-1258 or TCVN3 (ABC) bytes. The two put Vietnamese letters on different
-    byte values, so the choice is the decoding under which more header cells read as known headers (ties →
-    Windows-1258). TCVN3 is returned as its Latin-1 look-alike text, which normalising converts (and flags)."""
+    byte values, so the choice is the decoding under which more header cells read as known headers (TCVN3
+    header rows converted on the Latin-1 side only; ties → Windows-1258). TCVN3 is returned as its Latin-1 look-alike text, which normalising converts (and flags)."""
     cp = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
     latin = data.decode("latin-1")
     from pipelines.ingest.textnorm import TCVN3_MARKERS
-    if any(ch in TCVN3_MARKERS for ch in latin[:65536]) and _header_hits(latin[:65536]) > _header_hits(cp[:65536]):
+    # a Windows-1258 file's headers read as they are; a TCVN3 file's only once converted (its bytes decoded as
+    # Windows-1258 can still look TCVN3-like cell by cell, so no TCVN3 fixing on that side)
+    if any(ch in TCVN3_MARKERS for ch in latin[:65536]) and \
+            _header_hits(latin[:65536]) > _header_hits(cp[:65536], tcvn3=False):
         return latin, "tcvn3"
     return cp, "cp1258"
 

@@ -197,6 +197,24 @@ def test_tcvn3_csv_whose_header_cells_look_like_latin1(root, tmp_path):
     assert "encoding_converted" in raw["flags"][0]
 
 
+def test_tcvn3_csv_chosen_over_windows_1258_on_a_header_tie(root, tmp_path):
+    """A TCVN3 activities CSV whose header cells each also convert cell by cell after a Windows-1258 decoding
+    (a tie when both sides were TCVN3-fixed): Windows-1258 headers are read as they are, so TCVN3 wins and the
+    data cells ("Văn hóa, thể thao") are converted too (small: 22 files read as cp1258, ~1,500 rows refused)."""
+    text = ("Mã CĐCS,Loại hoạt động,Tên HĐ,Ngày hoạt động,Họ tên đoàn viên,Số CCCD\n"
+            "CS0000001,Tập huấn,Tập huấn an toàn,14/03/2025,Lê Thị Dung,079190000002\n"
+            "CS0000001,\"Văn hóa, thể thao\",Hội thao,15/03/2025,Hoàng Thùy Uyên,079090000001\n")
+    p = tmp_path / "a.csv"
+    p.write_bytes(unicode_to_tcvn3(text).encode("latin-1"))
+    from pipelines.ingest.readers import decode_single_byte
+    assert decode_single_byte(p.read_bytes())[1] == "tcvn3"
+    rep = ingest(p, kind="activities")
+    assert rep.status == "accepted", rep.message_vi
+    raw = pl.read_parquet(rep.raw_path)
+    assert raw["activity_type"].to_list() == ["tap_huan", "van_hoa_the_thao"]
+    assert raw["full_name"].to_list() == ["Lê Thị Dung", "Hoàng Thùy Uyên"]
+
+
 def test_vni_refused_naming_encoding(root, tmp_path):
     rows = [member(i, **{"Họ và tên": "Nguyeãn Thò Höông"}) for i in range(4)]
     rep = ingest(write_xlsx(tmp_path / "v.xlsx", rows))

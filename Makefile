@@ -10,7 +10,7 @@ SCALE ?= small
 SEED ?= 42
 PORT ?= 8501
 
-.PHONY: help install demo data pipeline serve dagster test test-fast bench lock clean browser-deps
+.PHONY: help install demo data pipeline serve dagster-home test test-fast bench lock clean browser-deps
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -25,20 +25,22 @@ $(BIN)/doanvien: requirements.lock pyproject.toml
 
 install: $(BIN)/doanvien ## create the virtual environment and install pinned dependencies
 
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME) && cp -n pipelines/dagster_instance.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+
 data: install ## generate the sample data set (SCALE=small by default) into the data root
 	$(BIN)/doanvien generate --scale $(SCALE) --seed $(SEED) --out $(DOANVIEN_DATA_DIR)
 
-pipeline: install ## run the whole monthly pipeline (ingest, dbt build, publish) in-process
+pipeline: install dagster-home ## run the whole monthly pipeline (ingest, dbt build, publish) in-process
 	$(BIN)/doanvien refresh
 
-serve: install ## serve the Streamlit app on localhost:$(PORT) (and the Dagster UI on :3000)
-	@mkdir -p $(DAGSTER_HOME) && cp -n pipelines/dagster_instance.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+serve: install dagster-home ## serve the Streamlit app on localhost:$(PORT) (and the Dagster UI on :3000)
 	@($(BIN)/dagster dev -m pipelines.definitions -p 3000 > $(DOANVIEN_DATA_DIR)/dagster.log 2>&1 &) ; \
 	echo "Dagster UI:     http://localhost:3000  (log: $(DOANVIEN_DATA_DIR)/dagster.log)"
 	@echo "Ứng dụng / app: http://localhost:$(PORT)   (đăng nhập / login: see README, 'Demo accounts')"
 	$(BIN)/streamlit run dashboards/streamlit_app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal
 
-demo: install ## install, generate the small data set, run the pipeline into DuckDB, serve the app
+demo: install dagster-home ## install, generate the small data set, run the pipeline into DuckDB, serve the app
 	@if [ ! -f $(DOANVIEN_DATA_DIR)/ground_truth/members.parquet ]; then $(MAKE) --no-print-directory data; fi
 	$(BIN)/doanvien refresh
 	$(BIN)/doanvien users demo-accounts
@@ -48,10 +50,10 @@ browser-deps: ## install headless Chromium from Debian's packages (for the brows
 	@command -v chromium > /dev/null && command -v chromedriver > /dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null)
 
-test: install browser-deps ## run the whole test suite (under 15 minutes)
+test: install browser-deps dagster-home ## run the whole test suite (under 15 minutes)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 tests
 
-test-fast: install ## unit tests only (no warehouse builds, no browser)
+test-fast: install dagster-home ## unit tests only (no warehouse builds, no browser)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser" tests
 
 bench: install ## measure the monthly cycle against DuckDB's floor (SCALE=small|national)

@@ -307,7 +307,15 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         n_conf = int(rng.binomial(len(cand), min(1.0, rate / 30))) if len(cand) else 0
         if plan.forced and k >= 1:
             n_conf = max(n_conf, 1)  # tiny: every month has one, so tests always see the case
-        okt = np.flatnonzero(valid & sub & ~is_public)
+        # never into a branch-month followed by a missing submission of that branch: carry-forward would
+        # repeat the conflict row there, while members_expected only counts the sent rows
+        if k + 1 < len(ms):
+            nparent = np.where(d2i(ms[k + 1]) < restr, pb, pa_)
+            next_ok = np.array([plan.submitted.get((p, k + 1), True) and plan.submitted.get((q, k + 1), True)
+                                for p, q in zip(parent, nparent)], dtype=bool)
+        else:
+            next_ok = np.ones(nc, bool)
+        okt = np.flatnonzero(valid & sub & ~is_public & next_ok)
         if n_conf and len(okt) > 1:
             pick = np.sort(rng.choice(cand, min(n_conf, len(cand)), replace=False))
             tgt = okt[rng.integers(0, len(okt), len(pick))]

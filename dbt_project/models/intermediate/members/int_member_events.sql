@@ -16,6 +16,7 @@
 --     no leaver row otherwise                    → leave 'other'
 -- - entry into CĐCS B (counted at B now, not last month):
 --     came straight from a CĐCS whose exit is a transfer, or a 'transfer' leaver row this or last month
+--     (or since B's branch last submitted, when B's roster was carried forward last month)
 --                                                → transfer_in (other_cdcs_code = old unit)
 --     else, when B had members last month or the join date is in this month → join
 --     else (first sight of an existing member: start of data, a branch's first roster) → no event
@@ -85,6 +86,7 @@ pairs as (
         prev.cdcs_code                               as prev_cdcs_code,
         cur.cdcs_code                                as cur_cdcs_code,
         cur.join_date                                as cur_join_date,
+        cur.branch_code                              as cur_branch_code,
         coalesce(cur.gender, prev.gender)            as gender,
         coalesce(cur.birth_date, prev.birth_date)    as birth_date,
         coalesce(cur.ethnicity_code, prev.ethnicity_code) as ethnicity_code
@@ -154,17 +156,25 @@ entries as (
         -- origin: straight from another counted CĐCS whose exit is a transfer
         case when x.event_type = 'transfer_out' then p.prev_cdcs_code end as direct_origin,
         case when x.event_type = 'transfer_out' then x.leave_date end     as direct_origin_date,
-        cpm.cdcs_code is not null                    as cdcs_had_members
+        cpm.cdcs_code is not null                    as cdcs_had_members,
+        -- earliest month a 'transfer' leaver row elsewhere can pair with: last month, or the last month the
+        -- branch of B submitted when last month was carried forward (the move happened in the gap)
+        coalesce(bm.source_period, cast({{ dbt.dateadd('month', -1, 'p.period') }} as date)) as origin_lookback_from
     from pairs as p
     left join exits as x
       on x.member_key = p.member_key and x.period = p.period and x.cdcs_code = p.prev_cdcs_code
     left join cdcs_prev_members as cpm
       on cpm.cdcs_code = p.cur_cdcs_code and cpm.period = p.period
+    left join {{ ref('int_roster_branch_months') }} as bm
+      on bm.branch_code = p.cur_branch_code
+     and bm.is_carried_forward
+     and bm.period = cast({{ dbt.dateadd('month', -1, 'p.period') }} as date)
     where p.cur_cdcs_code is not null
 ),
 
 transfer_origins as (
-    -- a 'transfer' leaver row of the same person, this month or last month, in another CĐCS
+    -- a 'transfer' leaver row of the same person in another CĐCS, this month or last month (or, after months
+    -- B's branch did not submit, any month since its last roster: the incremental window reaches back there)
     select
         e.member_key,
         e.period,
@@ -179,7 +189,8 @@ transfer_origins as (
     join transfer_leaver_rows as t
       on t.member_key = e.member_key
      and t.cdcs_code <> e.cdcs_code
-     and (t.period = e.period or t.next_period = e.period)
+     and t.period <= e.period
+     and t.period >= e.origin_lookback_from
     where e.direct_origin is null
 ),
 

@@ -8,11 +8,6 @@ import streamlit as st
 
 from dashboards import auth
 from pipelines.access import uploads
-from pipelines.ingest.rules import prewarm_gx
-
-# Start importing Great Expectations while the official picks a file (once per process, in a thread):
-# the validation itself then answers in well under the 3 s an upload may take.
-prewarm_gx()
 
 PAGE = "tai_len"
 user = auth.require_user(auth.PAGE_ROLES[PAGE], page=PAGE)

@@ -127,9 +127,19 @@ def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
     page.get_by_role("button", name="Tìm").click()
     # table cells are drawn on a canvas: read the record picker's options instead
     page.get_by_text("Xem hồ sơ").wait_for(timeout=30000)
-    page.locator("[data-testid=stSelectbox]").last.click()
-    # the picker's options (role and markup differ across Streamlit versions: match the option text)
-    page.get_by_text(re.compile(r"Hoàng Đức Em · DV\d+ · CS0000004")).first.wait_for(timeout=45000)
+    # the picker's options (role and markup differ across Streamlit versions: match the option text); the
+    # picker may re-render right after the search, swallowing an early click: open it again until it shows
+    option = page.get_by_text(re.compile(r"Hoàng Đức Em · DV\d+ · CS0000004")).first
+    for attempt in range(4):
+        page.wait_for_timeout(1000)
+        page.locator("[data-testid=stSelectbox]").last.click()
+        try:
+            option.wait_for(timeout=10000)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
+            page.keyboard.press("Escape")
     assert page.get_by_text(re.compile("CS0000007")).count() == 0  # other subtree: not shown
     page.keyboard.press("Escape")
     page.wait_for_timeout(300)

@@ -20,7 +20,9 @@ from pipelines.config import EXPECTATIONS_DIR
 
 # A single upload runs GX on a bounded sample of its own rows (the row verdicts come from the compiled suite;
 # GX is the recorded cross-check). GX's cost is per expectation, hardly per row, and importing it takes ~3 s:
-# `prewarm_gx` starts that import in a background thread when a file arrives, overlapping the read/normalise.
+# `prewarm_gx` can start that import in a background thread; nothing calls it now: used per file and on the
+# upload page it made uploads hang now and then under Streamlit (see the issue-6 note). Kept for a deliberate
+# startup-time use once that is understood.
 GX_SAMPLE_ROWS = int(os.environ.get("DOANVIEN_GX_SAMPLE_ROWS", 500))
 GX_MODE = os.environ.get("DOANVIEN_INGEST_GX", "sample")  # sample | full | off
 _PREWARM: list = []

@@ -69,3 +69,19 @@
   {%- set start = restate_from() -%}
   {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast('{{ start }}' as date){%- endif -%}
 {%- endmacro %}
+
+
+{#
+  The accepted rows of the current file version of one kind (latest arrival per branch × month wins;
+  superseded, duplicate and refused files never count), limited to the months this run restates.
+  `staging_model` is the stg_ model of that kind; returns a select usable as a CTE body.
+#}
+{% macro current_version_rows(kind, staging_model) %}
+    select r.*
+    from {{ ref(staging_model) }} as r
+    join (
+        select file_id from {{ ref('int_file_versions_ranked') }}
+        where kind = '{{ kind }}' and is_current_version
+    ) as current_files on current_files.file_id = r.file_id
+    where {{ period_window('r.period') }}
+{% endmacro %}

@@ -7,17 +7,9 @@
 ) }}
 -- grain: one member's participation in one activity (participation_id = file_id:source_sheet:source_row)
 -- from the current activities file of each branch × month. No names, no CCCD: member_key only.
-with current_files as (
-    select file_id from {{ ref('int_file_versions_ranked') }}
-    where kind = 'activities' and is_current_version
-),
-
-rows_ as (
-    select a.*
-    from {{ ref('stg_raw__activity_participations') }} as a
-    join current_files as f on f.file_id = a.file_id
-    where {{ period_window('a.period') }}
-      and (a.cccd is not null or a.cmnd is not null)
+with rows_ as (
+    select * from ({{ current_version_rows('activities', 'stg_raw__activity_participations') }}) as cur
+    where cur.cccd is not null or cur.cmnd is not null
 )
 
 select

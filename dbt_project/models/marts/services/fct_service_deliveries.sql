@@ -8,17 +8,9 @@
 -- grain: one service delivery (delivery_id = file_id:source_sheet:source_row) from the current services
 -- file of each branch × month. Health-related programmes (e.g. sickness visits) carry no member_key:
 -- they are only counted and summed, never linked to a person.
-with current_files as (
-    select file_id from {{ ref('int_file_versions_ranked') }}
-    where kind = 'services' and is_current_version
-),
-
-rows_ as (
-    select d.*
-    from {{ ref('stg_raw__service_deliveries') }} as d
-    join current_files as f on f.file_id = d.file_id
-    where {{ period_window('d.period') }}
-      and (d.cccd is not null or d.cmnd is not null)
+with rows_ as (
+    select * from ({{ current_version_rows('services', 'stg_raw__service_deliveries') }}) as cur
+    where cur.cccd is not null or cur.cmnd is not null
 ),
 
 programs as (

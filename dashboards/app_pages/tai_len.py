@@ -49,7 +49,10 @@ def body():
                                           icon=":material/upload:")
     if submitted:
         if f is None:
-            st.warning(tr("Chọn một tệp.", "Choose a file."))
+            # also what a click gets while the browser is still sending a file just chosen: Streamlit asks the
+            # server for an upload URL before it shows the file and disables the submit button
+            st.warning(tr("Chọn một tệp (nếu vừa chọn, đợi tệp tải lên xong rồi bấm gửi lại).",
+                          "Choose a file (if you just chose one, wait until it has uploaded, then send again)."))
         else:
             try:
                 res = uploads.handle_upload(user, branch_code=branch, period=period, kind=kind,

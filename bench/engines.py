@@ -38,26 +38,20 @@ def _tally(results) -> dict:
 
 
 def ingest_files(files: list[str]) -> dict:
-    """`pipelines.ingest.engine.ingest_file` on each file (read, normalise, validate, write raw zone,
+    """`pipelines.ingest.batch.ingest_batch` on the files (`ingest_file` per file in worker processes: read, normalise, validate, write raw zone,
     quarantine, ledger, reports), declared branch/period/kind from the inbox path, in arrival order
     (modification time), as `ingest_inbox` does, but without hashing the whole inbox first."""
     import datetime as dt
 
-    import contextlib
-
     from pipelines.ingest import engine
+    from pipelines.ingest.batch import default_workers, ingest_batch
 
-    # a batch caller pools GX the way the engine asks batch callers to (`gx_pooled`), when it offers it
-    pool = getattr(engine, "gx_pooled", None)
     paths = sorted((Path(f) for f in files), key=lambda p: (p.stat().st_mtime, str(p)))
-    reports = []
-    with (pool() if pool else contextlib.nullcontext()):
-        for p in paths:
-            b, per, k = engine.declared_from_path(p)
-            reports.append(engine.ingest_file(p, branch_code=b or "", period=per or "", declared_kind=k or "",
-                                              received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
+    items = [(p, *engine.declared_from_path(p), dt.datetime.fromtimestamp(p.stat().st_mtime)) for p in paths]
+    reports = ingest_batch([(p, b or "", per or "", k or "", r) for p, b, per, k, r in items])
     out = _tally(reports)
-    out["gx_pooled"] = pool is not None
+    out["gx_pooled"] = True
+    out["workers"] = default_workers()
     return out
 
 

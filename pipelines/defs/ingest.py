@@ -208,20 +208,18 @@ def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig):
 
     results: list[dict] = []
     crashed: list[dict] = []
-    # GX runs once per kind on a pooled sample for the whole batch (not ~0.8 s per file); row verdicts
-    # come from the same suites compiled to Polars, file by file.
-    with getattr(engine, "gx_pooled", contextlib.nullcontext)():
-        for path, branch, period, kind, received_at in todo:
-            try:
-                if not path.exists():
-                    continue  # withdrawn since it was listed
-                rep = engine.ingest_file(path, branch_code=branch, period=period, declared_kind=kind,
-                                         received_at=received_at)
-                results.append(_as_dict(rep))
-            except Exception as exc:  # one file's crash never stops the others (no ledger row: retried next time)
-                context.log.error(f"ingesting {branch}/{period}/{kind} failed: {type(exc).__name__}: {exc}")
-                crashed.append({"branch": branch, "period": period, "kind": kind,
-                                "error": f"{type(exc).__name__}: {exc}"[:300]})
+    # one batch call: worker processes (one lane per branch, arrival order kept), GX once per kind on a
+    # pooled sample; row verdicts come from the same suites compiled to Polars, file by file
+    todo = [t for t in todo if t[0].exists()]  # withdrawn since it was listed
+    for rep in engine.ingest_batch(todo):
+        r = _as_dict(rep)
+        if r.get("status") == "error":  # one file's crash never stops the others (no ledger row: retried)
+            err = "; ".join(r.get("warnings") or []) or str(r.get("reason_code"))
+            context.log.error(f"ingesting {r.get('branch_code')}/{r.get('period')}/{r.get('kind')} failed: {err}")
+            crashed.append({"branch": r.get("branch_code"), "period": r.get("period"), "kind": r.get("kind"),
+                            "error": err[:300]})
+        else:
+            results.append(r)
     paths = todo
 
     statuses = Counter(str(r.get("status", "?")) for r in results)

@@ -13,9 +13,13 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
     Files under ``<data>/inbox/<branch>/<YYYY-MM>/<kind>/`` not yet received for their branch × period × kind
     (same sha256 and same declaration in the ledger), sorted by received_at (mtime) then name.
 
-``ingest_inbox(inbox=None) -> list[IngestReport]``
-    Ingest every pending file in arrival order; one bad file never stops the others. Great Expectations runs
-    once per kind at the end of the batch on a pooled sample (see `GX_POOL_ROWS`), not once per file.
+``ingest_inbox(inbox=None, workers=None) -> list[IngestReport]``
+    Ingest every pending file in arrival order through ``batch.ingest_batch`` (worker processes, one lane
+    per branch); one bad file never stops the others. Great Expectations runs once per kind at the end of
+    the batch on a pooled sample (see `GX_POOL_ROWS`), not once per file.
+
+``ingest_batch(items, workers=None) -> list[IngestReport]``
+    The batch door (Dagster asset, benchmark): ``(path, branch, period, kind, received_at)`` items.
 
 ``gx_pooled()``
     Context manager giving the same pooling to callers that loop over ``ingest_file`` themselves.
@@ -64,12 +68,16 @@ from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
 
-__all__ = ["IngestReport", "InboxFile", "ingest_file", "pending_inbox_files", "ingest_inbox", "gx_pooled",
+__all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "pending_inbox_files", "ingest_inbox", "gx_pooled",
            "sanitise_name", "neutralise"]
 
 DUPLICATE_MESSAGE = "Tệp này đã được nhận trước đây"
 # The branch's .xlsx report lists every row up to this size, only the refused rows above it.
 REPORT_FULL_ROWS = int(os.environ.get("DOANVIEN_INGEST_REPORT_FULL_ROWS", 20_000))
+# Set by `batch.run_lane`: a batch (inbox, Dagster) writes the branch workbook only when rows were refused, and
+# then only the refused rows (the branch has its own file); a single upload gets its whole file back with the
+# error column. The JSON report, quarantine and ledger are the same either way.
+_BATCH = False
 REASON_VI = {
     "unreadable": "Không đọc được tệp.",
     "empty": "Tệp không có dòng dữ liệu nào.",
@@ -629,8 +637,9 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     rep.quarantine_path = str(qpath)
     rep.timings["write_quarantine_s"] = round(time.perf_counter() - t, 4)
     t = time.perf_counter()
-    # the branch's own workbook with an added "Lỗi" column
-    _write_xlsx_report(rep, layout, typed, qdf, stage)
+    # the branch's own workbook with an added "Lỗi" column (in a batch: only when rows were refused)
+    if not (_BATCH and qdf.height == 0):
+        _write_xlsx_report(rep, layout, typed, qdf, stage)
     rep.timings["write_xlsx_s"] = round(time.perf_counter() - t, 4)
 
 
@@ -646,7 +655,7 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
     ccols = sorted((int(c[1:]) for c in typed.columns if re.fullmatch(r"c\d+", c)))
     shown = [j for j in ccols if layout.headers.get(j)]
     errs = qdf.select("source_row", (pl.col("message_vi") + pl.lit(" [") + pl.col("rule") + pl.lit("]")).alias("err"))
-    full = typed.height <= REPORT_FULL_ROWS
+    full = typed.height <= (0 if _BATCH else REPORT_FULL_ROWS)
     rows = typed if full else typed.join(qdf.select("source_row"), on="source_row", how="semi")
     body = (rows.select(pl.col("source_row").cast(pl.Int64), *[f"c{j}" for j in shown])
             .join(errs, on="source_row", how="left", maintain_order="left").sort("source_row"))
@@ -657,7 +666,8 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
                     ("Số dòng hợp lệ", str(rep.rows_accepted)), ("Số dòng bị từ chối", str(rep.rows_refused))]
     summary_rows += [(f"Lỗi [{rule}]", str(n)) for rule, n in sorted(rep.counts_by_rule.items())]
     if not full:
-        summary_rows.append(("Ghi chú", f"Tệp có hơn {REPORT_FULL_ROWS:,} dòng: trang 'Kết quả' chỉ liệt kê các dòng "
+        why = "Tệp được xử lý theo lô" if _BATCH else f"Tệp có hơn {REPORT_FULL_ROWS:,} dòng".replace(",", ".")
+        summary_rows.append(("Ghi chú", f"{why}: trang 'Kết quả' chỉ liệt kê các dòng "
                                         "bị từ chối (cột 'Dòng trong tệp' là số dòng trong tệp gốc)."))
     summary = Sheet("Tóm tắt", ["Mục", "Giá trị"],
                     pl.DataFrame(summary_rows, schema={"k": pl.String, "v": pl.String}, orient="row"),
@@ -791,18 +801,15 @@ def gx_pooled():
         _GX_POOL = None
 
 
-def ingest_inbox(inbox: Path | None = None) -> list[IngestReport]:
-    reports: list[IngestReport] = []
-    pending = pending_inbox_files(inbox)
-    with (gx_pooled() if len(pending) > 1 else contextlib.nullcontext()):
-        for f in pending:
-            try:
-                reports.append(ingest_file(f.path, branch_code=f.branch_code or "", period=f.period or "",
-                                           declared_kind=f.kind or "", received_at=f.received_at))
-            except Exception as exc:  # one bad file never stops the others; no ledger row so it is retried
-                reports.append(IngestReport(file_id=f.sha256[:16], sha256=f.sha256, status="error",
-                                            reason_code=type(exc).__name__,
-                                            message_vi="Lỗi hệ thống khi xử lý tệp; tệp sẽ được xử lý lại.",
-                                            branch_code=f.branch_code or "", period=f.period or "",
-                                            kind=f.kind or "", original_name=sanitise_name(f.path.name)))
-    return reports
+def ingest_batch(items, workers: int | None = None) -> list[IngestReport]:
+    """(path, branch, period, kind, received_at) items in arrival order → reports in the same order, through
+    worker processes (one lane per branch); see `pipelines.ingest.batch`."""
+    from pipelines.ingest.batch import ingest_batch as run
+    return run(items, workers=workers)
+
+
+def ingest_inbox(inbox: Path | None = None, workers: int | None = None) -> list[IngestReport]:
+    """Every pending inbox file, in arrival order, through `batch.ingest_batch` (worker processes for a
+    large batch, one lane per branch; GX pooled once per kind). One bad file never stops the others."""
+    from pipelines.ingest.batch import as_items, ingest_batch
+    return ingest_batch(as_items(pending_inbox_files(inbox)), workers=workers)

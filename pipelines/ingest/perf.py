@@ -128,12 +128,10 @@ def national(data: Path, fmt: str, n: int, month: str | None, profile: bool) -> 
             pr = cProfile.Profile()
             pr.enable()
         t, c0 = time.perf_counter(), time.process_time()
-        reps = []
-        with engine.gx_pooled():
-            for p in sorted(files, key=lambda p: (p.stat().st_mtime, str(p))):
-                b, per, k = p.relative_to(data / "inbox").parts[:3]
-                reps.append(engine.ingest_file(p, branch_code=b, period=per, declared_kind=k,
-                                               received_at=dt.datetime.fromtimestamp(p.stat().st_mtime)))
+        from pipelines.ingest.batch import ingest_batch
+        items = [(p, *p.relative_to(data / "inbox").parts[:3], dt.datetime.fromtimestamp(p.stat().st_mtime))
+                 for p in sorted(files, key=lambda p: (p.stat().st_mtime, str(p)))]
+        reps = ingest_batch(items)
         el, cpu = time.perf_counter() - t, time.process_time() - c0
         if profile:
             import pstats

@@ -23,8 +23,11 @@ def fake_engine(reports):
     def ingest_file(path, *, branch_code, period, declared_kind, received_at=None, original_name=None):
         return dict(next(it))
 
+    def ingest_batch(items, workers=None):
+        return [ingest_file(p, branch_code=b, period=per, declared_kind=k, received_at=r) for p, b, per, k, r in items]
+
     return types.SimpleNamespace(pending_inbox_files=pending_inbox_files, ingest_file=ingest_file,
-                                 declared_from_path=lambda p: (None, None, None))
+                                 ingest_batch=ingest_batch, declared_from_path=lambda p: (None, None, None))
 
 
 def run_job(monkeypatch, reports):

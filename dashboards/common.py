@@ -474,6 +474,18 @@ def period_list(f: Filters) -> list[dt.date]:
     return out
 
 
+def month_ranges(periods, lg: str) -> str:
+    """Months as runs: [01..06/2025, 09/2025] -> 'T01/2025–T06/2025, T09/2025'."""
+    from pipelines.analytics.filters import add_months
+    runs: list[list] = []
+    for p in sorted(periods):
+        if runs and add_months(runs[-1][1], 1) == p:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    return ", ".join(fmt_month(a, lg) if a == b else f"{fmt_month(a, lg)}–{fmt_month(b, lg)}" for a, b in runs)
+
+
 def level_name(code: str | None, lg: str) -> str:
     return t(f"level.{unit_level(code)}", lg)
 

@@ -24,6 +24,8 @@ def body() -> None:
     st.caption(f"{fmt_month(f.period_to, lg)} · " + t("suppressed.note", lg, k=q.SUPPRESS_K))
     if f.unit and unit_column(f.unit) == "cdcs_code":
         st.info(t("co_cau.cdcs_note", lg))
+    elif q.unit_filter_gaps(scope, f, table=q.CUBE, periods=[f.period_to]):
+        st.info(t("co_cau.mapped_note", lg, month=fmt_month(f.period_to, lg)))
     cols = st.columns(2)
     for i, (dim, title, kind, col_label) in enumerate(DIMS):
         df = q.structure(scope, f, dim)

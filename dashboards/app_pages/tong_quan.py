@@ -19,6 +19,9 @@ def body() -> None:
     lg, scope, f = ctx.lang, ctx.scope, ctx.f
     c.breadcrumb(ctx)
     st.caption(f"{fmt_month(f.period_to, lg)} · ↑↓ {t('kpi.vs_prev', lg)}")
+    gaps = q.unit_filter_gaps(scope, f)
+    if gaps:
+        st.info(t("unit.cube_gaps", lg, months=c.month_ranges(gaps, lg)))
     kpis = q.overview_kpis(scope, f).set_index("kpi")
     cols = st.columns(4)
     for i, (key, label, inverse) in enumerate(KPIS):

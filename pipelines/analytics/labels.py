@@ -228,6 +228,14 @@ LABELS: dict[str, dict[str, str]] = {
     "co_cau.by_ethnicity": {"vi": "Theo dân tộc", "en": "By ethnic group"},
     "co_cau.by_ownership": {"vi": "Theo loại hình đơn vị", "en": "By ownership type"},
     "co_cau.by_industry": {"vi": "Theo ngành kinh tế", "en": "By industry"},
+    "unit.cube_gaps": {"vi": "Khi lọc theo giới tính hoặc nhóm tuổi, số liệu chỉ có đến cấp công đoàn cấp trên, "
+                             "không theo từng CĐCS, nên không hiển thị được cho đơn vị này ở: {months}.",
+                       "en": "With a gender or age-band filter the figures exist down to upper-level unions, not per "
+                             "grassroots union, so they cannot be shown for this unit in: {months}."},
+    "co_cau.mapped_note": {"vi": "Đơn vị chưa được thành lập vào {month}: số liệu là của các CĐCS hiện thuộc đơn vị; "
+                                 "cơ cấu theo giới tính, tuổi, dân tộc không có ở cấp CĐCS.",
+                           "en": "The unit did not exist yet in {month}: figures are those of its present grassroots "
+                                 "unions; gender, age and ethnic breakdowns do not exist per grassroots union."},
     "co_cau.cdcs_note": {"vi": "Cơ cấu theo giới tính, tuổi, dân tộc chỉ có từ cấp công đoàn cấp trên trở lên.",
                          "en": "Gender, age and ethnic breakdowns exist from the upper-level union upwards."},
     "bien_dong.flows": {"vi": "Kết nạp, giảm và chuyển sinh hoạt theo tháng", "en": "Joins, leaves and transfers by month"},

@@ -74,6 +74,9 @@ def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", pe
     dimension filters the table has. Filters the table lacks are reported in `not_applied`; an
     organisation filter the table cannot honour makes the clause FALSE (never silently wider).
 
+    The organisation filter `f.unit` is applied month by month like a scope (`unit_scope`): each month gets
+    the unit's subtree in force then, or, before the unit existed, the CĐCS that are its own now.
+
     The scope is applied month by month (each month of the query gets the scope in force then, across the
     1 July 2025 restructuring) when the scope supports it; `scope_periods` gives those months for queries
     with `period="none"` that still read several months."""
@@ -96,20 +99,10 @@ def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", pe
         parts.append(f"{alias}.{period_col} IN ({', '.join('?' * len(period))})")
         params += list(period)
     if f.unit and "unit" not in skip:
-        col = unit_column(f.unit)
-        if (table == RECRUIT and unit_level(f.unit) == "province_federation" and col in cols
-                and "province_new_code" in cols):
-            # employers with no CĐCS belong to no unit: a provincial federation's view includes those of its
-            # (new) province, as its leader's scope does
-            parts.append(f"({alias}.{col} = ? OR ({alias}.{col} IS NULL AND {alias}.province_new_code = "
-                         f"(SELECT any_value(province_new_code) FROM {M}.{UNITS} WHERE unit_code = ? "
-                         f"AND province_old_code = province_new_code)))")
-            params += [f.unit, f.unit]
-        elif col in cols:
-            parts.append(f"{alias}.{col} = ?")
-            params.append(f.unit)
-        else:
-            parts.append("FALSE")
+        u_sql, u_params, u_missing = _unit_sql(table, cols, f, alias, sp, period_col)
+        parts.append(u_sql)
+        params += u_params
+        if u_missing:
             na.append("unit")
     for field, col in FILTER_COLUMNS.items():
         v = getattr(f, field)
@@ -121,6 +114,48 @@ def where(table: str, scope, f: Filters, *, alias: str = "t", period="range", pe
         else:
             na.append(field)
     return Where(" AND ".join(parts), params, tuple(na))
+
+
+def unit_scope(f: Filters):
+    """The organisation filter `f.unit` as a scope that changes over time: the access layer's own
+    `UserScope` of that unit (`pipelines.access.scope`), so a drilled view shows, month by month, exactly what
+    an official of the unit sees (None when the access module is absent: plain column equality then).
+
+    The rule across the 1 July 2025 restructuring (docs in dashboards/README.md, "Organisation filter"):
+    - a month in which the unit exists: its subtree that month (the federation of a merged province, e.g. T08,
+      includes the federations merged into it, T02, while they existed);
+    - a month before the unit existed (a commune/ward union before 07/2025): the CĐCS that are under it now
+      (at the start of its life), by `cdcs_code`, so its series is comparable over the whole range;
+    - a month after the unit ended (a district union after 06/2025): nothing.
+    """
+    try:
+        from pipelines.access.scope import UserScope
+    except ImportError:  # early development only
+        return None
+    return UserScope(unit_code=f.unit, period=f.period_to or dt.date.today().replace(day=1))
+
+
+def _unit_sql(table: str, cols, f: Filters, alias: str, periods, period_col: str) -> tuple[str, list, bool]:
+    """SQL of the organisation filter on one table, month by month (`periods`: the months the query reads).
+    Returns (sql, params, missing): `missing` when some month needs a column the table lacks (e.g. a commune
+    union before 07/2025 needs `cdcs_code`): that month gets FALSE, never a wider set."""
+    us = unit_scope(f)
+    if us is None:
+        col = unit_column(f.unit)
+        return (f"{alias}.{col} = ?", [f.unit], False) if col in cols else ("FALSE", [], True)
+    opts = {"unlinked_by_province": True} if table == RECRUIT else {}
+    sql, params = scope_sql(us, alias, cols, periods=periods, period_column=period_col, **opts)
+    return sql, params, bool(_unit_gaps(us, cols, periods if periods is not None else [us.period]))
+
+
+def _unit_gaps(us, cols, periods) -> list[dt.date]:
+    """The months in which the unit has CĐCS but the table's columns cannot express its subtree."""
+    out = []
+    for p in periods:
+        s = us.at(p)
+        if s.kind == "units" and s.predicate("t", cols)[0] == "FALSE":
+            out.append(p)
+    return out
 
 
 def member_table(f: Filters) -> str:
@@ -193,16 +228,18 @@ def data_as_of(scope, f) -> dict:
 @cached
 def unit_path(scope, f: Filters) -> list[dict]:
     """Breadcrumb from the country down to `f.unit` as of `f.period_to`: [{'code','name','level'}].
+    A unit that did not exist yet at `f.period_to` (a commune/ward union before 07/2025) gets its path as of
+    its first month, so the drill is kept (its earlier months show the CĐCS that are its own now).
     Empty when the unit is not visible in the scope (the page then drops the unit filter)."""
     if not f.unit:
         return []
     col = unit_column(f.unit)
-    w = where(MEMBERSHIP, scope, Filters(), period="none",
-              scope_periods=[p for p in available_periods() if p <= f.period_to])
+    w = where(MEMBERSHIP, scope, Filters(), period="none", scope_periods=available_periods())
     row = fetch_one(
         f"SELECT top_unit_code, upper_unit_code, cdcs_code FROM {M}.{MEMBERSHIP} t "
-        f"WHERE {w.sql} AND t.{col} = ? AND t.period <= ? ORDER BY t.period DESC LIMIT 1",
-        [*w.params, f.unit, f.period_to])
+        f"WHERE {w.sql} AND t.{col} = ? "
+        f"ORDER BY (t.period <= ?) DESC, CASE WHEN t.period <= ? THEN t.period END DESC, t.period LIMIT 1",
+        [*w.params, f.unit, f.period_to, f.period_to])
     if row is None:
         return []
     chain = {"province_federation": row[:1], "sector_union": row[:1], "upper_level": row[:2],
@@ -280,6 +317,18 @@ def overview_kpis(scope, f: Filters) -> pd.DataFrame:
         rows.append({"kpi": key, "kind": kind, "value": getter(ps["cur"]), "prev": getter(ps["prev"]),
                      "year": getter(ps["year"])})
     return pd.DataFrame(rows)
+
+
+def unit_filter_gaps(scope, f: Filters, table: str | None = None, periods=None) -> list[dt.date]:
+    """Months (default: the range) where the organisation filter cannot be applied on `table` (default: the
+    table the member figures come from). With a gender or age-band filter they come from the cube, which
+    has no `cdcs_code`: a CĐCS, or a commune/ward union before it existed (its CĐCS of today), shows nothing
+    there. The page says so instead of showing an unexplained gap."""
+    us = unit_scope(f) if f.unit else None
+    table = table or member_table(f)
+    if us is None or table != CUBE:
+        return []
+    return _unit_gaps(us, columns(CUBE), periods if periods is not None else months(f.period_from, f.period_to))
 
 
 @cached
@@ -361,7 +410,8 @@ def structure(scope, f: Filters, dim: str) -> pd.DataFrame:
     if col == "ethnic_group" and col not in columns(CUBE) and "ethnicity_code" in columns(CUBE):
         col = "ethnicity_code"
     table = CUBE
-    if f.unit and unit_column(f.unit) not in columns(CUBE):
+    if f.unit and "unit" in where(CUBE, scope, f, period="to").not_applied:
+        # the cube has no cdcs_code: a CĐCS, or a commune union before it existed (its CĐCS of today)
         if col in columns(MEMBERSHIP) and not (f.gender or f.age_band):
             table = MEMBERSHIP
         else:

@@ -383,7 +383,8 @@ def safe_label(text) -> str:
     return "\u200b" + s if s.startswith("$") else s
 
 
-def kpi_card(label: str, value, prev, year, kind: str, lg: str, inverse: bool = False) -> None:
+def kpi_card(label: str, value, prev, year, kind: str, lg: str, inverse: bool = False,
+             note: str | None = None) -> None:
     def diff(a, b):
         if a is None or b is None or pd.isna(a) or pd.isna(b):
             return None
@@ -399,6 +400,22 @@ def kpi_card(label: str, value, prev, year, kind: str, lg: str, inverse: bool = 
         st.metric(label, shown, delta=d_prev, delta_color="inverse" if inverse else "normal",
                   help=f"{t('kpi.vs_prev', lg)}: {d_prev or t('kpi.na', lg)}")
         st.caption(f"{t('kpi.vs_year', lg)}: **{md_escape(d_year or t('kpi.na', lg))}**")
+        if note:
+            st.caption(note)
+
+
+def target_note(row, lg: str) -> str:
+    """The caption of a KPI's progress against its annual target (a row of `queries.overview_targets`):
+    Markdown, data values escaped, the percentage in bold."""
+    pct = f"**{md_escape(fmt_pct(row['ratio'], 1, lg))}**"
+    target = md_escape(fmt_int(row["target"], lg))
+    year = int(row["year"])
+    if row["metric"] == "new_members":
+        frm, to = row["ytd_from"], row["ytd_to"]
+        period = "–" if frm is None else month_ranges([frm, to], lg, span=True)
+        return t("kpi.target_joins", lg, period=md_escape(period), actual=md_escape(fmt_int(row["actual"], lg)),
+                 pct=pct, year=year, target=target)
+    return t("kpi.target_members", lg, pct=pct, year=year, target=target)
 
 
 def label_columns(df: pd.DataFrame, lg: str, mapping: dict[str, str] | None = None) -> pd.DataFrame:
@@ -474,11 +491,16 @@ def period_list(f: Filters) -> list[dt.date]:
     return out
 
 
-def month_ranges(periods, lg: str) -> str:
-    """Months as runs: [01..06/2025, 09/2025] -> 'T01/2025–T06/2025, T09/2025'."""
+def month_ranges(periods, lg: str, span: bool = False) -> str:
+    """Months as runs: [01..06/2025, 09/2025] -> 'T01/2025–T06/2025, T09/2025' (`span=True`: the first and
+    the last month as one range)."""
     from pipelines.analytics.filters import add_months
+    periods = sorted(periods)
+    if span and periods:
+        a, b = periods[0], periods[-1]
+        return fmt_month(a, lg) if a == b else f"{fmt_month(a, lg)}–{fmt_month(b, lg)}"
     runs: list[list] = []
-    for p in sorted(periods):
+    for p in periods:
         if runs and add_months(runs[-1][1], 1) == p:
             runs[-1][1] = p
         else:

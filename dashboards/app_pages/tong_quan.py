@@ -1,5 +1,6 @@
-"""Tổng quan (overview): KPI cards with change vs the previous month and the same month last year, trends,
-and the units one level down (click a bar to drill)."""
+"""Tổng quan (overview): KPI cards with change vs the previous month and the same month last year (and vs the
+year's target where one is set in data/reference/targets.csv), trends, and the units one level down (click a
+bar to drill)."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -23,11 +24,13 @@ def body() -> None:
     if gaps:
         st.info(t("unit.cube_gaps", lg, months=c.month_ranges(gaps, lg)))
     kpis = q.overview_kpis(scope, f).set_index("kpi")
+    targets = {r["kpi"]: r for r in q.overview_targets(scope, f).to_dict("records")}
     cols = st.columns(4)
     for i, (key, label, inverse) in enumerate(KPIS):
         r = kpis.loc[key]
+        note = c.target_note(targets[key], lg) if key in targets else None
         with cols[i % 4]:
-            c.kpi_card(t(label, lg), r["value"], r["prev"], r["year"], r["kind"], lg, inverse=inverse)
+            c.kpi_card(t(label, lg), r["value"], r["prev"], r["year"], r["kind"], lg, inverse=inverse, note=note)
 
     left, right = st.columns(2)
     trend = q.members_trend(scope, f)

@@ -25,7 +25,8 @@ def tong_quan(scope, f: Filters | None = None) -> dict:
     with batch():
         f = _resolved(f)
         return {"filters": f, "as_of": q.data_as_of(scope, f), "path": q.unit_path(scope, f),
-                "kpis": q.overview_kpis(scope, f), "trend": q.members_trend(scope, f),
+                "kpis": q.overview_kpis(scope, f), "targets": q.overview_targets(scope, f),
+                "gaps": q.unit_filter_gaps(scope, f), "trend": q.members_trend(scope, f),
                 "flows": q.flows_monthly(scope, f), "children": q.children(scope, f)}
 
 

@@ -331,6 +331,76 @@ def unit_filter_gaps(scope, f: Filters, table: str | None = None, periods=None) 
     return _unit_gaps(us, columns(CUBE), periods if periods is not None else months(f.period_from, f.period_to))
 
 
+# --- targets (data/reference/targets.csv) ----------------------------------------------------------
+
+TARGET_KPIS = (("members", "members"), ("new_members", "joins"))  # (metric of the targets file, KPI row)
+
+
+def target_unit(scope, f: Filters) -> str | None:
+    """The unit whose targets apply to this view: the drilled unit, else the user's own (the whole country
+    for a national scope). None when a dimension filter (province, industry, ownership, gender, age band)
+    shows only a slice of the unit: a target is set for the whole unit."""
+    if any(getattr(f, fld) is not None for fld in FILTER_COLUMNS):
+        return None
+    if f.unit:
+        return f.unit
+    if getattr(scope, "is_national", False) or (getattr(scope, "key", None) == "dev:national"):
+        return "TLD"
+    code = getattr(scope, "unit_code", None)  # pipelines.access.scope.UserScope
+    if code:
+        return code
+    roots = getattr(scope, "root_units", None) or ()
+    return next(iter(roots)) if len(roots) == 1 else None
+
+
+@cached
+def joins_year_to_date(scope, f: Filters) -> dict:
+    """Joins from January of `period_to`'s year (or the first published month, if later) to `period_to`."""
+    first = available_periods()[0]
+    start = max(dt.date(f.period_to.year, 1, 1), first)
+    if start > f.period_to:
+        return {"from": None, "to": f.period_to, "joins": None}
+    fy = f.with_(period_from=start)
+    w = where(EVENTS, scope, fy)
+    row = fetch_one(f"SELECT count(*) FROM {M}.{EVENTS} t WHERE {w.sql} AND t.event_type = 'join'", w.params)
+    return {"from": start, "to": f.period_to, "joins": int(row[0] or 0)}
+
+
+def overview_targets(scope, f: Filters) -> pd.DataFrame:
+    """Each overview KPI that has a target for the unit in view and `period_to`'s year (targets.csv):
+    kpi, metric, unit_code, year, target, actual, ratio (actual / target), ytd_from, ytd_to.
+    `members`: members at `period_to` vs the year-end target; `new_members`: joins since January (or the
+    first published month) through `period_to` vs the year's target. Empty when no target applies."""
+    from pipelines.analytics import targets
+
+    cols = ["kpi", "metric", "unit_code", "year", "target", "actual", "ratio", "ytd_from", "ytd_to"]
+    unit = target_unit(scope, f)
+    if unit is None or f.period_to is None:
+        return pd.DataFrame(columns=cols)
+    year = f.period_to.year
+    try:
+        wanted = {m: targets.target_for(unit, year, m) for m, _ in TARGET_KPIS}
+    except targets.TargetsError:
+        import logging
+        logging.getLogger(__name__).warning("targets file unreadable", exc_info=True)
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for metric, kpi in TARGET_KPIS:
+        tgt = wanted[metric]
+        if not tgt:
+            continue
+        if metric == "members":
+            v = overview_kpis(scope, f).set_index("kpi").at["members", "value"]
+            actual, frm, to = (None if v is None or pd.isna(v) else int(v)), None, f.period_to
+        else:
+            ytd = joins_year_to_date(scope, f)
+            actual, frm, to = ytd["joins"], ytd["from"], ytd["to"]
+        rows.append({"kpi": kpi, "metric": metric, "unit_code": unit, "year": year, "target": tgt,
+                     "actual": actual, "ratio": None if actual is None else actual / tgt,
+                     "ytd_from": frm, "ytd_to": to})
+    return pd.DataFrame(rows, columns=cols)
+
+
 @cached
 def members_trend(scope, f: Filters) -> pd.DataFrame:
     table = member_table(f)

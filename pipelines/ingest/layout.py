@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pipelines.ingest.mapping import (
-    BIRTH_UNDER_GENDER_HEADERS, GENDER_GROUP_HEADERS, GENDER_SUBCOLUMNS, KINDS, header_key, kind_of_columns,
+    BIRTH_UNDER_GENDER_HEADERS, GENDER_GROUP_HEADERS, GENDER_SUBCOLUMNS, KINDS, header_key, is_known_header, kind_of_columns,
     match_header,
 )
 from pipelines.ingest.readers import Grid, legacy_fix_header_row
@@ -98,8 +98,11 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
     raw_head = head
     head = [legacy_fix_header_row(list(r)) for r in head]
     best: Layout | None = None
+    # a row can start a header only if it, or the row under it, holds a known header text; every other row
+    # scores at most 1 (an x-marked Nam/Nữ pair) and can never be chosen (score ≥ 2): skip the mapping work
+    keyed = [any(is_known_header(x) for x in r) for r in head] + [False]
     for i, top in enumerate(head):
-        if sum(1 for x in top if x) < 2:
+        if sum(1 for x in top if x) < 2 or not (keyed[i] or keyed[i + 1]):
             continue
         bottom = head[i + 1] if i + 1 < len(head) else None
         # two-row header when the next row carries sub-headers (Nam/Nữ or known header words)

@@ -239,6 +239,14 @@ def _build_index() -> dict[str, dict[str, str]]:
 _INDEX = _build_index()
 
 
+_ALL_KEYS = frozenset(k for m in _INDEX.values() for k in m)
+
+
+def is_known_header(text: object) -> bool:
+    """The text is a header of some kind's column (any kind)."""
+    return bool(text) and header_key(text) in _ALL_KEYS
+
+
 def match_header(kind: str, text: object) -> str | None:
     """The canonical column of `kind` a header text maps to, or None."""
     return _INDEX[kind].get(header_key(text))

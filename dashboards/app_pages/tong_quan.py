@@ -1,5 +1,5 @@
 """Tổng quan (overview): KPI cards with change vs the previous month and the same month last year (and vs the
-year's target where one is set in data/reference/targets.csv), trends, and the units one level down (click a
+year's target where one is set in data/reference/plans/targets.csv), trends, and the units one level down (click a
 bar to drill)."""
 from __future__ import annotations
 

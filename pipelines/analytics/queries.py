@@ -331,7 +331,7 @@ def unit_filter_gaps(scope, f: Filters, table: str | None = None, periods=None) 
     return _unit_gaps(us, columns(CUBE), periods if periods is not None else months(f.period_from, f.period_to))
 
 
-# --- targets (data/reference/targets.csv) ----------------------------------------------------------
+# --- targets (data/reference/plans/targets.csv) ----------------------------------------------------------
 
 TARGET_KPIS = (("members", "members"), ("new_members", "joins"))  # (metric of the targets file, KPI row)
 

@@ -1,4 +1,4 @@
-"""Annual targets (chỉ tiêu) set for a unit: `data/reference/targets.csv`, read and validated here.
+"""Annual targets (chỉ tiêu) set for a unit: `data/reference/plans/targets.csv`, read and validated here.
 
 Columns (one row per year × unit × metric; documented in dashboards/README.md, "Targets"):
 
@@ -22,7 +22,8 @@ from pathlib import Path
 from pipelines.analytics.filters import UNIT_RE
 from pipelines.config import REFERENCE_DIR
 
-TARGETS_FILE = REFERENCE_DIR / "targets.csv"
+# not at the top level of data/reference/: every CSV there is a dbt seed (tests/warehouse/test_dbt_project.py)
+TARGETS_FILE = REFERENCE_DIR / "plans" / "targets.csv"
 METRICS = ("members", "new_members")
 COLUMNS = ("year", "unit_code", "metric", "target")
 

@@ -1,4 +1,4 @@
-"""Targets (data/reference/targets.csv) on Tổng quan: the committed file is valid, the query layer computes
+"""Targets (data/reference/plans/targets.csv) on Tổng quan: the committed file is valid, the query layer computes
 each KPI's share of its target for the unit and year in view, and the page shows it (vi and en)."""
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def fixture_targets(tmp_path, monkeypatch):
 
 def test_committed_targets_file_is_valid_and_consistent():
     got = targets.load()
-    assert targets.path() == REFERENCE_DIR / "targets.csv" and got
+    assert targets.path() == REFERENCE_DIR / "plans" / "targets.csv" and got
     with open(REFERENCE_DIR / "provinces_2025.csv", encoding="utf-8") as fh:
         federations = {"T" + r["new_code"] for r in csv.DictReader(fh)}
     assert len(federations) == 34

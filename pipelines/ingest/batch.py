@@ -125,8 +125,8 @@ def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any,
     from pipelines.ingest import engine
     out: list[tuple[int, Any, list]] = []
     pool: dict | None = {} if pooled else None
-    prev, prev_batch = engine._GX_POOL, engine._BATCH
-    engine._GX_POOL, engine._BATCH = pool, True
+    prev = engine._GX_POOL
+    engine._GX_POOL = pool
     try:
         for idx, item in lane:
             path, branch, period, kind, received = item
@@ -137,7 +137,7 @@ def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any,
                 rep = _error_report(item, exc)
             out.append((idx, rep, []))
     finally:
-        engine._GX_POOL, engine._BATCH = prev, prev_batch
+        engine._GX_POOL = prev
     if pool:
         where = {id(rep): k for k, (_, rep, _) in enumerate(out)}
         for kind, entries in pool.items():

@@ -74,10 +74,6 @@ __all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "pending_
 DUPLICATE_MESSAGE = "Tệp này đã được nhận trước đây"
 # The branch's .xlsx report lists every row up to this size, only the refused rows above it.
 REPORT_FULL_ROWS = int(os.environ.get("DOANVIEN_INGEST_REPORT_FULL_ROWS", 20_000))
-# Set by `batch.run_lane`: a batch (inbox, Dagster) writes the branch workbook only when rows were refused, and
-# then only the refused rows (the branch has its own file); a single upload gets its whole file back with the
-# error column. The JSON report, quarantine and ledger are the same either way.
-_BATCH = False
 REASON_VI = {
     "unreadable": "Không đọc được tệp.",
     "empty": "Tệp không có dòng dữ liệu nào.",
@@ -637,9 +633,8 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     rep.quarantine_path = str(qpath)
     rep.timings["write_quarantine_s"] = round(time.perf_counter() - t, 4)
     t = time.perf_counter()
-    # the branch's own workbook with an added "Lỗi" column (in a batch: only when rows were refused)
-    if not (_BATCH and qdf.height == 0):
-        _write_xlsx_report(rep, layout, typed, qdf, stage)
+    # the branch's own workbook with an added "Lỗi" column
+    _write_xlsx_report(rep, layout, typed, qdf, stage)
     rep.timings["write_xlsx_s"] = round(time.perf_counter() - t, 4)
 
 
@@ -655,7 +650,7 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
     ccols = sorted((int(c[1:]) for c in typed.columns if re.fullmatch(r"c\d+", c)))
     shown = [j for j in ccols if layout.headers.get(j)]
     errs = qdf.select("source_row", (pl.col("message_vi") + pl.lit(" [") + pl.col("rule") + pl.lit("]")).alias("err"))
-    full = typed.height <= (0 if _BATCH else REPORT_FULL_ROWS)
+    full = typed.height <= REPORT_FULL_ROWS
     rows = typed if full else typed.join(qdf.select("source_row"), on="source_row", how="semi")
     body = (rows.select(pl.col("source_row").cast(pl.Int64), *[f"c{j}" for j in shown])
             .join(errs, on="source_row", how="left", maintain_order="left").sort("source_row"))
@@ -666,8 +661,7 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
                     ("Số dòng hợp lệ", str(rep.rows_accepted)), ("Số dòng bị từ chối", str(rep.rows_refused))]
     summary_rows += [(f"Lỗi [{rule}]", str(n)) for rule, n in sorted(rep.counts_by_rule.items())]
     if not full:
-        why = "Tệp được xử lý theo lô" if _BATCH else f"Tệp có hơn {REPORT_FULL_ROWS:,} dòng".replace(",", ".")
-        summary_rows.append(("Ghi chú", f"{why}: trang 'Kết quả' chỉ liệt kê các dòng "
+        summary_rows.append(("Ghi chú", f"Tệp có hơn {REPORT_FULL_ROWS:,} dòng: trang 'Kết quả' chỉ liệt kê các dòng "
                                         "bị từ chối (cột 'Dòng trong tệp' là số dòng trong tệp gốc)."))
     summary = Sheet("Tóm tắt", ["Mục", "Giá trị"],
                     pl.DataFrame(summary_rows, schema={"k": pl.String, "v": pl.String}, orient="row"),

@@ -55,6 +55,13 @@ def lang() -> str:
     return st.session_state["lang"]
 
 
+def language_changed() -> None:
+    """On the language switch: rebuild the filter widgets under new keys. A select box keeps the option
+    label it showed, and Streamlit matches it against the options' labels in the new language; a period label
+    'T04/2025' matches no '04/2025' and came back as the text itself (a TypeError on the next change)."""
+    st.session_state["_flt_gen"] = st.session_state.get("_flt_gen", 0) + 1
+
+
 # --- auth seam -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +179,13 @@ def sync_url(f: Filters) -> None:
         st.query_params.from_dict(params)
 
 
-def _on_widget(field: str, key: str):
+def _on_widget(field: str, key: str, allowed):
+    allowed = list(allowed)
+
     def cb():
         v = st.session_state.get(key)
+        if v not in allowed:
+            return  # only one of the offered values, never a stale label (see language_changed)
         st.session_state["_flt"] = dataclasses.replace(_filters_raw(), **{field: v})
     return cb
 
@@ -198,11 +209,11 @@ def filter_bar(lg: str) -> None:
         with c1:
             k = f"w{gen}_period_from"
             st.selectbox(t("filter.period_from", lg), opts, index=opts.index(fr.period_from) if fr.period_from in opts else len(opts) - 1,
-                         format_func=lambda p: fmt_month(p, lg), key=k, on_change=_on_widget("period_from", k))
+                         format_func=lambda p: fmt_month(p, lg), key=k, on_change=_on_widget("period_from", k, opts))
         with c2:
             k = f"w{gen}_period_to"
             st.selectbox(t("filter.period_to", lg), opts, index=opts.index(fr.period_to) if fr.period_to in opts else 0,
-                         format_func=lambda p: fmt_month(p, lg), key=k, on_change=_on_widget("period_to", k))
+                         format_func=lambda p: fmt_month(p, lg), key=k, on_change=_on_widget("period_to", k, opts))
         dims = [("province", "filter.province", ref_codes("province"), "province"),
                 ("industry", "filter.industry", ref_codes("industry"), "industry"),
                 ("ownership", "filter.ownership", ref_codes("ownership"), "ownership"),
@@ -216,7 +227,7 @@ def filter_bar(lg: str) -> None:
                          format_func=(lambda c, kind=kind: t("filter.all", lg) if c is None
                                       else (f"{c} · {ref_name(kind, c, lg)}" if kind in ("province", "industry")
                                             else ref_name(kind, c, lg))),
-                         key=k, on_change=_on_widget(field, k))
+                         key=k, on_change=_on_widget(field, k, options))
         if st.button(t("filter.reset", lg), key=f"w{gen}_reset", icon=":material/filter_alt_off:"):
             set_filters(**{fld.name: None for fld in dataclasses.fields(Filters)})
             st.rerun()

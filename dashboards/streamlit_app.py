@@ -68,7 +68,8 @@ def main() -> None:
     pg = st.navigation(sections, expanded=True)
     with st.sidebar:
         st.segmented_control(t("lang.label", lg), ["vi", "en"], key="lang", required=True,
-                             format_func=lambda x: "Tiếng Việt" if x == "vi" else "English")
+                             format_func=lambda x: "Tiếng Việt" if x == "vi" else "English",
+                             on_change=c.language_changed)
         auth = c.auth_module()
         if auth is not None and hasattr(auth, "account_menu"):
             auth.account_menu(user)

@@ -21,7 +21,10 @@
 --     else, when B had members last month or the join date is in this month → join
 --     else (first sight of an existing member: start of data, a branch's first roster) → no event
 -- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
---   left in the first month of data) → leave/transfer_out, plus a join if the join date is in the month.
+--   left in the first month of data) → leave/transfer_out, plus how they came: transfer_in when another
+--   CĐCS has a 'transfer' leaver row of theirs in the months the row covers (that transfer_out then names
+--   this CĐCS), else a join when the join date falls in those months (the month, or since the branch's last
+--   roster when last month was carried forward).
 -- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
 -- into the gap month it happened in (period = month of event_date when it falls in the gap).
 -- An incremental table (keys only): a refresh computes the restated months from the month before them.
@@ -40,6 +43,7 @@ leavers as (
         r.period,
         k.member_key,
         r.cdcs_code,
+        r.branch_code,
         r.leave_date,
         r.leave_reason_code,
         r.join_date,
@@ -146,6 +150,69 @@ transfer_leaver_rows as (
     where leave_reason_code = 'transfer'
 ),
 
+standalone_windows as (
+    -- the months a standalone leaver row covers: since the last roster its branch sent before this one (last
+    -- month, or earlier when last month was carried forward: the row reports what happened in the gap)
+    select
+        l.*,
+        coalesce(bm.source_period, cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)) as origin_lookback_from,
+        coalesce(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date), l.period)  as covered_from
+    from standalone_leavers as l
+    left join {{ ref('int_roster_branch_months') }} as bm
+      on bm.branch_code = l.branch_code
+     and bm.is_carried_forward
+     and bm.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
+),
+
+standalone_origins as (
+    -- a standalone leaver who had arrived by transfer (and left again before a month end in the new unit): the
+    -- 'transfer' leaver row of the same person in another CĐCS, in the months the leaver row covers
+    select
+        l.member_key,
+        l.period,
+        l.cdcs_code,
+        t.cdcs_code  as origin_cdcs_code,
+        t.period     as origin_period,
+        t.leave_date as origin_date,
+        row_number() over (
+            partition by l.member_key, l.period, l.cdcs_code
+            order by t.period desc, t.cdcs_code
+        ) as rn
+    from standalone_windows as l
+    join transfer_leaver_rows as t
+      on t.member_key = l.member_key
+     and t.cdcs_code <> l.cdcs_code
+     and t.period <= l.period
+     and t.period >= l.origin_lookback_from
+),
+
+standalone_entries as (
+    select
+        l.*,
+        o.origin_cdcs_code,
+        o.origin_period,
+        o.origin_date
+    from standalone_windows as l
+    left join standalone_origins as o
+      on o.member_key = l.member_key and o.period = l.period and o.cdcs_code = l.cdcs_code and o.rn = 1
+),
+
+standalone_destinations as (
+    -- the unit a transfer_out went to when the person left it again before a month end there
+    select member_key, origin_cdcs_code, origin_period, min(cdcs_code) as dest_cdcs_code
+    from standalone_entries
+    where origin_cdcs_code is not null
+    group by member_key, origin_cdcs_code, origin_period
+),
+
+exits_with_destination as (
+    select x.*, d.dest_cdcs_code as standalone_dest_cdcs_code
+    from exits as x
+    left join standalone_destinations as d
+      on x.event_type = 'transfer_out' and x.dest_cdcs_code is null
+     and d.member_key = x.member_key and d.origin_cdcs_code = x.cdcs_code and d.origin_period = x.period
+),
+
 entries as (
     select
         p.period,
@@ -223,10 +290,10 @@ events as (
             when is_public_sector_exit_unit and closed_on < period then 'public_sector_exit'
             else 'other'
         end                                          as leave_reason_code,
-        case when event_type = 'transfer_out' then dest_cdcs_code end as other_cdcs_code,
+        case when event_type = 'transfer_out' then coalesce(dest_cdcs_code, standalone_dest_cdcs_code) end as other_cdcs_code,
         leave_reason_code is null                    as is_inferred,
         gender, birth_date, ethnicity_code
-    from exits
+    from exits_with_destination
 
     union all
     -- entries
@@ -262,19 +329,22 @@ events as (
     left join months as m on m.member_key = l.member_key and m.period = l.period
 
     union all
-    -- ... and their join when it happened within the month
+    -- ... and how they came: a transfer_in when another CĐCS lists them as transferred out in the months the
+    -- leaver row covers, else a join when the join date falls in those months (since the branch's last roster)
     select
         l.period,
-        l.join_date                                  as event_date,
+        case when l.origin_cdcs_code is not null then coalesce(l.origin_date, l.join_date, l.period)
+             else l.join_date end                    as event_date,
         l.member_key,
         l.cdcs_code,
-        'join'                                       as event_type,
+        case when l.origin_cdcs_code is not null then 'transfer_in' else 'join' end as event_type,
         null                                         as leave_reason_code,
-        null                                         as other_cdcs_code,
+        l.origin_cdcs_code                           as other_cdcs_code,
         false                                        as is_inferred,
         l.gender, l.birth_date, l.ethnicity_code
-    from standalone_leavers as l
-    where l.join_date >= l.period
+    from standalone_entries as l
+    where l.origin_cdcs_code is not null
+       or l.join_date >= l.covered_from
 ),
 
 cdcs_report as (

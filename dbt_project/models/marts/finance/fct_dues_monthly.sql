@@ -10,6 +10,11 @@
 -- dues_expected = Σ over members of min(round(rate × insurance_salary), cap), with the rate and the cap
 -- (base salary × cap multiplier) of the rule in force that month (dues_rules); dues_collected comes from
 -- the branch's current dues report of the month.
+-- A member owes dues once a month, in the CĐCS where they are a member at month end. A person listed in two
+-- CĐCS (moved while the old unit's roster is carried forward) owes them where a roster sent for the month
+-- lists them (the branch's own report of the month, not the repeat of an older roster), then by the
+-- counted-once order of int_member_unit_months; so members here can differ from fct_membership_monthly,
+-- which keeps the person in the old unit until its branch reports again.
 with rules as (
     select
         valid_from,
@@ -18,6 +23,19 @@ with rules as (
         base_salary,
         cast(round(base_salary * cap_multiplier) as bigint) as dues_cap
     from {{ ref('dues_rules') }}
+),
+
+member_units as (
+    select
+        period,
+        cdcs_code,
+        insurance_salary,
+        row_number() over (
+            partition by member_key, period
+            order by case when is_carried_forward then 1 else 0 end, unit_rank
+        ) as dues_rank
+    from {{ ref('int_member_unit_months') }}
+    where {{ period_window('period') }}
 ),
 
 member_dues as (
@@ -32,10 +50,10 @@ member_dues as (
             when m.insurance_salary is null or r.rate is null then 0
             else least(cast(round(m.insurance_salary * r.rate) as bigint), r.dues_cap)
         end as dues_due
-    from {{ ref('int_member_months') }} as m
+    from member_units as m
     left join rules as r
       on m.period >= r.valid_from and (r.valid_to is null or m.period <= r.valid_to)
-    where {{ period_window('m.period') }}
+    where m.dues_rank = 1
 ),
 
 from_roster as (

@@ -418,9 +418,10 @@ def _period_expected(kind: str, e: np.ndarray, c: np.ndarray, p: np.ndarray, ch:
     of the person changes (month M); it is dated back to its own month p when p lies in the window of months
     the unit's roster at M covers (after the unit's previous roster), else it stays at M. An exit seen while
     the old unit's roster is still carried forward (no leaver row yet) is dated M. Without carry-forward
-    M = p. An episode never counted at a month end (joined and left within a month) is seen as a leaver row
-    in the next roster the unit sends (dated back to p); a move never counted because the old unit's roster is
-    carried forward to the end of the window is not seen. `ends`: month-end day of each month index."""
+    M = p. An episode never counted at a month end (joined and left within a month, or within months the unit
+    did not send) is seen as a leaver row in the next roster the unit sends (dated back to p); a move never
+    counted because the old unit's roster is carried forward to the end of the window is not seen. `ends`:
+    month-end day of each month index."""
     n_m = sub_hist.shape[0]
     # sent_from[k, c]: the unit sends a roster in month k or later (within the window)
     sent_from = np.flip(np.logical_or.accumulate(np.flip(sub_hist, 0), 0), 0)
@@ -428,8 +429,24 @@ def _period_expected(kind: str, e: np.ndarray, c: np.ndarray, p: np.ndarray, ch:
     if entry:
         big_m = first_counted[e]
         late = big_m > p
-        spans = ch.ep_end[e] > ends[p]  # active at some month end inside the window
-        out = np.where(big_m >= 0, p, np.where(~spans & sent_from[p, c], p, -1))
+        # never counted: seen only as a leaver row, in the first roster the unit sends from the month the
+        # episode ends, when no roster it sent before lists the person as active (every month end inside the
+        # episode fell in months the unit did not send); that roster covers month p, so the event is dated p.
+        # A transfer_in is seen as one when the old unit's 'transfer' leaver row is there by then too.
+        end_m = np.searchsorted(ends, ch.ep_end[e], side="left")  # month index of the end day (n_m: open)
+        ended = end_m < n_m
+        end_c = np.minimum(end_m, n_m - 1)
+        sent_cum = np.vstack([np.zeros((1, sub_hist.shape[1]), np.int64), np.cumsum(sub_hist, 0)])
+        listed = (sent_cum[end_c, c] - sent_cum[p, c]) > 0  # a roster sent in months p .. end_m - 1
+        seen = ended & ~listed & sent_from[end_c, c]
+        if kind == "transfer_in" and seen.any():
+            first_sent = np.full((n_m + 1, sub_hist.shape[1]), n_m, np.int64)  # first month ≥ k the unit sends
+            for k in range(n_m - 1, -1, -1):
+                first_sent[k] = np.where(sub_hist[k], k, first_sent[k + 1])
+            big_end = first_sent[end_c, c]
+            o = ch.ep_other[e]
+            seen &= (o >= 0) & (first_sent[p, np.maximum(o, 0)] <= big_end)
+        out = np.where(big_m >= 0, p, np.where(seen, p, -1))
     else:
         big_m = last_counted[e] + 1
         late = last_counted[e] >= p

@@ -263,3 +263,35 @@ def test_final_rosters_match_truth(tiny):
         assert counts == dict(truth.select("cdcs_code", "members_true").iter_rows()), (rel,)
         compared += 1
     assert compared > 5
+
+
+def test_period_expected_of_episodes_never_counted_at_a_month_end():
+    """An episode that starts and ends within months its unit did not send is never on a roster as active;
+    the next roster the unit sends lists it as a leaver row, so its join (or transfer_in, when the old unit's
+    'transfer' leaver row is sent by then) is reported, dated back to its own month (the warehouse's
+    standalone leaver rows, dbt int_member_events) — also when a (carried) month end falls inside it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from pipelines.generate.engine import _period_expected
+
+    ends = np.array([30, 61, 91, 122], np.int64)          # month-end days of months 0..3
+    # units: 0 = B (does not send month 1), 1 = A (sends every month), 2 = A2 (sends month 3 only)
+    sub_hist = np.array([[1, 1, 0], [0, 1, 0], [1, 1, 0], [1, 1, 1]], bool)
+    open_ = 2**31 - 1
+    # joins into B: e0 starts and ends inside month 1 (no month end inside); e1 starts in month 1 and ends in
+    # month 2 (month 1's end inside, not sent); e2 the same but ends in month 3 (B sent month 2: it was listed
+    # as active there, so this path does not see it); e3 still open
+    ch = SimpleNamespace(ep_end=np.array([50, 70, 100, open_, 70, 70], np.int64),
+                         ep_other=np.array([-1, -1, -1, -1, 1, 2], np.int64))
+    e = np.arange(4)
+    out = _period_expected("join", e, np.zeros(4, np.int64), np.ones(4, np.int64), ch, ends, sub_hist,
+                           np.full(6, -1, np.int64), np.full(6, -1, np.int64))
+    assert out.tolist() == [1, 1, -1, -1]
+    # transfers into B, month 1 to month 2: from A (its leaver row is in A's month-1 roster) → seen; from A2
+    # (its first roster after the move is month 3, after B's month-2 roster) → not seen as a transfer_in
+    e = np.array([4, 5])
+    out = _period_expected("transfer_in", e, np.zeros(2, np.int64), np.ones(2, np.int64), ch, ends, sub_hist,
+                           np.full(6, -1, np.int64), np.full(6, -1, np.int64))
+    assert out.tolist() == [1, -1]

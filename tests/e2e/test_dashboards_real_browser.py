@@ -1,0 +1,272 @@
+"""The dashboards in a real browser on a warehouse the REAL pipeline built: tiny generated data taken
+through `doanvien refresh` (the session fixture `tiny_published`: generate → ingest → dbt build → publish),
+served by `streamlit run`, driven by Debian's headless Chromium through Playwright.
+
+Figures read off the screen are compared with the generator's ground truth (`ground_truth/*.parquet`,
+placed in the organisation tree with the registry `registry/units.parquet`, independently of dbt and of the
+query layer) and, where the truth has no such figure, with independent SQL on the published file:
+- the national overview (members, year-to-date joins against the Confederation's target, dues ratio);
+- a commune/ward union drilled through its whole series across the 1 July 2025 restructuring (the months
+  before it existed show the CĐCS it has today), in Vietnamese and then in English.
+
+`DOANVIEN_E2E_REAL_DATA=<data root with a published warehouse>` reuses one already built (read only).
+Screenshots go to tests/e2e/screenshots/ (git-ignored)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.analytics.i18n import fmt_int, fmt_month, fmt_pct
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PASSWORD = "matkhau-du-lieu-that-123"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed (make browser-deps)")]
+
+
+# --- the data: the pipeline's warehouse, and the truth beside it ---------------------------------------
+
+@pytest.fixture(scope="module")
+def source_root(request) -> Path:
+    given = os.environ.get("DOANVIEN_E2E_REAL_DATA")
+    return Path(given) if given else request.getfixturevalue("tiny_published")
+
+
+@pytest.fixture(scope="module")
+def real_root(source_root, tmp_path_factory) -> Path:
+    """A private copy of the published warehouse and the registry (accounts are written here; the shared
+    session data stays clean)."""
+    root = tmp_path_factory.mktemp("realdash") / "data"
+    root.mkdir()
+    for sub in ("warehouse", "registry"):
+        shutil.copytree(source_root / sub, root / sub, ignore=shutil.ignore_patterns("build"))
+    ptr = root / "warehouse" / "CURRENT"
+    rec = json.loads(ptr.read_text())
+    for k in ("path", "analyst_path"):
+        if rec.get(k):
+            rec[k] = rec[k].replace(str(source_root), str(root))
+    ptr.write_text(json.dumps(rec))
+    return root
+
+
+@pytest.fixture(scope="module")
+def truth(source_root, real_root):
+    """Queries over the ground truth and the registry (DuckDB on the Parquet files), and over the published
+    warehouse (read only)."""
+    gt = duckdb.connect()
+    wh = duckdb.connect(json.loads((real_root / "warehouse" / "CURRENT").read_text())["path"], read_only=True)
+
+    class T:
+        root = source_root
+
+        @staticmethod
+        def gt(sql, params=()):
+            sql = sql.replace("{gt}", f"{source_root}/ground_truth").replace("{registry}", f"{source_root}/registry")
+            return gt.execute(sql, list(params)).fetchall()
+
+        @staticmethod
+        def wh(sql, params=()):
+            return wh.execute(sql, list(params)).fetchall()
+
+    yield T
+    gt.close()
+    wh.close()
+
+
+# --- the app, served -------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(real_root):
+    from argon2 import PasswordHasher
+
+    from pipelines.access import accounts
+    old = os.environ.get("DOANVIEN_DATA_DIR")
+    os.environ["DOANVIEN_DATA_DIR"] = str(real_root)
+    # minimal argon2 cost: the server verifies with the cost stored in the hash (~0.5 s each otherwise)
+    hasher, accounts._hasher = accounts._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    try:
+        accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
+                             password=PASSWORD, replace_existing=True)
+    finally:
+        accounts._hasher = hasher
+        if old is None:
+            os.environ.pop("DOANVIEN_DATA_DIR", None)
+        else:
+            os.environ["DOANVIEN_DATA_DIR"] = old
+    port = _free_port()
+    env = {**os.environ, "DOANVIEN_DATA_DIR": str(real_root), "PYTHONDONTWRITEBYTECODE": "1"}
+    log = open(real_root / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "minimal"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not start: " + (real_root / "streamlit.log").read_text()[-2000:])
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_logged_in(browser, base: str, params: dict | None = None):
+    """A new tab on the app with `params` in the URL (a shared link), logged in as the national leader."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 2000}, locale="vi-VN")
+    pg = ctx.new_page()
+    pg.goto(base + "/" + ("?" + urllib.parse.urlencode(params) if params else ""))
+    pg.get_by_label("Tên đăng nhập").fill("lanhdao")
+    pg.get_by_label("Mật khẩu").fill(PASSWORD)
+    pg.get_by_role("button", name="Đăng nhập").click()
+    settle(pg, "Tổng quan")
+    return pg
+
+
+def settle(pg, title: str) -> None:
+    pg.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    pg.wait_for_selector("[data-testid='stMetricValue']", timeout=60_000)
+    # elements of the previous run stay on screen, marked stale, until the new run replaces them
+    pg.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+    pg.wait_for_timeout(300)
+
+
+def metric(pg, label: str) -> str:
+    box = pg.locator("[data-testid='stMetric']").filter(
+        has=pg.locator("[data-testid='stMetricLabel']", has_text=label)).first
+    return box.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def captions(pg) -> list[str]:
+    return [c.strip() for c in pg.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").all_inner_texts()]
+
+
+def trend(pg) -> dict[dt.date, int]:
+    """The members-over-time chart (the first Plotly figure of Tổng quan), as drawn: month -> members."""
+    pg.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    # _fullData: the trace as Plotly drew it (data arrays decoded from Plotly's base64 typed-array transport)
+    data = pg.evaluate("() => { const d = document.querySelector('.js-plotly-plot')._fullData[0];"
+                       " return {x: Array.from(d.x, String), y: Array.from(d.y, Number)}; }")
+    return {dt.date.fromisoformat(str(x)[:10]): int(y) for x, y in zip(data["x"], data["y"])}
+
+
+# --- the tests -------------------------------------------------------------------------------------------
+
+def _latest(truth) -> dt.date:
+    return truth.gt("SELECT max(period) FROM '{gt}/membership_monthly.parquet'")[0][0]
+
+
+def test_national_overview_matches_the_ground_truth(browser, served, truth):
+    latest = _latest(truth)
+    members = truth.gt("SELECT sum(members_expected) FROM '{gt}/membership_monthly.parquet' WHERE period = ?",
+                       [latest])[0][0]
+    first = truth.gt("SELECT min(period) FROM '{gt}/membership_monthly.parquet'")[0][0]
+    ytd_from = max(first, dt.date(latest.year, 1, 1))
+    joins_month, joins_ytd = truth.gt(
+        "SELECT count(*) FILTER (WHERE period_expected = ?), count(*) FROM '{gt}/member_events.parquet' "
+        "WHERE event_type = 'join' AND period_expected BETWEEN ? AND ?", [latest, ytd_from, latest])[0]
+    # dues: reported figures only are in the truth; the ratio is checked with independent SQL on the warehouse
+    collected, expected = truth.wh("SELECT sum(dues_collected), sum(dues_expected) FROM marts.fct_dues_monthly "
+                                   "WHERE period = ?", [latest])[0]
+    from pipelines.analytics import targets
+    target = targets.load()[(latest.year, "TLD", "new_members")]
+
+    pg = open_logged_in(browser, served)
+    try:
+        assert metric(pg, "Đoàn viên") == fmt_int(members) and members > 0
+        assert metric(pg, "Kết nạp mới") == fmt_int(joins_month)
+        assert metric(pg, "Đoàn phí thu / phải thu") == fmt_pct(collected / expected)
+        period = f"{fmt_month(ytd_from)}–{fmt_month(latest)}"
+        assert (f"Lũy kế {period}: {fmt_int(joins_ytd)}, đạt {fmt_pct(joins_ytd / target)} chỉ tiêu kết nạp năm "
+                f"{latest.year} ({fmt_int(target)})") in captions(pg), captions(pg)
+        pg.screenshot(path=str(SHOTS / "real_tong_quan.png"), full_page=True)
+    finally:
+        pg.context.close()
+
+
+def test_commune_union_series_across_the_restructuring(browser, served, truth):
+    """A shared link drilled into the commune/ward union with the most CĐCS, over every month: before
+    01/07/2025 (when it did not exist) each month shows the CĐCS that are under it today."""
+    unit, = truth.gt("SELECT parent_code FROM '{registry}/units.parquet' WHERE level = 'cdcs' AND "
+                     "parent_code LIKE 'X%' GROUP BY 1 ORDER BY count(DISTINCT unit_code) DESC, 1 LIMIT 1")[0]
+    created = truth.gt("SELECT min(valid_from) FROM '{registry}/units.parquet' WHERE unit_code = ?", [unit])[0][0]
+    series = dict(truth.gt(
+        "SELECT m.period, sum(m.members_expected)::BIGINT FROM '{gt}/membership_monthly.parquet' m "
+        "WHERE m.cdcs_code IN (SELECT unit_code FROM '{registry}/units.parquet' WHERE level = 'cdcs' "
+        "AND parent_code = ? AND valid_to IS NULL) GROUP BY 1", [unit]))
+    months = sorted(series)
+    assert months[0] < created <= months[-1], "the tiny data spans the union's creation"
+    assert all(series[p] > 0 for p in months)
+    early = max(p for p in months if p < created)
+
+    pg = open_logged_in(browser, served, {"dv": unit, "tu": months[0].strftime("%Y-%m"),
+                                          "den": months[-1].strftime("%Y-%m")})
+    try:
+        assert f"dv={unit}" in pg.url
+        assert trend(pg) == series  # every month, those before the union existed included
+        assert metric(pg, "Đoàn viên") == fmt_int(series[months[-1]])
+        name = truth.wh("SELECT arg_max(unit_name, valid_from) FROM marts.dim_union_unit WHERE unit_code = ?",
+                        [unit])[0][0]
+        assert name in pg.locator("[data-testid='stMain']").inner_text()  # the breadcrumb
+        pg.screenshot(path=str(SHOTS / "real_xa_phuong.png"), full_page=True)
+
+        # English, then the last month before the union existed: its CĐCS of today, English number format
+        pg.locator("[data-testid='stSidebar']").get_by_text("English", exact=True).click()
+        settle(pg, "Overview")
+        pg.locator("[data-testid='stSidebar']").get_by_role("combobox", name="To", exact=True).click()
+        pg.get_by_role("option", name=fmt_month(early, "en"), exact=True).click()
+        pg.wait_for_function(f"() => location.search.includes('den={early:%Y-%m}')", timeout=30_000)
+        settle(pg, "Overview")
+        assert f"dv={unit}" in pg.url
+        assert metric(pg, "Members") == fmt_int(series[early], "en")
+        assert max(trend(pg)) == early
+        pg.screenshot(path=str(SHOTS / "real_xa_phuong_en.png"), full_page=True)
+    finally:
+        pg.context.close()

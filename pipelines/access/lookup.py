@@ -79,22 +79,28 @@ def _cols(con, schema: str, table: str) -> set[str]:
     return set(table_columns(con, schema, table))
 
 
-def _current_unit_sql(con) -> tuple[str, str]:
-    """A CTE body `member_key, cdcs_code` giving each member's current CĐCS, and its source description."""
+def _current_unit_sql(con, key_filter: str = "TRUE") -> tuple[str, str]:
+    """A CTE body `member_key, cdcs_code` giving the current CĐCS of the members that pass `key_filter` (SQL on
+    `member_key`, e.g. `member_key = ?`: only those members are aggregated), and its source description."""
     dm = _cols(con, "marts", "dim_member")
     pii = _cols(con, "restricted", "member_pii")
     if {"member_key", "cdcs_code"} <= dm:
-        extra = ""
-        if "is_current" in dm:
-            extra = " WHERE is_current"
-        return f"SELECT member_key, any_value(cdcs_code) AS cdcs_code FROM marts.dim_member{extra} GROUP BY 1", "dim_member"
+        current = "is_current AND " if "is_current" in dm else ""
+        return (f"SELECT member_key, any_value(cdcs_code) AS cdcs_code FROM marts.dim_member "
+                f"WHERE {current}({key_filter}) GROUP BY 1"), "dim_member"
     if {"member_key", "cdcs_code"} <= pii:
-        return "SELECT member_key, cdcs_code FROM restricted.member_pii", "member_pii"
+        return f"SELECT member_key, cdcs_code FROM restricted.member_pii WHERE ({key_filter})", "member_pii"
     ev = _cols(con, "marts", "fct_member_events")
     if {"member_key", "cdcs_code", "event_date"} <= ev:
         return ("SELECT member_key, arg_max(cdcs_code, event_date) AS cdcs_code FROM marts.fct_member_events "
-                "GROUP BY 1"), "events"
+                f"WHERE ({key_filter}) GROUP BY 1"), "events"
     raise LookupError_("Kho dữ liệu thiếu bảng đoàn viên / the warehouse has no member tables")
+
+
+def _current_cdcs(con, member_key: str) -> tuple | None:
+    """(current CĐCS,) of one member, or None."""
+    cur_sql, _ = _current_unit_sql(con, "member_key = ?")
+    return con.execute(f"SELECT cdcs_code FROM ({cur_sql})", [member_key]).fetchone()
 
 
 def _official_scope(user: User, con) -> Scope:
@@ -132,7 +138,6 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             audit.record_for(user, "denied", page=page, detail={"what": "search_members"}, outcome="denied")
             raise
         pii = _cols(con, "restricted", "member_pii")
-        cur_sql, _ = _current_unit_sql(con)
         if CCCD_RE.match(q):
             cond, params, how = "p.cccd = ?", [q], "cccd"
         elif "member_code" in pii and re.fullmatch(r"[A-Za-z0-9._-]{4,40}", q) and any(ch.isdigit() for ch in q):
@@ -143,13 +148,16 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             col = "p.name_search" if "name_search" in pii else \
                 "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
             cond, params, how = f"{col} LIKE ? ESCAPE '\\'", [like], "name"
+        # the matching people first, then the current unit of those people only (not of every member)
+        cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
         pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
         mc = "p.member_code" if "member_code" in pii else "NULL"
         bd = "p.birth_date" if "birth_date" in pii else "NULL"
-        sql = (f"WITH cur AS ({cur_sql}) "
-               f"SELECT p.member_key, {mc}, p.full_name, p.cccd, {bd}, cur.cdcs_code "
-               f"FROM restricted.member_pii p JOIN cur ON cur.member_key = p.member_key "
-               f"WHERE {cond} AND ({pred}) ORDER BY p.full_name, p.member_key LIMIT ?")
+        sql = (f"WITH hits AS (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, {bd} AS birth_date "
+               f"FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
+               f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
+               f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
+               f"WHERE ({pred}) ORDER BY h.full_name, h.member_key LIMIT ?")
         rows = con.execute(sql, [*params, *pparams, int(limit)]).fetchall()
     hits = [MemberHit(member_key=r[0], member_code=r[1], full_name=r[2], cccd=mask_for(user, r[3]),
                       birth=_birth_for(user, r[4]), cdcs_code=r[5]) for r in rows]
@@ -273,15 +281,13 @@ def _resolve_member_key(con, member_key: str | None, member_code: str | None) ->
 def _member_record(con, user: User, member_key: str, *, own: bool, history_scope: Scope | None) -> dict | None:
     pii = _cols(con, "restricted", "member_pii")
     dm = _cols(con, "marts", "dim_member")
-    cur_sql, _ = _current_unit_sql(con)
     sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender", "join_date") if c in pii]
     r = con.execute(f"SELECT {', '.join('p.' + c for c in sel_p)} FROM restricted.member_pii p "
                     "WHERE p.member_key = ?", [member_key]).fetchone()
     if r is None:
         return None
     rec = dict(zip(sel_p, r))
-    cur = con.execute(f"WITH cur AS ({cur_sql}) SELECT cdcs_code FROM cur WHERE member_key = ?",
-                      [member_key]).fetchone()
+    cur = _current_cdcs(con, member_key)
     rec["cdcs_code"] = cur[0] if cur else None
     extra = [c for c in ("member_code", "join_date", "status", "leave_date", "gender", "ethnicity_code",
                          "age_band") if c in dm and c not in rec]
@@ -319,9 +325,7 @@ def member_detail(user: User, member_key: str, *, page: str = "tra_cuu") -> dict
             audit.record_for(user, "denied", page=page, member_key=member_key, detail={"what": "member_detail"},
                              outcome="denied")
             raise
-        cur_sql, _ = _current_unit_sql(con)
-        cur = con.execute(f"WITH cur AS ({cur_sql}) SELECT cdcs_code FROM cur WHERE member_key = ?",
-                          [member_key]).fetchone()
+        cur = _current_cdcs(con, member_key)
         if cur is None or not scope.allows_cdcs(cur[0]):
             audit.record_for(user, "denied", page=page, member_key=member_key, detail={"what": "member_detail"},
                              outcome="denied")
@@ -363,8 +367,7 @@ def submit_correction(user: User, field: str, message: str, *, page: str = "tra_
         key = _resolve_member_key(con, user.member_key, user.member_code)
         if not key:
             raise LookupError_("Chưa có hồ sơ trong kho dữ liệu / no record in the warehouse yet")
-        cur_sql, _ = _current_unit_sql(con)
-        cur = con.execute(f"WITH cur AS ({cur_sql}) SELECT cdcs_code FROM cur WHERE member_key = ?", [key]).fetchone()
+        cur = _current_cdcs(con, key)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with accounts_db() as db:
         c = db.execute("INSERT INTO correction_requests (member_key, cdcs_code, requested_by, field, message, "

@@ -1,36 +1,124 @@
 """Thin seam onto the orchestration engineer's serving module (`pipelines.warehouse.serving`).
 
-Every read of the published warehouse from `pipelines.access` goes through here: a short-lived read-only
-connection per use, so a newly published version is picked up at the next call.
+Every read of the published warehouse from `pipelines.access` goes through here: a read-only connection per
+use, to the version the `CURRENT` pointer names at that moment, so a newly published version is picked up at
+the next call.
+
+Opening a DuckDB file costs tens of milliseconds (catalog load), a connection to an already open one a tenth
+of a millisecond (DuckDB's per-process instance cache, keyed by path and config). So the process keeps one
+idle "keeper" connection per published version it has read (the newest two; a version file is immutable, so
+nothing it holds can go stale), and each use still gets a connection of its own, closed after the use: a
+keeper closed when a newer version arrives never cuts off a reader in flight. The table columns and the latest
+period of a version are read once per version (a published file never changes).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import datetime as dt
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
+
+_KEEP_VERSIONS = 2  # the current version and the one before (serving never deletes those two)
 
 
 class NoWarehouse(RuntimeError):
     """Nothing has been published yet (run `doanvien refresh`)."""
 
 
+class _Version:
+    """One published file held open by this process, with what never changes in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.keeper = duckdb.connect(path, read_only=True)  # same (default) config as serving.connect()
+        self.columns: dict[tuple[str, str], list[str]] | None = None
+        self.latest: tuple | None = None  # (latest period,) once read
+
+    def table_columns(self, con, schema: str, table: str) -> list[str]:
+        cols = self.columns
+        if cols is None:
+            cols = {}
+            for sch, tab, col in con.execute(
+                    "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                    "ORDER BY table_schema, table_name, ordinal_position").fetchall():
+                cols.setdefault((sch, tab), []).append(col)
+            self.columns = cols
+        return list(cols.get((schema, table), ()))
+
+
+_LOCK = threading.Lock()
+_HELD: "collections.OrderedDict[str, _Version]" = collections.OrderedDict()
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("access_warehouse", default=None)
+
+
+def _held(path: str) -> _Version:
+    with _LOCK:
+        v = _HELD.get(path)
+        if v is None:
+            v = _HELD[path] = _Version(path)
+            while len(_HELD) > _KEEP_VERSIONS:
+                _, old = _HELD.popitem(last=False)
+                with contextlib.suppress(Exception):
+                    old.keeper.close()  # connections opened from it stay usable until they close
+        else:
+            _HELD.move_to_end(path)
+        return v
+
+
+def release_all() -> None:
+    """Close the keeper connections (tests; a process that is about to delete version files)."""
+    with _LOCK:
+        while _HELD:
+            _, v = _HELD.popitem()
+            with contextlib.suppress(Exception):
+                v.keeper.close()
+
+
+def _open_current() -> tuple[duckdb.DuckDBPyConnection, _Version]:
+    """As `serving.connect()`: read the pointer, open read-only; retried when the version was retired
+    between reading the pointer and opening it."""
+    from pipelines.warehouse import serving
+
+    last_exc: Exception | None = None
+    for _attempt in range(3):
+        try:
+            path = os.fspath(serving.warehouse_path())
+        except serving.WarehouseNotPublished as exc:
+            raise NoWarehouse(str(exc)) from exc
+        try:
+            v = _held(path)
+            return duckdb.connect(path, read_only=True), v
+        except duckdb.IOException as exc:
+            last_exc = exc
+            if os.path.exists(path):
+                raise
+            time.sleep(0.05)
+    assert last_exc is not None
+    raise last_exc
+
+
 @contextlib.contextmanager
 def connect_full() -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-only connection to the full published warehouse (includes `restricted`). Access code only."""
-    from pipelines.warehouse import serving
-
-    try:
-        cm = serving.connect()  # same config as every other reader (DuckDB refuses mixed configs per file)
-        con = cm.__enter__()
-    except serving.WarehouseNotPublished as exc:
-        raise NoWarehouse(str(exc)) from exc
+    con, v = _open_current()
+    token = _ACTIVE.set((con, v))
     try:
         yield con
     finally:
-        cm.__exit__(None, None, None)
+        _ACTIVE.reset(token)
+        con.close()
+
+
+def _version_of(con) -> _Version | None:
+    active = _ACTIVE.get()
+    return active[1] if active is not None and active[0] is con else None
 
 
 def analyst_path() -> Path:
@@ -51,6 +139,11 @@ def version() -> str | None:
 
 
 def table_columns(con, schema: str, table: str) -> list[str]:
+    """The columns of `schema.table` (empty when there is no such table); read once per version when `con`
+    comes from `connect_full`."""
+    v = _version_of(con)
+    if v is not None:
+        return v.table_columns(con, schema, table)
     rows = con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
         "ORDER BY ordinal_position", [schema, table]).fetchall()
@@ -58,11 +151,17 @@ def table_columns(con, schema: str, table: str) -> list[str]:
 
 
 def latest_period(con) -> dt.date | None:
-    """The latest month present in the membership fact (the default 'period viewed')."""
+    """The latest month present in the membership fact (the default 'period viewed'); once per version."""
+    v = _version_of(con)
+    if v is not None and v.latest is not None:
+        return v.latest[0]
     if not table_columns(con, "marts", "fct_membership_monthly"):
-        return None
-    r = con.execute("SELECT max(period) FROM marts.fct_membership_monthly").fetchone()
-    v = r[0] if r else None
-    if isinstance(v, dt.datetime):
-        v = v.date()
-    return v
+        value = None
+    else:
+        r = con.execute("SELECT max(period) FROM marts.fct_membership_monthly").fetchone()
+        value = r[0] if r else None
+        if isinstance(value, dt.datetime):
+            value = value.date()
+    if v is not None:
+        v.latest = (value,)
+    return value

@@ -111,3 +111,46 @@ def test_upload_with_real_engine(users, dw):
     assert res.status in ("accepted", "refused", "duplicate")
     assert "<" not in res.stored_name and "\\" not in res.stored_name
     assert not list(dw.rglob("bad<script>*"))
+
+
+def test_lookups_reuse_the_open_version_and_pick_up_a_new_one(users, dw):
+    """One idle connection per published version stays open in the process (the next lookups only attach to
+    it); a newly published version is read at the next call, and only the newest two stay held."""
+    import shutil
+
+    import duckdb
+
+    from pipelines.access import warehouse
+    from pipelines.warehouse import serving
+
+    nat = users["national_leader"]
+    m = _member("CS0000004")
+    assert [h.member_key for h in lookup.search_members(nat, m["cccd"])] == [m["member_key"]]
+    first = str(serving.warehouse_path())
+    assert first in warehouse._HELD
+    assert lookup.search_members(nat, "ten moi phat hanh") == []
+    for i, name in enumerate(("Tên Mới Phát Hành", "Tên Thứ Ba")):
+        build = serving.build_dir() / f"next{i}.duckdb"
+        shutil.copyfile(serving.warehouse_path(), build)
+        con = duckdb.connect(str(build))
+        con.execute("UPDATE restricted.member_pii SET full_name = ?, name_search = ? WHERE member_key = ?",
+                    [name, wf.fold(name), m["member_key"]])
+        con.execute("CHECKPOINT")
+        con.close()
+        version = f"2026010{i + 2}T000000Z-test"
+        serving.stamp_version(build, version, "test")
+        analyst = serving.build_dir() / f"next{i}.analyst.duckdb"
+        serving.make_analyst_copy(build, analyst)
+        serving.publish(build, version=version, run_id="test", analyst_build_path=analyst)
+        hits = lookup.search_members(nat, wf.fold(name))
+        assert [(h.member_key, h.full_name) for h in hits] == [(m["member_key"], name)]
+    assert len(warehouse._HELD) == 2
+    assert first not in warehouse._HELD and str(serving.warehouse_path()) in warehouse._HELD
+    assert lookup.search_members(nat, "ten moi phat hanh") == []
+    # scope, masking and audit as before, on the new version
+    up = users["upper_official"]
+    assert [h.cdcs_code for h in lookup.search_members(up, "ten thu ba")] == ["CS0000004"]
+    assert lookup.search_members(up, _member("CS0000006")["cccd"]) == []
+    assert all("*****" in h.cccd for h in lookup.search_members(nat, "ten thu ba"))
+    assert audit.verify_chain() == (True, None)
+    assert len(audit.events(action="search_members")) == 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -119,10 +120,10 @@ def _path(name: str) -> Path:
     return config.app_dir() / name
 
 
-def _open(name: str, schema: str) -> sqlite3.Connection:
+def _open(name: str, schema: str, *, any_thread: bool = False) -> sqlite3.Connection:
     path = _path(name)
     new = not path.exists()
-    con = sqlite3.connect(os.fspath(path), timeout=30, isolation_level=None)
+    con = sqlite3.connect(os.fspath(path), timeout=30, isolation_level=None, check_same_thread=not any_thread)
     con.row_factory = sqlite3.Row
     con.execute("PRAGMA busy_timeout = 30000")
     con.execute("PRAGMA journal_mode = WAL")
@@ -150,3 +151,45 @@ def audit_db() -> Iterator[sqlite3.Connection]:
         yield con
     finally:
         con.close()
+
+
+# The audit log is written on every look at a person: opening SQLite, setting the pragmas and running the
+# schema script each time cost more than the write (and closing the last connection of a WAL database
+# checkpoints it). Writers in this process share one connection per audit file, one at a time (a lock);
+# other processes still meet it through SQLite's own locking (BEGIN IMMEDIATE, busy_timeout), and the previous
+# hash is read inside that transaction, so the chain holds across processes. The connection is re-opened when
+# the data root changes, when the file at that path is no longer the one it has open (removed or replaced),
+# and in a forked child.
+_AUDIT_LOCK = threading.Lock()
+_AUDIT_WRITER: dict = {}  # {"key": (path, pid, (st_dev, st_ino)), "con": sqlite3.Connection}
+# Connections to a file that was removed or replaced under them are never closed: closing the last connection
+# of a WAL database checkpoints and deletes "<path>-wal" by name, which would now be the new file's.
+_AUDIT_ORPHANS: list = []
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def audit_writer() -> Iterator[sqlite3.Connection]:
+    """The process's connection to the audit log, held exclusively by the caller for one transaction."""
+    with _AUDIT_LOCK:
+        path = _path(AUDIT_DB)
+        key = (os.fspath(path), os.getpid(), _file_id(path))
+        con, old = _AUDIT_WRITER.get("con"), _AUDIT_WRITER.get("key")
+        if con is None or key[2] is None or old != key:
+            if con is not None and old[1] == os.getpid():  # (a forked child leaves the parent's alone)
+                if old[0] == key[0]:
+                    _AUDIT_ORPHANS.append(con)
+                else:  # another data root: that file is still there, close normally
+                    with contextlib.suppress(sqlite3.Error):
+                        con.close()
+            _AUDIT_WRITER.clear()
+            con = _open(AUDIT_DB, _AUDIT_SCHEMA, any_thread=True)
+            _AUDIT_WRITER.update(key=(os.fspath(path), os.getpid(), _file_id(path)), con=con)
+        yield con

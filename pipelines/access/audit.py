@@ -15,7 +15,7 @@ import io
 import json
 import re
 
-from pipelines.access.appdb import audit_db
+from pipelines.access.appdb import audit_db, audit_writer
 
 GENESIS = "0" * 64
 _CCCD_RE = re.compile(r"(?<!\d)\d{12}(?!\d)")
@@ -53,7 +53,7 @@ def record(actor: str, action: str, *, role: str | None = None, page: str | None
     ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     rec = {"ts": ts, "actor": actor or "?", "role": role, "action": action, "page": page,
            "member_key": member_key, "detail": detail_json, "outcome": outcome, "rows": rows}
-    with audit_db() as con:
+    with audit_writer() as con:
         con.execute("BEGIN IMMEDIATE")
         try:
             last = con.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()

@@ -119,3 +119,45 @@ def test_audit_is_append_only_and_chained(data_root):
     con.commit()
     con.close()
     assert audit.verify_chain() == (False, 1)
+
+
+def test_audit_writer_shared_across_threads_and_processes(data_root):
+    """The process keeps one audit connection: writes from threads and from another process all chain, and a
+    log file removed under it is noticed (a new file, a new chain)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from pipelines.access import appdb
+
+    audit.record("a", "login")
+    errors = []
+
+    def write(i):
+        try:
+            for j in range(10):
+                audit.record(f"t{i}", "search_members", detail={"j": j})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    env = {**os.environ, "DOANVIEN_DATA_DIR": str(data_root)}
+    subprocess.run([sys.executable, "-c", "from pipelines.access import audit; audit.record('other', 'login')"],
+                   check=True, env=env, cwd=config.REPO_ROOT)
+    audit.record("a", "logout")  # chains onto the other process's record
+    rows = audit.events(limit=100)
+    assert len(rows) == 43 and rows[0]["actor"] == "a" and rows[1]["actor"] == "other"
+    assert audit.verify_chain() == (True, None)
+    path = config.app_dir() / AUDIT_DB
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.unlink(f"{path}{suffix}")
+    audit.record("a", "login")
+    assert [r["actor"] for r in audit.events()] == ["a"] and audit.verify_chain() == (True, None)
+    assert appdb._AUDIT_WRITER["key"][2] == appdb._file_id(path)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -90,9 +90,10 @@ class Scope:
     def is_national(self) -> bool:
         return self.kind == "national"
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """A stable key for caches: equal scopes, equal keys; never shared across different scopes."""
+        """A stable key for caches: equal scopes, equal keys; never shared across different scopes (computed
+        once per Scope: it is immutable, and `scope_for` hands out the same cached object)."""
         payload = json.dumps({
             "k": self.kind, "p": self.period.isoformat() if self.period else None,
             "c": sorted(self.cdcs_codes), "u": sorted(self.upper_codes), "t": sorted(self.top_codes),

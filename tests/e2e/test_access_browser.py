@@ -167,7 +167,8 @@ def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
     assert page.get_by_text("Chọn một tệp").count() == 0
     page.get_by_text(re.compile(r"Đã nhận danh sách đoàn viên kỳ \d\d/\d{4}: 3 dòng, 2 dòng hợp lệ, "
                                 r"1 dòng bị từ chối")).wait_for(timeout=10000)
-    assert [t.strip() for t in page.locator("[data-testid=stMetricValue]").all_inner_texts()] == ["3", "2", "1"]
+    from playwright.sync_api import expect
+    expect(page.locator("[data-testid=stMetricValue]")).to_have_text(["3", "2", "1"], timeout=10000)
     assert page.dialogs == []
     assert not list(root.parent.rglob("evil*")) and not (root.parent / "evil").exists()
     # the engine's own record of this file: accepted, the row rule, and GX run on its rows (not skipped)

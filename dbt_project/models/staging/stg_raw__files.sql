@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}  -- one small Parquet file per file version: read once per build, not once per test and per use
 -- grain: one row per received file version (file_id)
 with source as (
     select * from {{ raw_relation('raw', 'files') }}

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}  -- tested (4 tests) and resolved over all history: computed once, not per test
 -- grain: one identity record (identity_record: a normalised CCCD, or 'cmnd:' || a legacy 9-digit CMND).
 -- Resolves every record to one person (identity_id = the CCCD of the person, or the CMND record itself):
 -- - a CCCD is its own person;

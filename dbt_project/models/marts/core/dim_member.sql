@@ -11,14 +11,15 @@ last_period as (
 ),
 
 latest as (
+    -- the person's latest month (one row per member_key × period): arg_max, not a window sort of every month
     select
-        m.*,
-        row_number() over (partition by member_key order by period desc) as rn
-    from months as m
-),
-
-spans as (
-    select member_key, min(period) as first_period, max(period) as last_period, min(join_date) as first_join_date
+        member_key,
+        max(period)                   as period,
+        arg_max_null(cdcs_code, period) as cdcs_code,
+        arg_max_null(gender, period) as gender,
+        arg_max_null(birth_date, period) as birth_date,
+        min(period)                   as first_period,
+        min(join_date)                as first_join_date
     from months
     group by member_key
 ),
@@ -52,7 +53,7 @@ select
     case when coalesce(l.period = (select period from last_period), false)
          then 'active' else 'left' end                                        as status,
     s.first_period,
-    s.last_period,
+    s.period                                                                  as last_period,
     coalesce(s.first_join_date, ra.join_date)                                 as first_join_date,
     case when k.identity_id like 'cmnd:%' then 'cmnd' else 'cccd' end         as identity_source,
     sc.top_unit_code,
@@ -62,9 +63,9 @@ select
     sc.ownership_type,
     sc.industry_code
 from keys as k
-left join latest as l on l.member_key = k.member_key and l.rn = 1
+left join latest as l on l.member_key = k.member_key
 left join roster_attributes as ra on ra.member_key = k.member_key
-left join spans as s on s.member_key = k.member_key
+left join latest as s on s.member_key = k.member_key
 left join {{ ref('int_cdcs_scope_months') }} as sc
   on sc.cdcs_code = coalesce(l.cdcs_code, ra.cdcs_code)
  and sc.period = coalesce(l.period, ra.period)

@@ -20,6 +20,19 @@ with two_units as (
     where u.unit_rank > 1
 ),
 
+cccd_candidates as (
+    -- CCCDs written with more than one raw variant (name, gender, birth year or exact birth date): the only
+    -- ones that can differ below, so the accent-stripping name key is computed for those rows only
+    select r.cccd
+    from {{ ref('int_roster_rows_monthly') }} as r
+    where r.cccd is not null and not r.is_carried_forward
+    group by r.cccd
+    having count(distinct r.full_name) > 1
+        or count(distinct r.gender) > 1
+        or count(distinct extract(year from r.birth_date)) > 1
+        or count(distinct case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end) > 1
+),
+
 cccd_rows as (
     select
         r.cccd,
@@ -30,6 +43,7 @@ cccd_rows as (
         r.period,
         r.cdcs_code
     from {{ ref('int_roster_rows_monthly') }} as r
+    semi join cccd_candidates as cc on cc.cccd = r.cccd
     where r.cccd is not null and not r.is_carried_forward
 ),
 

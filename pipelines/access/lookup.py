@@ -148,12 +148,13 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             col = "p.name_search" if "name_search" in pii else \
                 "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
             cond, params, how = f"{col} LIKE ? ESCAPE '\\'", [like], "name"
-        # the matching people first, then the current unit of those people only (not of every member)
+        # the matching people first (materialised: one scan of member_pii, not one per use), then the current
+        # unit of those people only (not of every member)
         cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
         pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
         mc = "p.member_code" if "member_code" in pii else "NULL"
         bd = "p.birth_date" if "birth_date" in pii else "NULL"
-        sql = (f"WITH hits AS (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, {bd} AS birth_date "
+        sql = (f"WITH hits AS MATERIALIZED (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, {bd} AS birth_date "
                f"FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
                f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
                f"FROM hits h JOIN cur ON cur.member_key = h.member_key "

@@ -72,15 +72,6 @@ def _held(path: str) -> _Version:
         return v
 
 
-def release_all() -> None:
-    """Close the keeper connections (tests; a process that is about to delete version files)."""
-    with _LOCK:
-        while _HELD:
-            _, v = _HELD.popitem()
-            with contextlib.suppress(Exception):
-                v.keeper.close()
-
-
 def _open_current() -> tuple[duckdb.DuckDBPyConnection, _Version]:
     """As `serving.connect()`: read the pointer, open read-only; retried when the version was retired
     between reading the pointer and opening it."""

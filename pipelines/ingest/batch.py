@@ -15,6 +15,10 @@ alternative file id) is exactly the sequential one. The few files whose bytes al
 branch (the same content sent twice by two branches) join one lane together. The ledger lock and the
 duplicate re-check under it (engine) keep concurrent lanes safe anyway.
 
+Branch workbooks: a batch defers each file's `.xlsx` (its own rows with the error column) to
+``engine.branch_workbook(file_id)``, which makes it from the archived original on first request; a single
+upload (the upload page) still gets it at once.
+
 Great Expectations: each worker pools its files' samples (``engine.gx_pooled`` semantics) and hands them
 back; the parent runs GX once per kind over the pooled sample, in item order, and records the run in every
 file's JSON report, exactly as a sequential batch does.
@@ -125,8 +129,8 @@ def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any,
     from pipelines.ingest import engine
     out: list[tuple[int, Any, list]] = []
     pool: dict | None = {} if pooled else None
-    prev = engine._GX_POOL
-    engine._GX_POOL = pool
+    prev, prev_defer = engine._GX_POOL, engine.DEFER_WORKBOOK
+    engine._GX_POOL, engine.DEFER_WORKBOOK = pool, True
     try:
         for idx, item in lane:
             path, branch, period, kind, received = item
@@ -137,7 +141,7 @@ def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any,
                 rep = _error_report(item, exc)
             out.append((idx, rep, []))
     finally:
-        engine._GX_POOL = prev
+        engine._GX_POOL, engine.DEFER_WORKBOOK = prev, prev_defer
     if pool:
         where = {id(rep): k for k, (_, rep, _) in enumerate(out)}
         for kind, entries in pool.items():

@@ -1,4 +1,5 @@
-"""`doanvien ingest FILE… [--branch CODE] [--period YYYY-MM] [--kind KIND] [--json]` and `doanvien ingest --inbox`.
+"""`doanvien ingest FILE… [--branch CODE] [--period YYYY-MM] [--kind KIND] [--json]`, `doanvien ingest --inbox` and
+`doanvien ingest --workbook FILE_ID` (the branch workbook of a batch-ingested file, made on request).
 
 Exit status 0 when every file was accepted (possibly with refused rows) or recognised as a duplicate,
 1 when any file was refused (or failed). Branch/period/kind default from the inbox layout
@@ -25,6 +26,8 @@ def _summary(rep) -> str:
             lines.append(f"    - {rule}: {n}")
         if rep.xlsx_report:
             lines.append(f"  Báo cáo chi tiết: {rep.xlsx_report}")
+        elif getattr(rep, "xlsx_on_demand", False):
+            lines.append(f"  Báo cáo chi tiết: doanvien ingest --workbook {rep.file_id}")
     return "\n".join(lines)
 
 
@@ -35,10 +38,19 @@ def _summary(rep) -> str:
 @click.option("--kind", "kind", type=click.Choice(KIND_CHOICES), default=None, help="Declared file kind.")
 @click.option("--inbox", "inbox", is_flag=True, help="Ingest every pending file of <data>/inbox.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-def ingest(files, branch, period, kind, inbox, as_json):
+@click.option("--workbook", "workbook", default=None, metavar="FILE_ID",
+              help="Print the path of a file's branch workbook (made now if a batch deferred it).")
+def ingest(files, branch, period, kind, inbox, as_json, workbook):
     """Ingest branch files: archive, validate, load accepted rows to raw, refused rows to quarantine."""
-    from pipelines.ingest.engine import declared_from_path, ingest_file, ingest_inbox
+    from pipelines.ingest.engine import branch_workbook, declared_from_path, ingest_file, ingest_inbox
 
+    if workbook:
+        path = branch_workbook(workbook)
+        if path is None:
+            click.echo(f"Không có báo cáo chi tiết cho tệp {workbook} (tệp không tồn tại hoặc không được nhận).", err=True)
+            sys.exit(1)
+        click.echo(str(path))
+        sys.exit(0)
     if not files and not inbox:
         raise click.UsageError("give FILE… or --inbox")
     reports = []

@@ -21,6 +21,9 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
 ``ingest_batch(items, workers=None) -> list[IngestReport]``
     The batch door (Dagster asset, benchmark): ``(path, branch, period, kind, received_at)`` items.
 
+``branch_workbook(file_id) -> Path | None``
+    The branch's workbook of an accepted file (a batch defers it; made from the archive on first request).
+
 ``gx_pooled()``
     Context manager giving the same pooling to callers that loop over ``ingest_file`` themselves.
 
@@ -68,12 +71,16 @@ from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
 
-__all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "pending_inbox_files", "ingest_inbox", "gx_pooled",
+__all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "branch_workbook", "pending_inbox_files",
+           "ingest_inbox", "gx_pooled",
            "sanitise_name", "neutralise"]
 
 DUPLICATE_MESSAGE = "Tệp này đã được nhận trước đây"
 # The branch's .xlsx report lists every row up to this size, only the refused rows above it.
 REPORT_FULL_ROWS = int(os.environ.get("DOANVIEN_INGEST_REPORT_FULL_ROWS", 20_000))
+# Set by `batch.run_lane`: a batch defers each file's branch workbook to `branch_workbook(file_id)` (about a
+# fifth of a small file's cost, for a workbook few branches open); a single upload writes it at once.
+DEFER_WORKBOOK = False
 REASON_VI = {
     "unreadable": "Không đọc được tệp.",
     "empty": "Tệp không có dòng dữ liệu nào.",
@@ -127,6 +134,7 @@ class IngestReport:
     warnings: list = field(default_factory=list)
     json_report: str | None = None
     xlsx_report: str | None = None
+    xlsx_on_demand: bool = False      # batch: the workbook is made by `branch_workbook(file_id)` when asked for
     raw_path: str | None = None
     quarantine_path: str | None = None
     gx: dict = field(default_factory=dict)
@@ -441,6 +449,16 @@ def _duplicate(rep: IngestReport, prev: dict, received: _dt.datetime, t0: float,
     return rep
 
 
+def _best_layout(grids, declared_kind: str):
+    """(layout, grid) of the sheet whose header reading scores best, or (None, None)."""
+    layout = grid = None
+    for g in grids:
+        lay = detect_layout(g, declared_kind)
+        if lay is not None and (layout is None or lay.score > layout.score):
+            layout, grid = lay, g
+    return layout, grid
+
+
 def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.datetime, stage: _Stage) -> None:
     t = time.perf_counter()
     if declared_kind not in KINDS:
@@ -465,11 +483,7 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
     fmt, grids = read_grids(data)
     rep.format = fmt
     rep.timings["read_s"] = round(time.perf_counter() - t, 4)
-    layout = grid = None
-    for g in grids:
-        lay = detect_layout(g, declared_kind)
-        if lay is not None and (layout is None or lay.score > layout.score):
-            layout, grid = lay, g
+    layout, grid = _best_layout(grids, declared_kind)
     rep.timings["parse_s"] = round(time.perf_counter() - t, 4)
     if layout is None:
         if all(g.df.height == 0 or g.df.drop("__row").null_count().sum_horizontal().item() == g.df.height * (g.df.width - 1)
@@ -636,8 +650,12 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     rep.quarantine_path = str(qpath)
     rep.timings["write_quarantine_s"] = round(time.perf_counter() - t, 4)
     t = time.perf_counter()
-    # the branch's own workbook with an added "Lỗi" column
-    _write_xlsx_report(rep, layout, typed, qdf, stage)
+    # the branch's own workbook with an added "Lỗi" column: written now for a single upload (the page shows it at
+    # once); in a batch it is made on first request by `branch_workbook` (the same function, the same bytes)
+    if DEFER_WORKBOOK:
+        rep.xlsx_report, rep.xlsx_on_demand = None, True
+    else:
+        _write_xlsx_report(rep, layout, typed, qdf, stage)
     rep.timings["write_xlsx_s"] = round(time.perf_counter() - t, 4)
 
 
@@ -672,6 +690,49 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
     path = config.reports_dir() / f"{rep.file_id}.xlsx"
     write_xlsx(stage.path_for(path), [main, summary])
     rep.xlsx_report = str(path)
+
+
+def branch_workbook(file_id: str) -> Path | None:
+    """The branch workbook (its own rows with the "Lỗi" column, plus the summary) of an accepted file version:
+    `reports/<file_id>.xlsx`, made now from the archived original, the quarantine and the JSON report when
+    the batch deferred it. The same reading, layout and normalisation as at ingestion (the same engine code),
+    so the workbook is the one a single upload gets. None for an unknown, refused or duplicate file id."""
+    if not re.fullmatch(r"[0-9a-f]{16}", file_id or ""):
+        return None
+    path = config.reports_dir() / f"{file_id}.xlsx"
+    if path.exists():
+        return path
+    led = config.raw_dir() / "files" / f"{file_id}.parquet"
+    js = config.reports_dir() / f"{file_id}.json"
+    if not led.exists() or not js.exists():
+        return None
+    row = pl.read_parquet(led).row(0, named=True)
+    if row["status"] != "accepted":
+        return None
+    known = {f for f in IngestReport.__dataclass_fields__}
+    rep = IngestReport(**{k: v for k, v in json.loads(js.read_text(encoding="utf-8")).items() if k in known})
+    arc = next(iter(sorted((config.archive_dir() / row["sha256"][:2]).glob(f"{row['sha256']}.*"))), None)
+    if arc is None:
+        return None
+    from pipelines.ingest.normalize import normalise
+    _, grids = read_grids(arc.read_bytes())
+    if rep.source_sheet is not None:
+        grids = [g for g in grids if (g.sheet or "") == (rep.source_sheet or "")] or grids
+    layout, _ = _best_layout(grids, rep.kind)
+    if layout is None:
+        return None
+    received = row["received_at"]
+    typed, _ = normalise(layout, period=row["period"], today=received.date())
+    qpath = config.quarantine_dir() / f"{file_id}.parquet"
+    qdf = pl.read_parquet(qpath) if qpath.exists() else pl.DataFrame(
+        schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})
+    stage = _Stage()
+    try:
+        _write_xlsx_report(rep, layout, typed, qdf, stage)
+        stage.commit()
+    finally:
+        stage.discard()
+    return path
 
 
 def _write_ledger(rep: IngestReport) -> None:

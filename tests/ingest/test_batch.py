@@ -48,11 +48,8 @@ def test_parallel_batch_equals_sequential(tmp_path, monkeypatch):
     assert states[1]["ledger"] == states[2]["ledger"]
     assert states[1]["raw"] == states[2]["raw"]
     assert states[1]["quarantine"] == states[2]["quarantine"]
-    # every accepted file has its branch workbook (its own rows with the error column)
-    root = tmp_path / "w2"
-    accepted = {r[0] for r in reports[2] if r[1] == "accepted"}
-    books = {p.stem for p in (root / "reports").glob("*.xlsx")}
-    assert books == accepted
+    # a batch defers the branch workbooks (made on request: see the next test)
+    assert not list((tmp_path / "w2" / "reports").glob("*.xlsx"))
 
 
 def test_lanes_keep_a_branch_together_and_in_order(tmp_path):
@@ -66,3 +63,47 @@ def test_lanes_keep_a_branch_together_and_in_order(tmp_path):
     got = lanes(f, shas=["s0", "s1", "s2", "s3", "s4", "s3"])  # file 5 (A) repeats file 3's bytes (C)
     assert sorted(map(tuple, got)) == [(0, 2, 3, 5), (1, 4)]
     assert all(g == sorted(g) for g in got)
+
+
+def _cells(path: Path) -> dict:
+    import openpyxl
+    wb = openpyxl.load_workbook(path, read_only=True)
+    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+
+
+def test_batch_defers_the_branch_workbook_and_makes_the_same_one_on_request(tmp_path, monkeypatch):
+    """A batch writes no workbook; `branch_workbook(file_id)` makes it from the archive, cell for cell the
+    workbook a single upload of the same file gets at once."""
+    from pipelines.generate.engine import generate
+
+    src = tmp_path / "gen"
+    generate("tiny", src, seed=42, log=lambda *a, **k: None)
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    from pipelines.ingest import engine
+    files = [f for f in engine.pending_inbox_files(src / "inbox") if f.kind == "roster"]
+    roots = {}
+    for mode in ("single", "batch"):
+        root = tmp_path / mode
+        (root / "registry").mkdir(parents=True)
+        for p in (src / "registry").glob("*"):
+            (root / "registry" / p.name).symlink_to(p)
+        monkeypatch.setenv("DOANVIEN_DATA_DIR", str(root))
+        if mode == "single":
+            reps = [engine.ingest_file(f.path, branch_code=f.branch_code, period=f.period, declared_kind=f.kind,
+                                       received_at=f.received_at) for f in files]
+        else:
+            reps = engine.ingest_batch([(f.path, f.branch_code, f.period, f.kind, f.received_at) for f in files],
+                                       workers=1)
+        roots[mode] = (root, {r.file_id: r for r in reps if r.status == "accepted"})
+    (single_root, single), (batch_root, batch) = roots["single"], roots["batch"]
+    assert single.keys() == batch.keys() and single
+    assert not list((batch_root / "reports").glob("*.xlsx"))
+    assert all(r.xlsx_on_demand and r.xlsx_report is None for r in batch.values())
+    with_refused = [fid for fid, r in single.items() if r.rows_refused]
+    assert with_refused, "tiny data has roster files with refused rows"
+    for fid in sorted(single)[:6] + with_refused[:3]:
+        made = engine.branch_workbook(fid)
+        assert made == batch_root / "reports" / f"{fid}.xlsx" and made.exists()
+        assert _cells(made) == _cells(Path(single[fid].xlsx_report))
+    assert engine.branch_workbook("0" * 16) is None
+    assert engine.branch_workbook("../../etc/passwd") is None

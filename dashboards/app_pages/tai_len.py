@@ -37,6 +37,10 @@ def body():
         st.info(tr("Không có đơn vị nào để gửi báo cáo trong phạm vi của bạn.", "No branch in your scope."))
         return
     names = {b["branch_code"]: b["branch_name"] for b in branches}
+    # GX (~3 s to import) loads in the background while the official picks a file, so the first upload of the
+    # server process waits for validation only (once per process; nothing when GX is off)
+    from pipelines.ingest.rules import prewarm_gx
+    prewarm_gx()
     with st.form("up_form", clear_on_submit=True):
         c1, c2, c3 = st.columns(3)
         branch = c1.selectbox(tr("Đơn vị gửi", "Branch"), list(names), format_func=lambda c: f"{names[c]} ({c})")

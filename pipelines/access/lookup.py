@@ -141,7 +141,8 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
         if CCCD_RE.match(q):
             cond, params, how = "p.cccd = ?", [q], "cccd"
         elif "member_code" in pii and re.fullmatch(r"[A-Za-z0-9._-]{4,40}", q) and any(ch.isdigit() for ch in q):
-            cond, params, how = "upper(p.member_code) = upper(?)", [q], "member_code"
+            # codes are upper-cased at ingestion: an equality the member_code index answers
+            cond, params, how = "p.member_code = upper(?)", [q], "member_code"
         else:
             folded = fold(q)
             like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

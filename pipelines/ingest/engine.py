@@ -359,8 +359,8 @@ _TITLE_PERIOD = re.compile(r"(?i)th[áa]ng\s*(\d{1,2})\s*(?:[/\-.]|n[ăa]m)\s*(\
 def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
                 received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
     t0 = time.perf_counter()
-    # (no background GX import here: importing GX in a thread while the caller's thread imports too made
-    # uploads hang now and then inside Streamlit; the first upload of a process pays the ~3 s import)
+    # (no GX import here: the first upload of a process pays the ~3 s import unless the caller prewarmed it, as
+    # the upload page does with `rules.prewarm_gx()`)
     path = Path(path)
     st = path.stat()
     received = received_at or _dt.datetime.fromtimestamp(st.st_mtime)

@@ -20,9 +20,9 @@ from pipelines.config import EXPECTATIONS_DIR
 
 # A single upload runs GX on a bounded sample of its own rows (the row verdicts come from the compiled suite;
 # GX is the recorded cross-check). GX's cost is per expectation, hardly per row, and importing it takes ~3 s:
-# `prewarm_gx` can start that import in a background thread; nothing calls it now: used per file and on the
-# upload page it made uploads hang now and then under Streamlit (see the issue-6 note). Kept for a deliberate
-# startup-time use once that is understood.
+# `prewarm_gx` starts that import in a background thread once per process; the upload page calls it when it
+# renders. (The uploads that "hung" under Streamlit were a test clicking before the browser had sent the
+# file, not this import: see the commit history of tests/e2e/test_access_browser.py.)
 GX_SAMPLE_ROWS = int(os.environ.get("DOANVIEN_GX_SAMPLE_ROWS", 500))
 GX_MODE = os.environ.get("DOANVIEN_INGEST_GX", "sample")  # sample | full | off
 _PREWARM: list = []

@@ -205,16 +205,20 @@ def compute(unit_code: str, month: dt.date, *, report_date: dt.date | None = Non
     scope = scope_for_unit(unit_code, month)
     if getattr(scope, "kind", None) == "none":
         raise OutOfTree(f"unit {unit_code} does not exist in {month:%m/%Y}")
+    # series over several months use the unit's scope month by month (as the dashboards do): a commune/ward
+    # union created on 01/07/2025 shows, before that, the CĐCS it has today; a merged federation its predecessors
+    from pipelines.access.scope import scope_over_time
+    scope_t = scope_over_time(unit_principal(unit_code), month)
     prev = add_months(month, -1)
     unit = None if unit_code == "TLD" else unit_code
     f_month = Filters(period_from=month, period_to=month, unit=unit)
     f_trend = Filters(period_from=add_months(month, -(TREND_MONTHS - 1)), period_to=month, unit=unit)
     with batch():
         kpis = q.overview_kpis(scope, f_month).set_index("kpi")
-        trend = q.members_trend(scope, f_trend)
-        flows = q.flows_monthly(scope, f_trend)
-        dues_m = q.dues_monthly(scope, Filters(period_from=prev, period_to=month, unit=unit))
-        serv = q.services_monthly(scope, Filters(period_from=add_months(month, -12), period_to=month, unit=unit))
+        trend = q.members_trend(scope_t, f_trend)
+        flows = q.flows_monthly(scope_t, f_trend)
+        dues_m = q.dues_monthly(scope_t, Filters(period_from=prev, period_to=month, unit=unit))
+        serv = q.services_monthly(scope_t, Filters(period_from=add_months(month, -12), period_to=month, unit=unit))
         kids = q.children(scope, f_month) if level != "cdcs" else None
         kids_prev = q.children(scope, Filters(period_from=prev, period_to=prev, unit=unit)) if level != "cdcs" else None
         dues_by = q.dues_by_unit(scope, f_month) if level != "cdcs" else None

@@ -98,6 +98,37 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
     return [r[0] for r in rows]
 
 
+# ART indexes for point lookups (an official's search by CCCD or member code, a member's own record and the
+# lookup's current unit). Made on the finished build, before publishing; dropped from the copy an incremental
+# build starts from, because dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
+LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_pii", "member_code"),
+                  ("restricted", "member_pii", "member_key"), ("marts", "dim_member", "member_key"))
+
+
+def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
+    """Create (present=True) or drop the `LOOKUP_INDEXES` of the tables that exist in `db_path`."""
+    import duckdb
+
+    done: list[str] = []
+    con = duckdb.connect(os.fspath(db_path))
+    try:
+        have = {(r[0], r[1], r[2]) for r in con.execute(
+            "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+        ).fetchall()}
+        for schema, table, col in LOOKUP_INDEXES:
+            name = f"ix_{table}_{col}"
+            if present and (schema, table, col) in have:
+                con.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{schema}"."{table}" ("{col}")')
+                done.append(name)
+            elif not present:
+                con.execute(f'DROP INDEX IF EXISTS "{schema}".{name}')
+                done.append(name)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return done
+
+
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
     path = build_path_for(run_id)
@@ -109,6 +140,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     if base is not None:
         tmp = path.with_name(path.name + ".copying")
         shutil.copyfile(base_file, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
+        set_lookup_indexes(tmp, present=False)
         os.replace(tmp, path)
     plan = BuildPlan(
         run_id=run_id,
@@ -214,6 +246,7 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
         info = {"full_refresh": plan.full_refresh, "base_version": plan.base_version, "periods": plan.periods,
                 **(extra or {})}
         serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
+        set_lookup_indexes(plan.build_path, present=True)
         serving.make_analyst_copy(plan.build_path, plan.analyst_build_path)
         published = serving.publish(
             plan.build_path, version=plan.version, run_id=plan.run_id,

@@ -79,3 +79,21 @@ def test_incremental_refresh_runs_every_asset(tiny, tmp_path, monkeypatch):
         assert before.version in info  # built from a copy of the previous version
         assert members_by_period(con) == truth_by_period(root)
     assert not list((root / "warehouse").rglob("*.wal"))
+
+
+
+def test_published_warehouse_has_the_lookup_indexes(tiny_published, monkeypatch):
+    """The published file carries the ART indexes the lookups use (made at publish time, not by dbt, and
+    dropped from the copy an incremental build starts from)."""
+    import duckdb
+
+    from pipelines.warehouse import serving
+    from pipelines.warehouse.build import LOOKUP_INDEXES
+
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(tiny_published))
+    con = duckdb.connect(str(serving.warehouse_path()), read_only=True)
+    try:
+        names = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    finally:
+        con.close()
+    assert {f"ix_{t}_{c}" for _, t, c in LOOKUP_INDEXES} <= names, names

@@ -1,9 +1,3 @@
-{{ config(post_hook=[
-    "create index if not exists member_pii_cccd on {{ this }} (cccd)",
-    "create index if not exists member_pii_member_code on {{ this }} (member_code)",
-    "create index if not exists member_pii_member_key on {{ this }} (member_key)"
-]) }}
--- ART indexes: an official's lookup by CCCD or member code is a point query, not a scan of every person
 -- grain: one person (member_key). RESTRICTED: identifying data, read only through pipelines.access.
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest

@@ -1,7 +1,8 @@
+{{ config(materialized='table') }}  -- no model reads it, but its tests did, each recomputing every episode of all history
 -- grain: one membership episode (SCD2): member_key × cdcs_code × valid_from — an unbroken run of months in
 -- which the person counts in one CĐCS, opened by a join or a transfer_in (or 'opening' when the person is
 -- already there when the data starts) and closed by a leave (with its reason) or a transfer_out, or still
--- open (valid_to null). Built on demand from the monthly snapshots and the events (a view).
+-- open (valid_to null). Built from the monthly snapshots and the events (a table: computed once per build).
 with months as (
     select member_key, cdcs_code, period
     from {{ ref('int_member_months') }}

@@ -1,5 +1,3 @@
-{{ config(post_hook="create index if not exists dim_member_member_key on {{ this }} (member_key)") }}
--- ART index on member_key: a member's own record and the lookup's current unit are point queries
 -- grain: one person (member_key). De-identified: gender, birth year, age band and the current unit only;
 -- no CCCD, name, birth date, salary or ethnicity at row level (those are in restricted.member_pii).
 -- "Current" = the person's latest month at month end in the data (carried-forward months included).

@@ -27,10 +27,12 @@ cccd_candidates as (
     from {{ ref('int_roster_rows_monthly') }} as r
     where r.cccd is not null and not r.is_carried_forward
     group by r.cccd
-    having count(distinct r.full_name) > 1
-        or count(distinct r.gender) > 1
-        or count(distinct extract(year from r.birth_date)) > 1
-        or count(distinct case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end) > 1
+    -- "more than one distinct non-null value" as min <> max (the same test, no distinct sets per CCCD)
+    having min(r.full_name) <> max(r.full_name)
+        or min(r.gender) <> max(r.gender)
+        or min(extract(year from r.birth_date)) <> max(extract(year from r.birth_date))
+        or min(case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end)
+           <> max(case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end)
 ),
 
 cccd_rows as (

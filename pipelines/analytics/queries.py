@@ -539,6 +539,7 @@ def flows_by_province(scope, f: Filters) -> pd.DataFrame:
 
 # --- services and activities -----------------------------------------------------------------------
 
+@cached  # both services_by_program and activities_by_type need it on one page: one query, not two
 def _members_at_to(scope, f: Filters) -> int:
     table = member_table(f)
     w = where(table, scope, f, period="to")

@@ -156,7 +156,7 @@ def lookup_access(n: int = 1000, seed: int = 1, budget_s: float = 45.0) -> dict:
     rng = random.Random(seed)
     sample = [sample[rng.randrange(len(sample))] for _ in range(n)] if sample else []
     user = User(username="bench", display_name="bench", role="national_leader")
-    out = {"via": "pipelines.access.lookup.search_members (national leader; scope, audit, new connection per call)",
+    out = {"via": "pipelines.access.lookup.search_members (national leader; scope, audit and masking per call; the process keeps one connection per published version)",
            "rows": total, "n": len(sample), "by": {}}
     for i, kind in enumerate(keys):
         times, hits = [], 0

@@ -30,6 +30,7 @@ thread pool only adds dispatch cost on these small frames).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import multiprocessing as mp
@@ -110,6 +111,22 @@ def _import_gx() -> None:
         pass
 
 
+@contextlib.contextmanager
+def _plain_main():
+    """While workers start, `__main__` is an empty module: `spawn` re-runs the parent's main script in each
+    worker, and the parent's `__main__` may be anything (a Streamlit page run by AppTest, a notebook, a
+    Dagster entry point). The workers need nothing from it: `run_lane` is importable."""
+    import sys
+    import types
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _init_worker(env: dict) -> None:
     os.environ.update(env)
 
@@ -171,7 +188,8 @@ def ingest_batch(items: Sequence[Item], workers: int | None = None) -> list:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=ctx,
                                      initializer=_init_worker, initargs=(env,)) as ex:
-                futs = [(g, ex.submit(run_lane, [(i, items[i]) for i in g], pooled)) for g in groups]
+                with _plain_main():  # the workers start during the first submits
+                    futs = [(g, ex.submit(run_lane, [(i, items[i]) for i in g], pooled)) for g in groups]
                 if pooled:
                     _import_gx()  # here, in the main thread, while the workers run (GX runs here at the end)
                 for g, fut in futs:

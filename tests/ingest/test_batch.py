@@ -107,3 +107,27 @@ def test_batch_defers_the_branch_workbook_and_makes_the_same_one_on_request(tmp_
         assert _cells(made) == _cells(Path(single[fid].xlsx_report))
     assert engine.branch_workbook("0" * 16) is None
     assert engine.branch_workbook("../../etc/passwd") is None
+
+
+def test_workers_do_not_rerun_the_callers_main_script(tmp_path, monkeypatch):
+    """`spawn` re-runs the parent's `__main__` file in every worker; under AppTest or Streamlit that is a page
+    script that cannot run there. The workers must start anyway (they need nothing from it)."""
+    import sys
+    import types
+
+    from pipelines.generate.engine import generate
+
+    root = tmp_path / "data"
+    generate("tiny", root, seed=3, log=lambda *a, **k: None)
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('a page script must not run in an ingestion worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(root))
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    from pipelines.ingest import batch, engine
+    monkeypatch.setattr(batch, "MIN_PARALLEL_FILES", 2)
+    reps = engine.ingest_batch(batch.as_items(engine.pending_inbox_files())[:30], workers=2)
+    assert reps and not [r for r in reps if r.status == "error"], [r.warnings for r in reps if r.status == "error"][:3]
+    assert sys.modules["__main__"] is fake

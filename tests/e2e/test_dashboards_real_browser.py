@@ -270,3 +270,66 @@ def test_commune_union_series_across_the_restructuring(browser, served, truth):
         pg.screenshot(path=str(SHOTS / "real_xa_phuong_en.png"), full_page=True)
     finally:
         pg.context.close()
+
+
+PAGES = [("tong_quan", "Tổng quan"), ("ban_do", "Bản đồ"), ("co_cau", "Cơ cấu"), ("bien_dong", "Biến động"),
+         ("dich_vu", "Dịch vụ & hoạt động"), ("doan_phi", "Đoàn phí"), ("phat_trien", "Phát triển đoàn viên"),
+         ("nop_bao_cao", "Tình hình nộp báo cáo"), ("bao_cao_dinh_ky", "Báo cáo định kỳ")]
+
+
+def _nav(pg, title: str) -> None:
+    pg.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title, exact=True).click()
+    pg.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    pg.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+    pg.wait_for_timeout(500)
+
+
+def test_every_page_drill_and_export_on_pipeline_data(browser, served, truth, tmp_path):
+    """On the warehouse the pipeline built: every page loads without an error and draws its charts; the unit
+    selector drills from the country to one CĐCS (breadcrumb and URL follow); the dues table downloads as an
+    .xlsx that opens with the same total as the warehouse."""
+    import openpyxl
+
+    pg = open_logged_in(browser, served)
+    try:
+        for url_path, title in PAGES:
+            _nav(pg, title)
+            assert pg.locator("[data-testid='stException']").count() == 0, url_path
+            assert pg.get_by_text("Đã xảy ra lỗi").count() == 0, url_path
+            if url_path != "bao_cao_dinh_ky":
+                pg.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            pg.screenshot(path=str(SHOTS / f"real_{url_path}.png"), full_page=True)
+
+        latest = truth.wh("SELECT max(period) FROM marts.fct_membership_monthly")[0][0]
+        top, upper, cdcs = truth.wh(
+            "SELECT top_unit_code, upper_unit_code, cdcs_code FROM marts.fct_membership_monthly "
+            "WHERE period = ? AND members > 0 AND upper_unit_code IS NOT NULL ORDER BY members DESC, cdcs_code "
+            "LIMIT 1", [latest])[0]
+        _nav(pg, "Tổng quan")
+        for code in (top, upper, cdcs):
+            pg.get_by_role("combobox", name="Chọn đơn vị để xem chi tiết").first.click()
+            pg.get_by_role("option", name=f"({code})").first.click()
+            pg.wait_for_timeout(300)
+            pg.get_by_role("button", name="Xem chi tiết").click()
+            pg.wait_for_function(f"() => location.search.includes('dv={code}')", timeout=30_000)
+            settle(pg, "Tổng quan")
+        crumbs = pg.locator("[data-testid='stMain'] button").filter(has_text="›")
+        assert crumbs.count() >= 3
+        members = truth.wh("SELECT sum(members) FROM marts.fct_membership_monthly WHERE period = ? AND cdcs_code = ?",
+                           [latest, cdcs])[0][0]
+        assert metric(pg, "Đoàn viên") == fmt_int(members)
+        pg.screenshot(path=str(SHOTS / "real_drill_cdcs.png"), full_page=True)
+        pg.get_by_role("button", name="Cả nước").click()
+        pg.wait_for_function("() => !location.search.includes('dv=')", timeout=30_000)
+
+        _nav(pg, "Đoàn phí")
+        with pg.expect_download(timeout=30_000) as dl:
+            pg.get_by_role("button", name="Tải Excel").first.click()
+        path = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(path)
+        ws = openpyxl.load_workbook(path).active
+        header = [c.value for c in ws[3]]
+        assert "Đoàn phí phải thu (đồng)" in header and ws.max_row > 3
+    finally:
+        pg.context.close()

@@ -148,8 +148,8 @@ def _partition_periods(context: dg.AssetExecutionContext) -> set[str] | None:
     return None
 
 
-def _pending_files(periods: set[str] | None) -> list[tuple[Path, str, str, str, Any]]:
-    """(path, branch, period, kind, received_at) of the pending files (sha256 not yet in the ledger) of the
+def _pending_files(periods: set[str] | None) -> list[tuple]:
+    """(path, branch, period, kind, received_at, sha256) of the pending files (sha256 not yet in the ledger) of the
     run's months, in arrival order. Files outside the inbox layout (no month folder) go with every
     multi-month run so that the engine records and reports them."""
     engine = _engine()
@@ -157,7 +157,8 @@ def _pending_files(periods: set[str] | None) -> list[tuple[Path, str, str, str, 
     for f in engine.pending_inbox_files():
         if periods is not None and f.period is not None and f.period not in periods:
             continue
-        out.append((Path(f.path), f.branch_code or "", f.period or "", f.kind or "", f.received_at))
+        out.append((Path(f.path), f.branch_code or "", f.period or "", f.kind or "", f.received_at,
+                    getattr(f, "sha256", None)))  # the sha256 spares the batch hashing the file again
     return out
 
 

@@ -1,7 +1,8 @@
 """Many files at once: the same `engine.ingest_file`, spread over worker processes.
 
 ``ingest_batch(items, workers=None) -> list[IngestReport]`` (same order as ``items``)
-    ``items``: ``(path, branch_code, period, kind, received_at)`` tuples in arrival order. The CLI
+    ``items``: ``(path, branch_code, period, kind, received_at[, sha256])`` tuples in arrival order (the sha256,
+    when known, spares hashing the file again to form the lanes). The CLI
     (``doanvien ingest --inbox``), the Dagster ``raw_files`` asset and the benchmark all call this.
 
 Why processes: a branch file costs ~80 ms of mostly fixed work (Polars planning of small frames, layout
@@ -43,7 +44,7 @@ __all__ = ["ingest_batch", "default_workers", "lanes"]
 
 MIN_PARALLEL_FILES = int(os.environ.get("DOANVIEN_INGEST_MIN_PARALLEL", 24))
 
-Item = tuple  # (path, branch_code, period, kind, received_at)
+Item = tuple  # (path, branch_code, period, kind, received_at[, sha256])
 
 
 def default_workers() -> int:
@@ -150,12 +151,12 @@ def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any,
     engine._GX_POOL, engine.DEFER_WORKBOOK = pool, True
     try:
         for idx, item in lane:
-            path, branch, period, kind, received = item
+            path, branch, period, kind, received = item[:5]
             try:
                 rep = engine.ingest_file(Path(path), branch_code=branch or "", period=period or "",
                                          declared_kind=kind or "", received_at=received)
             except Exception as exc:  # one bad file never stops the others; no ledger row: retried next time
-                rep = _error_report(item, exc)
+                rep = _error_report(item, exc, item[5] if len(item) > 5 else None)
             out.append((idx, rep, []))
     finally:
         engine._GX_POOL, engine.DEFER_WORKBOOK = prev, prev_defer
@@ -181,7 +182,7 @@ def ingest_batch(items: Sequence[Item], workers: int | None = None) -> list:
         if workers <= 1 or len(items) < MIN_PARALLEL_FILES:
             results = run_lane(list(enumerate(items)), pooled)
         else:
-            shas = [_sha(Path(it[0])) for it in items]
+            shas = [it[5] if len(it) > 5 and it[5] else _sha(Path(it[0])) for it in items]
             groups = lanes(items, shas)
             env = {"POLARS_MAX_THREADS": os.environ.get("DOANVIEN_INGEST_WORKER_THREADS", "1")}
             results = []
@@ -207,9 +208,7 @@ def ingest_batch(items: Sequence[Item], workers: int | None = None) -> list:
 
 
 def as_items(files) -> list[Item]:
-    """`engine.InboxFile`s (or anything with path/branch_code/period/kind/received_at) → items."""
-    return [(f.path, f.branch_code or "", f.period or "", f.kind or "", f.received_at) for f in files]
+    """`engine.InboxFile`s → items, with the sha256 `pending_inbox_files` already computed (the lanes need it;
+    the file is not hashed twice before the workers start)."""
+    return [(f.path, f.branch_code or "", f.period or "", f.kind or "", f.received_at, f.sha256) for f in files]
 
-
-def received_from_mtime(path: Path) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(Path(path).stat().st_mtime)

@@ -306,29 +306,7 @@ def _month_end(d: _dt.date) -> _dt.date:
 
 
 # ------------------------------------------------------------------------------------------- registry
-_REGISTRY_CACHE: dict = {}
-
-
-def _registry(name: str) -> pl.DataFrame | None:
-    """registry/<name>.parquet, cached per process while the file is unchanged (a batch of 2,000 files reads
-    the 130k-row unit registry once, not 2,000 times)."""
-    p = config.data_dir() / "registry" / f"{name}.parquet"
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        return None
-    key = (str(p), st.st_mtime_ns, st.st_size)
-    hit = _REGISTRY_CACHE.get(name)
-    if hit is None or hit[0] != key:
-        hit = (key, pl.read_parquet(p), {})
-        _REGISTRY_CACHE[name] = hit
-    return hit[1]
-
-
-def _registry_memo(name: str) -> dict:
-    return _REGISTRY_CACHE[name][2]
-
-
+# the organisation registry, loaded once per process and indexed: `pipelines/ingest/registry.py`
 def _branch_known(branch: str, period: _dt.date) -> bool | None:
     from pipelines.ingest.registry import branch_known
     return branch_known(branch, period)

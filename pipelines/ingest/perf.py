@@ -4,7 +4,8 @@
     .venv/bin/python -m pipelines.ingest.perf --national bench/cache/national-42/data [--sample 300] [--fmt csv]
 
 `--national DATA`: the same evenly spread sample of a generated inbox's month as `bench/` uses (N files per
-format), ingested through `ingest_file` (batch GX pooling, as the benchmark does) into a temporary data root
+format), ingested through `engine.ingest_batch` (worker processes, GX pooled, as the benchmark and the
+Dagster asset do) into a temporary data root
 whose registry is a symlink to DATA's, against DuckDB `read_csv(all_varchar)` (CSV) or fastexcel (XLSX) of the
 same files in the same process; prints both times, the ratio, the engine's own timings summed over files.
 

@@ -24,7 +24,8 @@ def fake_engine(reports):
         return dict(next(it))
 
     def ingest_batch(items, workers=None):
-        return [ingest_file(p, branch_code=b, period=per, declared_kind=k, received_at=r) for p, b, per, k, r in items]
+        return [ingest_file(p, branch_code=b, period=per, declared_kind=k, received_at=r)
+                for p, b, per, k, r, *_ in items]
 
     return types.SimpleNamespace(pending_inbox_files=pending_inbox_files, ingest_file=ingest_file,
                                  ingest_batch=ingest_batch, declared_from_path=lambda p: (None, None, None))

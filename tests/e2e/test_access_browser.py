@@ -5,86 +5,48 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from appserver import CHROMIUM, REPO, accounts_in, serve_app
+from appserver import CHROMIUM_ARGS as ARGS
+
 sys.path.insert(0, str(REPO / "tests" / "access"))
 
 pytestmark = pytest.mark.browser
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not os.path.exists("/usr/bin/chromium"):
+    if not os.path.exists(CHROMIUM):
         pytest.skip("chromium not installed (make browser-deps)")
     import access_fixture as wf
     root = tmp_path_factory.mktemp("browser") / "data"
     root.mkdir()
     old = os.environ.get("DOANVIEN_DATA_DIR")
-    wf.build(root)
-    from argon2 import PasswordHasher
-
-    from pipelines.access import accounts
-    # minimal argon2 cost: the server verifies with the cost stored in the hash (~0.5 s each otherwise)
-    hasher, accounts._hasher = accounts._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    accounts.create_user("member", display_name="Member", role="member", password=wf.PASSWORDS["member"],
-                         member_code=[m for m in wf.members() if m["cdcs_code"] == "CS0000002"][0]["member_code"])
-    accounts.create_user("canbo.xa", display_name="Cán bộ <b>xã</b>", role="upper_official", unit_code="X08001",
-                         password=wf.PASSWORDS["upper_official"])
-    accounts._hasher = hasher
-    if old is None:
-        os.environ.pop("DOANVIEN_DATA_DIR", None)
-    else:
-        os.environ["DOANVIEN_DATA_DIR"] = old
-    port = _free_port()
-    # the real engine, Great Expectations included (its default mode), in the Streamlit server process
-    env = {**os.environ, "DOANVIEN_DATA_DIR": str(root)}
-    env.pop("DOANVIEN_INGEST_GX", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "streamlit_app.py"),
-                             "--server.port", str(port), "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield url, root
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        wf.build(root)
+    finally:
+        if old is None:
+            os.environ.pop("DOANVIEN_DATA_DIR", None)
+        else:
+            os.environ["DOANVIEN_DATA_DIR"] = old
+    with accounts_in(root) as accounts:
+        accounts.create_user("member", display_name="Member", role="member", password=wf.PASSWORDS["member"],
+                             member_code=[m for m in wf.members() if m["cdcs_code"] == "CS0000002"][0]["member_code"])
+        accounts.create_user("canbo.xa", display_name="Cán bộ <b>xã</b>", role="upper_official", unit_code="X08001",
+                             password=wf.PASSWORDS["upper_official"])
+    # the real engine, Great Expectations included (its default mode), in the Streamlit server process
+    with serve_app(root, drop_env=("DOANVIEN_INGEST_GX",)) as url:
+        yield url, root
 
 
 @pytest.fixture
 def browser_page(server):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = b.new_page()
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

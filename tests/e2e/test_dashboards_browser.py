@@ -5,33 +5,20 @@ an export and open it with openpyxl. Screenshots go to tests/e2e/screenshots/ (g
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from appserver import CHROMIUM, REPO, accounts_in, serve_app
+from appserver import CHROMIUM_ARGS as ARGS
+from appserver import DASHBOARD_PAGES as PAGES
+
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 PASSWORD = "matkhau-trinh-duyet-123"
-PAGES = [("tong_quan", "Tổng quan"), ("ban_do", "Bản đồ"), ("co_cau", "Cơ cấu"), ("bien_dong", "Biến động"),
-         ("dich_vu", "Dịch vụ & hoạt động"), ("doan_phi", "Đoàn phí"), ("phat_trien", "Phát triển đoàn viên"),
-         ("nop_bao_cao", "Tình hình nộp báo cáo"), ("bao_cao_dinh_ky", "Báo cáo định kỳ")]
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed (make browser-deps)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,47 +30,18 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser") / "data"
     root.mkdir()
     old = os.environ.get("DOANVIEN_DATA_DIR")
-    warehouse_fixture.publish_fixture(root)
-    from argon2 import PasswordHasher
-
-    from pipelines.access import accounts
-    # minimal argon2 cost: the server verifies with the cost stored in the hash (~0.5 s each otherwise)
-    hasher, accounts._hasher = accounts._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
-                         password=PASSWORD, replace_existing=True)
-    accounts._hasher = hasher
-    port = _free_port()
-    env = {**os.environ, "DOANVIEN_DATA_DIR": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    log = open(root / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "minimal"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("streamlit did not start: " + (root / "streamlit.log").read_text()[-2000:])
-        yield base
+        warehouse_fixture.publish_fixture(root)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         if old is None:
             os.environ.pop("DOANVIEN_DATA_DIR", None)
         else:
             os.environ["DOANVIEN_DATA_DIR"] = old
+    with accounts_in(root) as accounts:
+        accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
+                             password=PASSWORD, replace_existing=True)
+    with serve_app(root) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ placed in the organisation tree with the registry `registry/units.parquet`, inde
 query layer) and, where the truth has no such figure, with independent SQL on the published file:
 - the national overview (members, year-to-date joins against the Confederation's target, dues ratio);
 - a commune/ward union drilled through its whole series across the 1 July 2025 restructuring (the months
-  before it existed show the CĐCS it has today), in Vietnamese and then in English.
+  before it existed show the CĐCS it has today), in Vietnamese and then in English;
+- every page loads and draws, the unit selector drills from the country to one CĐCS (its member count equals
+  the warehouse), and the dues table downloads as an .xlsx that opens.
 
 `DOANVIEN_E2E_REAL_DATA=<data root with a published warehouse>` reuses one already built (read only).
 Screenshots go to tests/e2e/screenshots/ (git-ignored)."""
@@ -17,12 +19,7 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -30,11 +27,11 @@ import pytest
 
 from pipelines.analytics.i18n import fmt_int, fmt_month, fmt_pct
 
-REPO = Path(__file__).resolve().parents[2]
+from appserver import CHROMIUM, accounts_in, serve_app
+from appserver import CHROMIUM_ARGS as ARGS
+from appserver import DASHBOARD_PAGES as PAGES
+
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 PASSWORD = "matkhau-du-lieu-that-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -92,58 +89,13 @@ def truth(source_root, real_root):
 
 # --- the app, served -------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(real_root):
-    from argon2 import PasswordHasher
-
-    from pipelines.access import accounts
-    old = os.environ.get("DOANVIEN_DATA_DIR")
-    os.environ["DOANVIEN_DATA_DIR"] = str(real_root)
-    # minimal argon2 cost: the server verifies with the cost stored in the hash (~0.5 s each otherwise)
-    hasher, accounts._hasher = accounts._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    try:
+    with accounts_in(real_root) as accounts:
         accounts.create_user("lanhdao", display_name="Lãnh đạo Tổng Liên đoàn", role="national_leader",
                              password=PASSWORD, replace_existing=True)
-    finally:
-        accounts._hasher = hasher
-        if old is None:
-            os.environ.pop("DOANVIEN_DATA_DIR", None)
-        else:
-            os.environ["DOANVIEN_DATA_DIR"] = old
-    port = _free_port()
-    env = {**os.environ, "DOANVIEN_DATA_DIR": str(real_root), "PYTHONDONTWRITEBYTECODE": "1"}
-    log = open(real_root / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboards" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "minimal"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("streamlit did not start: " + (real_root / "streamlit.log").read_text()[-2000:])
+    with serve_app(real_root) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -271,10 +223,6 @@ def test_commune_union_series_across_the_restructuring(browser, served, truth):
     finally:
         pg.context.close()
 
-
-PAGES = [("tong_quan", "Tổng quan"), ("ban_do", "Bản đồ"), ("co_cau", "Cơ cấu"), ("bien_dong", "Biến động"),
-         ("dich_vu", "Dịch vụ & hoạt động"), ("doan_phi", "Đoàn phí"), ("phat_trien", "Phát triển đoàn viên"),
-         ("nop_bao_cao", "Tình hình nộp báo cáo"), ("bao_cao_dinh_ky", "Báo cáo định kỳ")]
 
 
 def _nav(pg, title: str) -> None:

@@ -11,6 +11,19 @@
   `--full-refresh` rebuilds from nothing and gives the same rows.
 -#}
 
+{#- The configuration of every model restated month by month (one place for all of them):
+    `{{ config(**monthly_restatement()) }}`. Incremental, delete+insert on `period`, and the restated window
+    deleted first (`delete_restated_window`). -#}
+{% macro monthly_restatement() -%}
+  {{ return({
+      'materialized': 'incremental',
+      'incremental_strategy': 'delete+insert',
+      'unique_key': 'period',
+      'on_schema_change': 'append_new_columns',
+      'pre_hook': "{{ delete_restated_window('period') }}"
+  }) }}
+{%- endmacro %}
+
 {% macro restate_from() -%}
   {%- set value = var('periods', '') -%}
   {%- if value is none -%}{{ return(none) }}{%- endif -%}

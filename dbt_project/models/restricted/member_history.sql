@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one member_key × period × CĐCS (cdcs_code) where the person is counted at month end, with the
 -- insurance salary and the dues due under the rule in force. RESTRICTED (salaries), for member lookups
 -- through pipelines.access. Incremental by period: a monthly refresh writes one month.

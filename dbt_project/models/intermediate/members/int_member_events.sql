@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one membership event: member_key × period × event_type × cdcs_code.
 -- Roster diffs month over month (period = the month whose roster shows the change; event_date = the
 -- date the roster reports, or the month start when it reports none):

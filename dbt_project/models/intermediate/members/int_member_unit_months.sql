@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
 -- Materialised incrementally (keys and a few attributes only, no identifying column): every monthly mart
 -- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only.

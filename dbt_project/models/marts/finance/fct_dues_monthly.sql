@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one period × CĐCS (cdcs_code) with members in the month's roster (carried forward when the
 -- branch did not submit) or a line in the month's dues report.
 -- dues_expected = Σ over members of min(round(rate × insurance_salary), cap), with the rate and the cap

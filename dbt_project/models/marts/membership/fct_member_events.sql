@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one membership event (event_id = hash of member_key, period, event_type, cdcs_code):
 -- join, leave (with reason), transfer_in, transfer_out, as seen in the month's rosters.
 with events as (

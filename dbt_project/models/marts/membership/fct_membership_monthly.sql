@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one period × CĐCS (cdcs_code) with members at month end or an event in the month.
 -- Members come from the CĐCS's roster of that month, or its branch's last roster carried forward
 -- (is_carried_forward); events from roster diffs (int_member_events).

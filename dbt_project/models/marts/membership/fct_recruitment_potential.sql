@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one period × employer (employer_code) of the social-insurance extract (current BHXH file of the
 -- month). members = members at month end of the employer's CĐCS (registry employer_code);
 -- potential = insured workers who are not members (never below 0); has_cdcs = the employer has a CĐCS

@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one period × province_new_code × province_old_code × top_unit_code × upper_unit_code ×
 -- ownership_type × industry_code × gender × age_band × ethnic_group (cube_key). Members at month end and
 -- the month's joins, leaves and transfers, aggregated straight from the monthly member snapshots

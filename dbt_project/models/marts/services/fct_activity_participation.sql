@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one member's participation in one activity (participation_id = file_id:source_sheet:source_row)
 -- from the current activities file of each branch × month. No names, no CCCD: member_key only.
 with rows_ as (

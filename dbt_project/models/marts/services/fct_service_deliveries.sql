@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_restated_window('period') }}"
-) }}
+{{ config(**monthly_restatement()) }}
 -- grain: one service delivery (delivery_id = file_id:source_sheet:source_row) from the current services
 -- file of each branch × month. Health-related programmes (e.g. sickness visits) carry no member_key:
 -- they are only counted and summed, never linked to a person.

@@ -97,6 +97,22 @@ def body():
                                     "received_at": tr("Nhận lúc", "Received"), "status": tr("Trạng thái", "Status"),
                                     "message_vi": tr("Ghi chú", "Message")}),
                  hide_index=True, width="stretch")
+    # the error workbook of any accepted file of the history (made on request for files that came in a batch)
+    accepted = [h for h in hist if h["status"] == "accepted"]
+    if accepted:
+        labels = {h["file_id"]: f"{h['original_name']} · {h['branch_code']} · " + (f"{h['period']:%m/%Y}" if h['period'] else "")
+                  for h in accepted}
+        fid = st.selectbox(tr("Bảng lỗi của tệp", "Error workbook of the file"), list(labels),
+                           format_func=lambda k: labels[k], key="up_hist_file")
+        if st.button(tr("Chuẩn bị bảng lỗi (Excel)", "Prepare the error workbook"), key="up_hist_prepare"):
+            path = uploads.history_workbook(user, fid, page=PAGE)
+            if path is None:
+                st.error(tr("Không tạo được bảng lỗi cho tệp này.", "No error workbook for this file."))
+            else:
+                st.download_button(tr("Tải bảng lỗi (Excel)", "Download the error workbook"), path.read_bytes(),
+                                   file_name=f"loi_{fid}.xlsx",
+                                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                   icon=":material/download:", on_click="ignore", key="up_hist_dl")
 
 
 auth.run_guarded(body)

@@ -177,3 +177,20 @@ def upload_history(user, period=None, limit: int = 500) -> list[dict]:
     finally:
         con.close()
     return [dict(zip(names, r)) for r in rows]
+
+
+def history_workbook(user, file_id: str, *, page: str = "tai_len") -> Path | None:
+    """The branch workbook (its own rows with the error column) of an accepted file in the user's upload
+    history: made on request by the ingestion engine when a batch deferred it. A file outside the user's
+    branches is refused (None, audited as denied); every download is audited."""
+    from pipelines.ingest.engine import branch_workbook
+    row = next((h for h in upload_history(user) if h["file_id"] == file_id), None)
+    if row is None:
+        audit.record_for(user, "denied", page=page, outcome="denied",
+                         detail={"what": "branch_workbook", "file_id": str(file_id)[:32]})
+        return None
+    path = branch_workbook(file_id) if row["status"] == "accepted" else None
+    audit.record_for(user, "export", page=page, outcome="ok" if path else "none",
+                     detail={"what": "branch_workbook", "file_id": file_id, "branch_code": row["branch_code"]})
+    return path
+

@@ -1,6 +1,8 @@
 """Member lookups (own record, official search in scope, masking, audit, corrections) and uploads."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import access_fixture as wf
@@ -154,3 +156,29 @@ def test_lookups_reuse_the_open_version_and_pick_up_a_new_one(users, dw):
     assert all("*****" in h.cccd for h in lookup.search_members(nat, "ten thu ba"))
     assert audit.verify_chain() == (True, None)
     assert len(audit.events(action="search_members")) == 8
+
+
+def test_error_workbook_from_the_history_is_scoped_and_made_on_request(users, dw, monkeypatch):
+    """An accepted file of the branch's history gets its error workbook on request (made again from the archive
+    when it is not there, as for batch-ingested files); another branch's official gets nothing (audited)."""
+    import datetime as _dt
+
+    import openpyxl
+
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    up = users["upper_official"]
+    csv = ("Mã CĐCS,Họ và tên,Ngày sinh,Giới tính,Số CCCD,Ngày vào công đoàn\n"
+           "CS0000002,Nguyễn Văn Tải,15/03/1990,Nam,008090123456,01/09/2015\n"
+           "CS0000004,Lê Văn Sai,02/11/1995,Nam,12345,10/05/2020\n")
+    res = uploads.handle_upload(up, branch_code="X08001", period=_dt.date.today().replace(day=1), kind="roster",
+                                original_name="ds.csv", data=csv.encode())
+    assert res.status == "accepted", res.message_vi
+    fid = res.report["file_id"]
+    Path(res.xlsx_report).unlink()  # as a batch leaves it: deferred
+    path = uploads.history_workbook(up, fid)
+    assert path is not None and path.exists()
+    rows = list(openpyxl.load_workbook(path).worksheets[0].iter_rows(values_only=True))
+    assert any(r[-1] and "cccd" in str(r[-1]).lower() for r in rows[1:]), rows  # the refused row has its reason
+    other = User("hn", "hn", "upper_official", unit_code="X01001")
+    assert uploads.history_workbook(other, fid) is None
+    assert audit.events()[0]["action"] == "denied"

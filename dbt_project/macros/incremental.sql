@@ -43,21 +43,27 @@
   {{ return((months | sort | first) ~ '-01') }}
 {%- endmacro %}
 
-{#- First month an incremental run restates, as SQL: the earliest listed month, moved back over the months a
-    branch did not submit just before it (events observed in the new roster are dated into those months). -#}
+{#- First month an incremental run restates, as SQL: the earliest listed month, or earlier when this build
+    re-keyed an identity record already stored (int_member_key_changes: its first own roster month), then moved
+    back over the months a branch did not submit just before it (events observed in the new roster are dated
+    into those months). -#}
 {% macro restate_start_sql(start) -%}
   {%- set branch_months = ref('int_roster_branch_months') -%}
-  (select least(cast('{{ start }}' as date),
-                coalesce(min(cast({{ dbt.dateadd('month', 1, 'source_period') }} as date)), cast('{{ start }}' as date)))
-   from {{ branch_months }}
-   where is_carried_forward
-     and period = cast({{ dbt.dateadd('month', -1, "cast('" ~ start ~ "' as date)") }} as date))
+  {%- set key_changes = ref('int_member_key_changes') -%}
+  (select least(s.start, coalesce(min(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date)), s.start))
+   from (select least(cast('{{ start }}' as date),
+                      coalesce((select min(first_period) from {{ key_changes }}), cast('{{ start }}' as date))) as start
+        ) as s
+   left join {{ branch_months }} as bm
+     on bm.is_carried_forward
+    and bm.period = cast({{ dbt.dateadd('month', -1, 's.start') }} as date)
+   group by s.start)
 {%- endmacro %}
 
 {#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
-  {%- set _dependency = ref('int_roster_branch_months') -%}
+  {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
   {%- if is_incremental() and start is not none -%}
     {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, restate_start_sql(start)) }} as date)
   {%- else -%}
@@ -80,7 +86,7 @@
     restated months (the others were checked when they were built); otherwise every row. -#}
 {% macro restated_months_only_where(column="period") -%}
   {%- set start = restate_from() -%}
-  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast('{{ start }}' as date){%- endif -%}
+  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast({{ restate_start_sql(start) }} as date){%- endif -%}
 {%- endmacro %}
 
 

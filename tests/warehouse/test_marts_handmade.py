@@ -86,7 +86,7 @@ PEOPLE = {
               cccd(i, "M" if i % 2 else "F"), None, 6_000_000 + 1_000 * i)
     for i in range(1, 15)
 }
-# P10 appears later with only a legacy CMND (same name, birth date, gender): linked to the CCCD person
+# P10 has only a legacy CMND until June, then the CCCD (same name, birth date, gender): one person
 # P14: a CMND-only person with no CCCD anywhere (own key)
 PEOPLE["P14"] = ("Trần Thị Cũ", D(1970, 5, 5), "F", "01", None, "012345678", 5_500_000)
 PEOPLE["P1"] = PEOPLE["P1"][:6] + (30_000_000,)  # above the cap at 1 %, below it at 0.5 %
@@ -126,9 +126,10 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
         if per == D(2025, 6, 1):
             r1.append(member_row("P11", "CS0000001", join=D(2025, 6, 3)))  # joins in June
         out[(b1, per)] = r1
-        # branch 2: P8 arrives in May (transfer in); P10 with CCCD until May, then CMND only
+        # branch 2: P8 arrives in May (transfer in); P10 with a legacy CMND only until June, then the new CCCD
+        # (an incremental July run must re-key the CMND months already built: the CMND becomes linked)
         r2 = [member_row("P12", "CS0000002")]
-        r2.append(member_row("P10", "CS0000002", use_cmnd=per >= MERGER))
+        r2.append(member_row("P10", "CS0000002", use_cmnd=per < MERGER))
         if per >= D(2025, 5, 1):
             r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15)))
         r2.append(member_row("P14", "CS0000002"))

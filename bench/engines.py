@@ -66,8 +66,10 @@ def build(full_refresh: bool) -> dict:
     """`pipelines.warehouse.build.build_and_publish(full_refresh=...)` on the data root's raw zone."""
     from pipelines.warehouse.build import build_and_publish
 
+    from pipelines.warehouse.build import LAST_NODE_TIMINGS
+
     res = build_and_publish(full_refresh=full_refresh)
-    return {"result": str(res)[:500]}
+    return {"result": str(res)[:500], "slowest_nodes": [[n, round(s, 2)] for n, s in LAST_NODE_TIMINGS[:15]]}
 
 
 def refresh_month(full_refresh: bool = False) -> dict:
@@ -80,7 +82,10 @@ def refresh_month(full_refresh: bool = False) -> dict:
     t1 = time.perf_counter()
     res = build_and_publish(full_refresh=full_refresh)
     t2 = time.perf_counter()
-    return {**tally, "ingest_s": t1 - t0, "build_s": t2 - t1, "result": str(res)[:500]}
+    from pipelines.warehouse.build import LAST_NODE_TIMINGS
+
+    return {**tally, "ingest_s": t1 - t0, "build_s": t2 - t1, "result": str(res)[:500],
+            "slowest_nodes": [[n, round(s, 2)] for n, s in LAST_NODE_TIMINGS[:15]]}
 
 
 # --------------------------------------------------------------------------- lookups

@@ -304,6 +304,7 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
         target = dbt_target_path(run_id)
         try:
             res = run_dbt(dbt_build_args(plan), dbt_env(plan), target_path=target)
+            LAST_NODE_TIMINGS[:] = node_timings(res)
             if not res.success:
                 raise RuntimeError(f"dbt build failed: {summarise_dbt_failure(res)}")
             return finish_and_publish(run_id, keep=keep)
@@ -312,6 +313,17 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
             raise
         finally:
             shutil.rmtree(target, ignore_errors=True)
+
+
+# (node, seconds) of the last build_and_publish in this process, slowest first: what bounds a build
+LAST_NODE_TIMINGS: list[tuple[str, float]] = []
+
+
+def node_timings(res) -> list[tuple[str, float]]:
+    """Each dbt node's execution time (model, test, seed) of one dbtRunner result, slowest first."""
+    out = [(r.node.unique_id, float(getattr(r, "execution_time", 0.0) or 0.0))
+           for r in (getattr(res.result, "results", None) or []) if getattr(r, "node", None) is not None]
+    return sorted(out, key=lambda t: -t[1])
 
 
 def summarise_dbt_failure(res) -> str:

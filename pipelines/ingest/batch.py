@@ -14,7 +14,14 @@ Order and determinism: the files of one branch form a *lane* and go, in arrival 
 branch's correction always lands after the file it corrects and the ledger's outcome (supersede, duplicate,
 alternative file id) is exactly the sequential one. The few files whose bytes also appear under another
 branch (the same content sent twice by two branches) join one lane together. The ledger lock and the
-duplicate re-check under it (engine) keep concurrent lanes safe anyway.
+duplicate re-check under it (engine) keep concurrent lanes safe anyway. Whole lanes are packed into bundles
+(`bundles`, about ``engine.CHUNK_FILES`` files) and each bundle goes to a worker.
+
+Chunks: a worker ingests its bundle through ``engine.ingest_many``: every file is read, laid out and checked
+on its own, then the files of one kind in a chunk are normalised and validated together (one Polars plan per
+step for the chunk instead of ~145 small queries per file), split back by file, written and committed in
+order, each exactly as ``ingest_file`` would (tests/ingest/test_chunks.py). ``DOANVIEN_INGEST_CHUNK_FILES=1``
+goes back to ``ingest_file`` per file.
 
 Branch workbooks: a batch defers each file's `.xlsx` (its own rows with the error column) to
 ``engine.branch_workbook(file_id)``, which makes it from the archived original on first request; a single
@@ -40,7 +47,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["ingest_batch", "default_workers", "lanes"]
+__all__ = ["ingest_batch", "default_workers", "lanes", "bundles"]
 
 MIN_PARALLEL_FILES = int(os.environ.get("DOANVIEN_INGEST_MIN_PARALLEL", 24))
 
@@ -104,6 +111,26 @@ def lanes(items: Sequence[Item], shas: Sequence[str | None] | None = None) -> li
     return out
 
 
+def bundles(groups: list[list[int]], workers: int) -> list[list[int]]:
+    """Whole lanes packed into bundles of about `engine.CHUNK_FILES` files (fewer when the batch is small, so
+    that every worker gets several bundles): a worker normalises a bundle's files together in chunks, which a
+    lane of one or two files (a national month has ~4 files per branch) would not allow. A lane is never
+    split; lanes keep their order inside a bundle, and lanes do not depend on each other."""
+    from pipelines.ingest import engine
+    total = sum(len(g) for g in groups)
+    size = max(1, min(engine.CHUNK_FILES, -(-total // (2 * max(1, workers)))))
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for g in groups:
+        cur.extend(g)
+        if len(cur) >= size:
+            out.append(cur)
+            cur = []
+    if cur:
+        out.append(cur)
+    return out
+
+
 def _import_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     try:
@@ -143,20 +170,26 @@ def _error_report(item: Item, exc: BaseException, sha: str | None = None):
 
 
 def run_lane(lane: list[tuple[int, Item]], pooled: bool) -> list[tuple[int, Any, list]]:
-    """Ingest one lane in order in this process: [(index, report, [(kind, sample, today_ymd), …])]."""
+    """Ingest one lane (or a bundle of lanes) in order in this process: [(index, report, [(kind, sample,
+    today_ymd), …])]."""
     from pipelines.ingest import engine
     out: list[tuple[int, Any, list]] = []
     pool: dict | None = {} if pooled else None
     prev, prev_defer = engine._GX_POOL, engine.DEFER_WORKBOOK
     engine._GX_POOL, engine.DEFER_WORKBOOK = pool, True
     try:
-        for idx, item in lane:
-            path, branch, period, kind, received = item[:5]
-            try:
-                rep = engine.ingest_file(Path(path), branch_code=branch or "", period=period or "",
-                                         declared_kind=kind or "", received_at=received)
-            except Exception as exc:  # one bad file never stops the others; no ledger row: retried next time
-                rep = _error_report(item, exc, item[5] if len(item) > 5 else None)
+        # the files are normalised and validated in chunks (`engine.ingest_many`), each committed in lane order
+        got = engine.ingest_many([item for _, item in lane]) if engine.CHUNK_FILES > 1 else [None] * len(lane)
+        for (idx, item), rep in zip(lane, got):
+            if rep is None:
+                path, branch, period, kind, received = item[:5]
+                try:
+                    rep = engine.ingest_file(Path(path), branch_code=branch or "", period=period or "",
+                                             declared_kind=kind or "", received_at=received)
+                except Exception as exc:  # noqa: BLE001
+                    rep = exc
+            if isinstance(rep, BaseException):  # one bad file never stops the others; no ledger row: retried
+                rep = _error_report(item, rep, item[5] if len(item) > 5 else None)
             out.append((idx, rep, []))
     finally:
         engine._GX_POOL, engine.DEFER_WORKBOOK = prev, prev_defer
@@ -183,7 +216,7 @@ def ingest_batch(items: Sequence[Item], workers: int | None = None) -> list:
             results = run_lane(list(enumerate(items)), pooled)
         else:
             shas = [it[5] if len(it) > 5 and it[5] else _sha(Path(it[0])) for it in items]
-            groups = lanes(items, shas)
+            groups = bundles(lanes(items, shas), workers)
             env = {"POLARS_MAX_THREADS": os.environ.get("DOANVIEN_INGEST_WORKER_THREADS", "1")}
             results = []
             ctx = mp.get_context("spawn")

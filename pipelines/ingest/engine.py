@@ -334,11 +334,11 @@ _TITLE_PERIOD = re.compile(r"(?i)th[áa]ng\s*(\d{1,2})\s*(?:[/\-.]|n[ăa]m)\s*(\
 
 
 # ------------------------------------------------------------------------------------------- main
-def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
-                received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
+def _open(path: Path, branch_code: str, period: str, declared_kind: str, received_at: _dt.datetime | None,
+          original_name: str | None) -> tuple[IngestReport, bytes | None, _dt.datetime, float]:
+    """Read the bytes, hash them, archive the original (write-once): (report, bytes or None if too large,
+    received_at, start time)."""
     t0 = time.perf_counter()
-    # (no GX import here: the first upload of a process pays the ~3 s import unless the caller prewarmed it, as
-    # the upload page does with `rules.prewarm_gx()`)
     path = Path(path)
     st = path.stat()
     received = received_at or _dt.datetime.fromtimestamp(st.st_mtime)
@@ -355,8 +355,7 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
     else:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-    file_id = sha[:16]
-    rep = IngestReport(file_id=file_id, sha256=sha, status="refused", reason_code=None, message_vi="",
+    rep = IngestReport(file_id=sha[:16], sha256=sha, status="refused", reason_code=None, message_vi="",
                        branch_code=branch_code, period=period or "", kind=declared_kind or "", original_name=oname,
                        received_at=received.isoformat(sep=" "))
     fmt_guess = sniff_format(data[:8192]) if data else "unknown"
@@ -367,9 +366,41 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
         if not arc.exists():
             _atomic_write_bytes(arc, data)
     rep.timings["read_archive_s"] = round(time.perf_counter() - t0, 4)
+    return rep, data, received, t0
 
+
+def _refuse(rep: IngestReport, stage: _Stage, fr: FileRefused) -> None:
+    stage.discard()
+    rep.status, rep.reason_code, rep.message_vi = "refused", fr.reason_code, fr.message_vi
+    rep.rows_accepted = 0
+    rep.rows_refused = rep.rows_read
+
+
+def _commit(rep: IngestReport, stage: _Stage, received: _dt.datetime, t0: float, file_id: str) -> IngestReport | None:
+    """Under the ledger lock: duplicate re-check, staged files into place, JSON report, ledger row last.
+    None when another declaration of these bytes took `file_id` meanwhile (the caller redoes the file)."""
+    with ledger_lock():
+        prev, fid_now = find_version(rep.sha256, rep.branch_code, rep.period, rep.kind)
+        if prev is not None:
+            stage.discard()
+            return _duplicate(rep, prev, received, t0, locked=True)
+        if fid_now != file_id:
+            stage.discard()
+            return None
+        stage.commit()
+        rep.timings["total_s"] = round(time.perf_counter() - t0, 4)
+        _write_json_report(rep)
+        _write_ledger(rep)  # last: the ledger row is what makes this version exist
+    return rep
+
+
+def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str,
+                received_at: _dt.datetime | None = None, original_name: str | None = None) -> IngestReport:
+    # (no GX import here: the first upload of a process pays the ~3 s import unless the caller prewarmed it, as
+    # the upload page does with `rules.prewarm_gx()`)
+    rep, data, received, t0 = _open(path, branch_code, period, declared_kind, received_at, original_name)
     for _attempt in range(3):
-        prev, file_id = find_version(sha, branch_code, rep.period, rep.kind)
+        prev, file_id = find_version(rep.sha256, rep.branch_code, rep.period, rep.kind)
         if prev is not None:
             return _duplicate(rep, prev, received, t0)
         rep.file_id = file_id
@@ -380,27 +411,210 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
                     raise FileRefused("too_large", f"Tệp quá lớn (tối đa {MAX_FILE_BYTES // (1024 * 1024)} MB).")
                 _process(rep, data, declared_kind, received, stage)
             except FileRefused as fr:
-                stage.discard()
-                rep.status, rep.reason_code, rep.message_vi = "refused", fr.reason_code, fr.message_vi
-                rep.rows_accepted = 0
-                rep.rows_refused = rep.rows_read
+                _refuse(rep, stage, fr)
             # only the duplicate re-check and the moves into place hold the lock
-            with ledger_lock():
-                prev, fid_now = find_version(sha, branch_code, rep.period, rep.kind)
-                if prev is not None:
-                    stage.discard()
-                    return _duplicate(rep, prev, received, t0, locked=True)
-                if fid_now != file_id:  # another declaration of these bytes took the id meanwhile: redo
-                    stage.discard()
-                    continue
-                stage.commit()
-                rep.timings["total_s"] = round(time.perf_counter() - t0, 4)
-                _write_json_report(rep)
-                _write_ledger(rep)  # last: the ledger row is what makes this version exist
-            return rep
+            done = _commit(rep, stage, received, t0, file_id)
+            if done is not None:
+                return done
         finally:
             stage.discard()
     raise RuntimeError("could not allocate a file_id (concurrent ingestion of the same bytes)")
+
+
+# A batch (`batch.run_lane`) ingests its files in chunks of up to CHUNK_FILES: every file is read, laid out and
+# checked on its own, then the files of one kind are normalised and validated together (one Polars plan per
+# step for the whole chunk instead of one per file: the ~145 small queries of a file were most of its cost),
+# split back per file and written, each committed in item order exactly as `ingest_file` commits it.
+CHUNK_FILES = int(os.environ.get("DOANVIEN_INGEST_CHUNK_FILES", 48))
+
+
+class _Fallback(Exception):
+    """The chunk path does not handle this case: the file goes through `ingest_file` on its own."""
+
+
+@dataclass
+class _Entry:
+    idx: int
+    item: tuple
+    rep: IngestReport
+    data: bytes | None
+    received: _dt.datetime
+    t0: float
+    file_id: str
+    stage: _Stage
+    layout: object = None
+    period: _dt.date | None = None
+    info: dict | None = None
+    done: bool = False          # processed (accepted or refused): ready to commit
+    fallback: bool = False      # redo through ingest_file
+
+
+def ingest_many(items, chunk_files: int | None = None) -> list:
+    """`ingest_file` for each ``(path, branch, period, kind, received_at[, …])`` item, in order, with the same
+    outcome (raw rows, quarantine, ledger, JSON reports) as calling it file by file; files are normalised
+    and validated together in chunks (`CHUNK_FILES`). A chunk never holds the same bytes twice (the later
+    copy starts the next chunk, after the earlier is committed), so duplicates and alternative file ids come
+    out as in sequence. Returns one report per item, or the exception that file raised."""
+    chunk_files = max(1, chunk_files or CHUNK_FILES)
+    out: list = [None] * len(items)
+    pending: list[_Entry] = []
+    shas: set[str] = set()
+
+    def flush() -> None:
+        if pending:
+            _run_chunk(pending, out)
+        pending.clear()
+        shas.clear()
+
+    for i, item in enumerate(items):
+        path, branch, period, kind, received = item[:5]
+        try:
+            rep, data, received, t0 = _open(Path(path), branch or "", period or "", kind or "", received, None)
+        except Exception as exc:  # noqa: BLE001 - reported per file by the caller
+            out[i] = exc
+            continue
+        if rep.sha256 in shas or len(pending) >= chunk_files:
+            flush()
+        try:
+            prev, file_id = find_version(rep.sha256, rep.branch_code, rep.period, rep.kind)
+            if prev is not None:
+                out[i] = _duplicate(rep, prev, received, t0)
+                continue
+        except Exception as exc:  # noqa: BLE001
+            out[i] = exc
+            continue
+        rep.file_id = file_id
+        shas.add(rep.sha256)
+        pending.append(_Entry(i, item, rep, data, received, t0, file_id, _Stage()))
+    flush()
+    return out
+
+
+def _run_chunk(entries: list[_Entry], out: list) -> None:
+    for e in entries:
+        try:
+            if e.data is None:
+                raise FileRefused("too_large", f"Tệp quá lớn (tối đa {MAX_FILE_BYTES // (1024 * 1024)} MB).")
+            e.layout, e.period = _prepare(e.rep, e.data, e.rep.kind, e.received)
+        except FileRefused as fr:
+            _refuse(e.rep, e.stage, fr)
+            e.done = True
+        except Exception:  # noqa: BLE001 - ingest_file redoes it (and reports its error)
+            e.fallback = True
+    kinds: dict[str, list[_Entry]] = {}
+    for e in entries:
+        if not e.done and not e.fallback:
+            kinds.setdefault(e.rep.kind, []).append(e)
+    for kind, group in kinds.items():
+        try:
+            _validate_group(kind, group)
+        except Exception:  # noqa: BLE001 - the files of this group not yet done go one by one
+            for e in group:
+                if not e.done:
+                    e.stage.discard()
+                    e.fallback = True
+    for e in entries:
+        try:
+            if not e.fallback:
+                try:
+                    done = _commit(e.rep, e.stage, e.received, e.t0, e.file_id)
+                finally:
+                    e.stage.discard()
+                if done is not None:
+                    out[e.idx] = done
+                    continue
+            path, branch, period, kind, received = e.item[:5]
+            out[e.idx] = ingest_file(Path(path), branch_code=branch or "", period=period or "",
+                                     declared_kind=kind or "", received_at=received)
+        except Exception as exc:  # noqa: BLE001
+            out[e.idx] = exc
+
+
+def _validate_group(kind: str, group: list[_Entry]) -> None:
+    """Normalise and validate the files of one kind together (``__fid`` = position in `group`), then finish
+    each file on its own slice: the same typed rows, verdicts and counts as `_process` gives file by file."""
+    from pipelines.ingest.normalize import new_info, prepare_rows, type_rows
+    from pipelines.ingest.rules import verdicts
+    t = time.perf_counter()
+    r_cols = [f"r_{c.name}" for c in KINDS[kind].columns]
+    frames, live = [], []
+    for e in group:
+        try:
+            e.info = new_info()
+            df, _ = prepare_rows(e.layout, e.info)
+        except FileRefused as fr:
+            _refuse(e.rep, e.stage, fr)
+            e.done = True
+            continue
+        rate, cap = _dues_rule(e.period) if kind == "dues" else (0.0, 0)
+        today = e.received.date()
+        frames.append(df.select(
+            "__row", "__enc", "__nfd", *r_cols, pl.lit(len(live), dtype=pl.UInt32).alias("__fid"),
+            pl.lit(today.year * 10000 + today.month * 100 + today.day, dtype=pl.Int64).alias("__today"),
+            pl.lit(rate, dtype=pl.Float64).alias("__rate"), pl.lit(cap, dtype=pl.Int64).alias("__cap")))
+        live.append(e)
+    if not live:
+        return
+    t_prep = time.perf_counter() - t
+    t1 = time.perf_counter()
+    binfo = new_info()
+    typed = type_rows(pl.concat(frames, how="vertical"), kind, binfo, keep=["__today", "__rate", "__cap"])
+    t_norm = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    if "cdcs_code" in typed.columns:
+        cur, prv = [], []
+        for k, e in enumerate(live):
+            units = _units_of_branch(e.rep.branch_code, e.period)
+            if units is None:
+                raise _Fallback("no units registry")
+            cur.append(pl.DataFrame({"cdcs_code": units}).with_columns(pl.lit(k, dtype=pl.UInt32).alias("__fid")))
+            if "leave_date" in typed.columns:
+                prev = (e.period - _dt.timedelta(days=1)).replace(day=1)
+                up = _units_of_branch(e.rep.branch_code, prev, _month_end(e.period))
+                prv.append(pl.DataFrame({"cdcs_code": up}).with_columns(pl.lit(k, dtype=pl.UInt32).alias("__fid")))
+        keys = typed.select("__fid", "cdcs_code")
+        got = keys.join(pl.concat(cur).with_columns(pl.lit(True).alias("__known")), on=["__fid", "cdcs_code"],
+                        how="left", maintain_order="left")
+        known = pl.col("__known").fill_null(False)
+        if prv:
+            got = got.join(pl.concat(prv).with_columns(pl.lit(True).alias("__known_prev")),
+                           on=["__fid", "cdcs_code"], how="left", maintain_order="left")
+            known = known | (pl.col("leave_date").is_not_null() & pl.col("__known_prev").fill_null(False))
+        typed = typed.hstack(got.drop("__fid", "cdcs_code").get_columns())
+        typed = typed.with_columns(pl.when(pl.col("cdcs_code").is_null()).then(None)
+                                   .when(known).then(pl.lit("yes"))
+                                   .otherwise(pl.lit("no")).alias("v_unit_known"))
+        typed = typed.drop([c for c in ("__known", "__known_prev") if c in typed.columns])
+    if kind == "dues":
+        typed = typed.with_columns(pl.min_horizontal(
+            (pl.col("salary_fund") * pl.col("__rate")).round(0).cast(pl.Int64), pl.col("members_count") * pl.col("__cap"))
+            .add(pl.col("members_count")).alias("v_dues_max"))
+    typed, counts = verdicts(typed, kind, {"today_ymd": pl.col("__today")}, by="__fid")
+    parts = typed.drop("__today", "__rate", "__cap").partition_by("__fid", as_dict=True, maintain_order=True,
+                                                                 include_key=False)
+    t_val = time.perf_counter() - t1
+    total_rows = typed.height or 1
+    for k, e in enumerate(live):
+        sub = parts.get((k,))
+        if sub is None:
+            raise _Fallback("a file lost its rows")  # cannot happen: every file has rows (checked in _prepare)
+        share = sub.height / total_rows
+        rep = e.rep
+        rep.timings.update({f"normalise.{s}": v for s, v in e.info.get("steps", {}).items()})
+        for s, v in binfo.get("steps", {}).items():
+            rep.timings[f"normalise.{s}"] = round(rep.timings.get(f"normalise.{s}", 0) + v * share, 4)
+        rep.timings["batched_files"] = len(live)
+        try:
+            _apply_info(rep, e.info, sub)
+            _check_dated_period(sub, kind, e.period)
+            rep.timings["registry_s"] = round(t_val * share, 4)
+            rep.timings["normalise_validate_s"] = round((t_prep / len(live)) + (t_norm + t_val) * share, 4)
+            today = e.received.date()
+            params = {"today_ymd": today.year * 10000 + today.month * 100 + today.day}
+            _finish(rep, e.layout, sub, counts.get(k, ()), kind, e.period, e.received, e.stage, params)
+        except FileRefused as fr:
+            _refuse(rep, e.stage, fr)
+        e.done = True
 
 
 def _duplicate(rep: IngestReport, prev: dict, received: _dt.datetime, t0: float,
@@ -437,7 +651,8 @@ def _best_layout(grids, declared_kind: str):
     return layout, grid
 
 
-def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.datetime, stage: _Stage) -> None:
+def _prepare(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.datetime):
+    """Checks of the declaration, reading and layout: (layout, period date), or FileRefused."""
     t = time.perf_counter()
     if declared_kind not in KINDS:
         raise FileRefused("wrong_kind", f"Loại báo cáo khai báo '{declared_kind}' không hợp lệ "
@@ -487,18 +702,34 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
                                           f"gửi cho kỳ {period:%m/%Y}.")
     if layout.data.height == 0:
         raise FileRefused("empty", "Tệp có tiêu đề cột nhưng không có dòng dữ liệu nào.")
+    return layout, period
 
+
+def _apply_info(rep: IngestReport, info: dict, typed: pl.DataFrame) -> None:
+    if info.get("encoding_detected"):
+        rep.encoding = f"{rep.encoding or rep.format}+{info['encoding_detected']}"
+    rep.rows_read = typed.height
+
+
+def _check_dated_period(typed: pl.DataFrame, declared_kind: str, period: _dt.date) -> None:
+    """Wrong period: dated rows (services/activities) overwhelmingly outside the declared month."""
+    date_col = {"services": "service_date", "activities": "activity_date"}.get(declared_kind)
+    if date_col:
+        d = typed.get_column(date_col).drop_nulls()
+        if d.len() and (((d < period) | (d > _month_end(period))).sum() / d.len()) >= 0.8:
+            raise FileRefused("wrong_period", f"Ngày trong tệp không thuộc kỳ báo cáo {period:%m/%Y}.")
+
+
+def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.datetime, stage: _Stage) -> None:
+    layout, period = _prepare(rep, data, declared_kind, received)
     from pipelines.ingest.normalize import normalise
-    from pipelines.ingest.rules import gx_columns, load_suite, run_gx, verdicts
+    from pipelines.ingest.rules import verdicts
     t = time.perf_counter()
     today = received.date()  # "no future dates" is judged against the day the file arrived
     typed, info = normalise(layout, period=period, today=today)
     rep.timings.update({f"normalise.{k}": v for k, v in info.get("steps", {}).items()})
     t1 = time.perf_counter()
-    if info.get("encoding_detected"):
-        rep.encoding = f"{rep.encoding or fmt}+{info['encoding_detected']}"
-    rows_read = typed.height
-    rep.rows_read = rows_read
+    _apply_info(rep, info, typed)
     # registry and rate helpers
     if "cdcs_code" in typed.columns:
         units = _units_of_branch(rep.branch_code, period)
@@ -522,18 +753,21 @@ def _process(rep: IngestReport, data: bytes, declared_kind: str, received: _dt.d
         typed = typed.with_columns(pl.min_horizontal(
             (pl.col("salary_fund") * rate).round(0).cast(pl.Int64), pl.col("members_count") * cap)
             .add(pl.col("members_count")).alias("v_dues_max"))
-    # wrong period: dated rows (services/activities) overwhelmingly outside the declared month
-    date_col = {"services": "service_date", "activities": "activity_date"}.get(declared_kind)
-    if date_col:
-        d = typed.get_column(date_col).drop_nulls()
-        if d.len() and (((d < period) | (d > _month_end(period))).sum() / d.len()) >= 0.8:
-            raise FileRefused("wrong_period", f"Ngày trong tệp không thuộc kỳ báo cáo {period:%m/%Y}.")
+    _check_dated_period(typed, declared_kind, period)
     params = {"today_ymd": info["today_ymd"]}
     rep.timings["registry_s"] = round(time.perf_counter() - t1, 4)
     t1 = time.perf_counter()
     typed, fail_counts = verdicts(typed, declared_kind, params)
     rep.timings["verdicts_s"] = round(time.perf_counter() - t1, 4)
     rep.timings["normalise_validate_s"] = round(time.perf_counter() - t, 4)
+    _finish(rep, layout, typed, fail_counts, declared_kind, period, received, stage, params)
+
+
+def _finish(rep: IngestReport, layout, typed: pl.DataFrame, fail_counts, declared_kind: str, period: _dt.date,
+            received: _dt.datetime, stage: _Stage, params: dict) -> None:
+    """From the typed rows with their verdicts (`rule_idx`) to the accepted/refused split, counts, the GX
+    sample and the staged writes of one file."""
+    from pipelines.ingest.rules import gx_columns, load_suite, run_gx
     suite = load_suite(declared_kind)["expectations"]
 
     # only the columns each side needs (typed is wide: raw text, helpers, typed values)

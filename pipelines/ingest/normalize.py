@@ -370,12 +370,29 @@ def _mark(info: dict, step: str) -> None:
 
 
 def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.DataFrame, dict]:
-    """Typed canonical frame with `v_*` helper columns, flags and lineage-ready `source_row`."""
+    """Typed canonical frame with `v_*` helper columns, flags and lineage-ready `source_row`.
+
+    Two steps: `prepare_rows` (the file's own layout: text cleaning, one raw text column ``r_<name>`` per
+    canonical column) and `type_rows` (everything else, which depends only on the values and the kind). A
+    batch runs `prepare_rows` per file and `type_rows` once over several files' rows (``__fid`` column)."""
+    info = new_info()
+    df, ccols = prepare_rows(layout, info)
+    typed = type_rows(df, layout.kind, info, keep=ccols)
+    info["today_ymd"] = today.year * 10000 + today.month * 100 + today.day
+    return typed, info
+
+
+def new_info() -> dict:
+    return {"encoding_detected": None, "steps": {}, "_t": time.perf_counter()}
+
+
+def prepare_rows(layout: Layout, info: dict) -> tuple[pl.DataFrame, list[str]]:
+    """The file's rows as ``__row``, ``__enc``, ``__nfd``, ``r_<canonical name>`` (cleaned text; the layout's
+    gender marks and birth-by-gender columns resolved) plus the sheet's ``c<j>`` columns; and those names."""
     kind = layout.kind
     spec = KINDS[kind]
     df = layout.data
     ccols = [c for c in df.columns if c.startswith("c") and c[1:].isdigit()]
-    info: dict = {"encoding_detected": None, "steps": {}, "_t": time.perf_counter()}
 
     used = sorted({*layout.columns.values(), *layout.gender_marks.values(), *layout.birth_by_gender.values()})
     df = prepare_text(df, [f"c{j}" for j in used], info, tcvn3_file=layout.header_tcvn3)
@@ -384,11 +401,6 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     def raw(name: str) -> pl.Expr:
         j = layout.columns.get(name)
         return pl.col(f"c{j}") if j is not None else pl.lit(None, dtype=pl.String)
-
-    out: list[pl.Expr] = [pl.col("__row").alias("source_row")]
-    flags: list[pl.Expr] = [pl.when(pl.col("__enc")).then(pl.lit("encoding_converted")),
-                            pl.when(pl.col("__nfd")).then(pl.lit("nfd_normalised"))]
-    required_raw: list[tuple[str, pl.Expr]] = []
 
     # gender layouts
     if kind == "roster":
@@ -421,6 +433,19 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             raws[c.name] = raw(c.name)
     df = df.with_columns([e.alias(f"r_{n}") for n, e in raws.items()])
     _mark(info, "clean_raw")
+    return df, ccols
+
+
+def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> pl.DataFrame:
+    """From `prepare_rows`' frame (or several files' frames stacked, with a ``__fid`` column) to the typed
+    canonical frame; `keep` columns pass through. Every step works per value or per row, except the in-file
+    duplicate rule, which is per ``__fid`` when the frame has one."""
+    spec = KINDS[kind]
+    out: list[pl.Expr] = [pl.col("__row").alias("source_row")]
+    flags: list[pl.Expr] = [pl.when(pl.col("__enc")).then(pl.lit("encoding_converted")),
+                            pl.when(pl.col("__nfd")).then(pl.lit("nfd_normalised"))]
+    required_raw: list[tuple[str, pl.Expr]] = []
+    raws = [c.name for c in spec.columns]
     # heavy per-value parsing runs on distinct values (or on the few non-trivial values), joined back
     tone_maps: dict[str, dict[str, str]] = {}
     date_cols = [c.name for c in spec.columns if c.dtype == "date"]
@@ -502,7 +527,8 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
             t0 = time.perf_counter()
             df.select(e)
             print(f"{time.perf_counter() - t0:8.4f}  {str(e)[:110]}")
-    typed = df.select(out + [pl.col(c) for c in ccols] + [pl.col(f"r_{n}") for n in raws])
+    fid = ["__fid"] if "__fid" in df.columns else []
+    typed = df.select(out + [pl.col(c) for c in keep] + [pl.col(f"r_{n}") for n in raws] + [pl.col(c) for c in fid])
 
     _mark(info, "main_select")
     # a required enumeration whose text is present but not in the reference list: its own helper column
@@ -547,8 +573,7 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
     typed = typed.with_columns(
         pl.when(pl.all_horizontal([pl.col(k).is_not_null() for k in person]))
         # 1 for the first row of a key, 2 for any later one (a hash of the key, no window over 50k groups)
-        .then(pl.when(pl.struct(person).is_first_distinct()).then(1).otherwise(2))
+        .then(pl.when(pl.struct(person + fid).is_first_distinct()).then(1).otherwise(2))
         .otherwise(None).cast(pl.Int64).alias("v_dup_seq"))
-    info["today_ymd"] = today.year * 10000 + today.month * 100 + today.day
     _mark(info, "dup_seq")
-    return typed, info
+    return typed

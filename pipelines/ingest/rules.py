@@ -101,14 +101,18 @@ def compile_expectation(exp: dict, cols: set[str], params: dict) -> pl.Expr:
     raise ValueError(f"expectation type not compiled: {t}")
 
 
-def verdicts(df: pl.DataFrame, kind: str, params: dict) -> pl.DataFrame:
-    """Adds `rule_idx` (index of the first broken expectation, null when the row passes)."""
+def verdicts(df: pl.DataFrame, kind: str, params: dict, by: str | None = None):
+    """Adds `rule_idx` (index of the first broken expectation, null when the row passes); also returns how
+    many rows break each expectation: a tuple, or with `by` (a batch's ``__fid``) {key: tuple} per group.
+    A parameter may be an expression (a batch gives each row its own file's ``today_ymd`` column)."""
     suite = load_suite(kind)
     cols = set(df.columns)
     fails = [compile_expectation(e, cols, params).fill_null(False) for e in suite["expectations"]]
     idx = pl.coalesce([pl.when(f).then(pl.lit(i, dtype=pl.Int32)) for i, f in enumerate(fails)])
     counts = [f.sum().alias(f"n{i}") for i, f in enumerate(fails)]
     out = df.with_columns(idx.alias("rule_idx"))
+    if by is not None:
+        return out, {r[0]: tuple(r[1:]) for r in df.group_by(by).agg(counts).iter_rows()}
     return out, df.select(counts).row(0) if df.height else tuple(0 for _ in fails)
 
 

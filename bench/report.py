@@ -89,7 +89,21 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         out.append(("member lookup p95 < 50 ms", _na(lk) if lk else "not run", _verdict(None)))
     up = st.get("upload") or {}
     cands = [v for k, v in up.items() if k in ("csv", "xlsx") and isinstance(v, dict) and v.get("available")]
-    if cands:
+    warm = (up.get("warm") or {}) if isinstance(up.get("warm"), dict) else {}
+    wres = warm.get("result") or {}
+    wfm = {k: wres[k] for k in ("csv", "xlsx") if isinstance(wres.get(k), dict)}
+    if warm.get("available") and wfm:
+        worst = max(v["wall_s"] for v in wfm.values())
+        cold = ", ".join(f"{k.upper()} {_s(v['wall_s']['median'])} for {v.get('rows')} rows" for k, v in
+                         ((k, v) for k, v in up.items() if k in ("csv", "xlsx") and isinstance(v, dict)
+                          and v.get("available")))
+        out.append(("one 10,000-row branch file validated and reported < 3 s (upload page: modules imported, "
+                    "GX prewarmed)",
+                    "warm in-process, " + ", ".join(f"{k.upper()} {_s(v['wall_s'])}" for k, v in wfm.items())
+                    + f" for {wres.get('rows'):,} rows (GX {wres.get('gx_mode')}); cold new process "
+                    f"(`doanvien ingest`, imports incl. GX): {cold or 'not run'}",
+                    _verdict(worst < 3)))
+    elif cands:
         worst = max(cands, key=lambda v: v.get("s_per_10k_rows") or 0)
         out.append(("one 10,000-row branch file validated and reported < 3 s",
                     f"engine {_s(worst.get('engine_s'))} in-process (CLI process {_s(worst['wall_s']['median'])}) for "
@@ -190,6 +204,24 @@ def markdown(res: dict) -> str:
                 L.append(f"| {k} | `{v.get('file')}` | | | | {_na(v)} | | | | |")
     else:
         L.append(_na(up or {"reason": "not run"}))
+    warm = up.get("warm") if isinstance(up.get("warm"), dict) else None
+    if warm is not None:
+        L += ["", "Warm, in-process (what the upload page waits for once it is open: modules imported, GX prewarmed "
+              "with `rules.prewarm_gx()`, one small file ingested first): a synthetic 10,000-row roster "
+              "(`pipelines.ingest.perf.make_csv`, ~1 % defective rows; the XLSX has the same cells) through "
+              "`engine.ingest_file` (GX on its sample, raw/quarantine/ledger, JSON report and the branch workbook), "
+              "fresh data root each run (`bench/engines.py:upload_warm`).", ""]
+        wres = warm.get("result") or {}
+        if warm.get("available"):
+            L += ["| format | rows read | status | refused | wall (median) | runs | CPU (median) | GX ran | workbook |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+            for k in ("csv", "xlsx"):
+                v = wres.get(k) or {}
+                L.append(f"| {k} | {v.get('rows_read')} | {v.get('status')} | {v.get('rows_refused')} | "
+                         f"{_s(v.get('wall_s'))} | {', '.join(_s(x) for x in v.get('runs_wall_s') or [])} | "
+                         f"{_s(v.get('cpu_s'))} | {v.get('gx_ran')} | {v.get('xlsx_report')} |")
+        else:
+            L.append(f"warm upload: not available: {warm.get('reason') or warm.get('error')}")
     b = st.get("build") or {}
     L += ["", "## 4. Warehouse build and one-month incremental refresh vs the floor", ""]
     if b.get("available") is False and b.get("ingest_history"):

@@ -12,15 +12,15 @@
 -#}
 
 {#- The configuration of every model restated month by month (one place for all of them):
-    `{{ config(**monthly_restatement()) }}`. Incremental, delete+insert on `period`, and the restated window
-    deleted first (`delete_restated_window`). -#}
+    `{{ config(**monthly_restatement()) }}`. Incremental, delete+insert on `period`; stored rows of re-keyed
+    people renamed first (`rekey_stored_rows`), then the restated window deleted (`delete_restated_window`). -#}
 {% macro monthly_restatement() -%}
   {{ return({
       'materialized': 'incremental',
       'incremental_strategy': 'delete+insert',
       'unique_key': 'period',
       'on_schema_change': 'append_new_columns',
-      'pre_hook': "{{ delete_restated_window('period') }}"
+      'pre_hook': ["{{ rekey_stored_rows() }}", "{{ delete_restated_window('period') }}"]
   }) }}
 {%- endmacro %}
 
@@ -52,7 +52,8 @@
   {%- set key_changes = ref('int_member_key_changes') -%}
   (select least(s.start, coalesce(min(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date)), s.start))
    from (select least(cast('{{ start }}' as date),
-                      coalesce((select min(first_period) from {{ key_changes }}), cast('{{ start }}' as date))) as start
+                      coalesce((select min(first_period) from {{ key_changes }} where not is_pure_rename),
+                               cast('{{ start }}' as date))) as start
         ) as s
    left join {{ branch_months }} as bm
      on bm.is_carried_forward
@@ -68,6 +69,23 @@
     {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, restate_start_sql(start)) }} as date)
   {%- else -%}
     1 = 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- pre_hook of incremental models: a member whose records all moved to one new key (a CMND-only member linked
+    when their CCCD first appears) keeps every figure of the stored months; only the key of their stored rows
+    changes (int_member_key_changes.is_pure_rename). Models without a member_key column skip it. -#}
+{% macro rekey_stored_rows() -%}
+  {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+      if is_incremental() else [] -%}
+  {%- if 'member_key' in columns -%}
+    update {{ this }} as t
+    set member_key = c.member_key
+    from (select distinct previous_member_key, member_key
+          from {{ ref('int_member_key_changes') }} where is_pure_rename) as c
+    where t.member_key = c.previous_member_key
+  {%- else -%}
+    select 1
   {%- endif -%}
 {%- endmacro %}
 

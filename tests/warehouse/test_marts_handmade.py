@@ -86,17 +86,21 @@ PEOPLE = {
               cccd(i, "M" if i % 2 else "F"), None, 6_000_000 + 1_000 * i)
     for i in range(1, 15)
 }
-# P10 has only a legacy CMND until June, then the CCCD (same name, birth date, gender): one person
+# P3 and P10 have only a legacy CMND until June, then the CCCD: one person each (see rosters())
 # P14: a CMND-only person with no CCCD anywhere (own key)
 PEOPLE["P14"] = ("Trần Thị Cũ", D(1970, 5, 5), "F", "01", None, "012345678", 5_500_000)
 PEOPLE["P1"] = PEOPLE["P1"][:6] + (30_000_000,)  # above the cap at 1 %, below it at 0.5 %
 
 
-def member_row(p, cdcs, join=D(2015, 1, 1), leave=None, reason=None, use_cmnd=False, name=None, salary=None):
-    full_name, birth, gender, eth, cc, cm, sal = PEOPLE[p]
+def member_row(p, cdcs, join=D(2015, 1, 1), leave=None, reason=None, use_cmnd=None, name=None, salary=None,
+               with_cmnd=None, birth=None):
+    """One roster row of person p; use_cmnd = a legacy CMND written instead of the CCCD, with_cmnd = beside it."""
+    full_name, birth_date, gender, eth, cc, cm, sal = PEOPLE[p]
     if use_cmnd:
-        cc, cm = None, "987654321"
-    return dict(cdcs_code=cdcs, full_name=name or full_name, birth_date=birth, birth_date_precision="day",
+        cc, cm = None, use_cmnd
+    if with_cmnd:
+        cm = with_cmnd
+    return dict(cdcs_code=cdcs, full_name=name or full_name, birth_date=birth or birth_date, birth_date_precision="day",
                 gender=gender, ethnicity_code=eth, cccd=cc, cmnd=cm, bhxh_code=None, member_code=f"MC{p}",
                 join_date=join, join_date_precision="day", insurance_salary=salary or sal,
                 leave_date=leave, leave_reason_code=reason)
@@ -108,7 +112,10 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
     for per in PERIODS:
         b1 = "Q0101" if per < MERGER else "X01001"
         b2 = "Q0201" if per < MERGER else "X08001"
-        r1 = [member_row(p, "CS0000001") for p in ("P1", "P2", "P3", "P4", "P5")]
+        # P3: a legacy CMND only until June, the CCCD from July (the CMND is then linked: month by month, a
+        # pure re-key of the months already built)
+        r1 = [member_row(p, "CS0000001", use_cmnd="111222333" if p == "P3" and per < MERGER else None)
+              for p in ("P1", "P2", "P3", "P4", "P5")]
         if per >= D(2025, 5, 1):
             r1.append(member_row("P6", "CS0000001", join=D(2025, 5, 10)))       # join in May
         if per < D(2025, 6, 1):
@@ -126,10 +133,14 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
         if per == D(2025, 6, 1):
             r1.append(member_row("P11", "CS0000001", join=D(2025, 6, 3)))  # joins in June
         out[(b1, per)] = r1
-        # branch 2: P8 arrives in May (transfer in); P10 with a legacy CMND only until June, then the new CCCD
-        # (an incremental July run must re-key the CMND months already built: the CMND becomes linked)
+        # branch 2: P8 arrives in May (transfer in). P10: a legacy CMND only until June, with a mistyped birth date
+        # (so it matches no one), the CCCD alone in July, both in one row in August: the August file merges two
+        # people the months already built kept apart (month by month, every month from April is restated)
         r2 = [member_row("P12", "CS0000002")]
-        r2.append(member_row("P10", "CS0000002", use_cmnd=per < MERGER))
+        if per < MERGER:
+            r2.append(member_row("P10", "CS0000002", use_cmnd="987654321", birth=D(1985, 10, 1)))
+        else:
+            r2.append(member_row("P10", "CS0000002", with_cmnd="987654321" if per == D(2025, 8, 1) else None))
         if per >= D(2025, 5, 1):
             r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15)))
         r2.append(member_row("P14", "CS0000002"))
@@ -376,6 +387,17 @@ def dues_due(person: str, period: dt.date) -> int:
     return min(round(salary * rate), 234_000)
 
 
+KEY_CHANGES: dict[str, list[tuple]] = {}  # month of the incremental run -> its int_member_key_changes
+CHANGES_SQL = "SELECT identity_record, is_pure_rename, first_period FROM intermediate.int_member_key_changes"
+ORPHANS: dict[str, int] = {}  # month of the incremental run -> stored rows whose member_key no person has
+ORPHANS_SQL = " + ".join(
+    f"(SELECT count(*) FROM {t} WHERE member_key IS NOT NULL AND member_key NOT IN "
+    f"(SELECT member_key FROM marts.dim_member))"
+    for t in ("intermediate.int_member_unit_months", "intermediate.int_member_events", "marts.fct_member_events",
+              "restricted.member_history", "marts.fct_service_deliveries", "marts.fct_activity_participation"))
+ORPHANS_SQL = f"SELECT {ORPHANS_SQL}"
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """A: one full `dbt build` of the final raw zone. B: the same months built month by month
@@ -388,8 +410,11 @@ def builds(tmp_path_factory):
     dbt(run, inc_db, root, base / "t_inc")
     build_raw_zone(root, upto=D(2025, 7, 1))
     dbt([*run, "--vars", '{"periods": "2025-07"}'], inc_db, root, base / "t_inc")
+    KEY_CHANGES["2025-07"] = _q(inc_db, CHANGES_SQL)
+    ORPHANS["2025-07"] = _q(inc_db, ORPHANS_SQL)[0][0]
     build_raw_zone(root, correction=True)
     dbt([*run, "--vars", '{"periods": ["2025-05-01", "2025-08-01"]}'], inc_db, root, base / "t_inc")
+    KEY_CHANGES["2025-08"] = _q(inc_db, CHANGES_SQL)
     dbt(["build"], full_db, root, base / "t_full")  # models, data tests and unit tests
     return full_db, inc_db
 
@@ -461,7 +486,10 @@ def test_identity_keys_and_conflicts(builds):
     full, _ = builds
     keys = {r[0] for r in _q(full, "SELECT member_key FROM marts.dim_member")}
     want = {key_of(PEOPLE[f"P{i}"][4]) for i in range(1, 14)} | {key_of("cmnd:012345678")}
-    assert keys == want  # P10's CMND rows are linked to the CCCD person; P14 keeps a CMND key
+    assert keys == want  # P3's and P10's CMND rows belong to their CCCD person; P14 keeps a CMND key
+    res = dict(_q(full, "SELECT identity_record, resolution FROM intermediate.int_member_keys "
+                        "WHERE record_type = 'cmnd'"))
+    assert res == {"cmnd:111222333": "cmnd_linked", "cmnd:987654321": "cmnd_same_row", "cmnd:012345678": "cmnd_only"}
     pii = dict((c, (cc, cm)) for c, cc, cm in _q(full, "SELECT member_key, cccd, cmnd FROM restricted.member_pii"))
     assert pii[key_of(PEOPLE["P10"][4])] == (PEOPLE["P10"][4], "987654321")
     assert pii[key_of("cmnd:012345678")] == (None, "012345678")
@@ -548,6 +576,11 @@ def test_incremental_month_by_month_equals_full_rebuild(builds):
     import duckdb
 
     full, inc = builds
+    # July linked P3's CMND to her CCCD, seen for the first time (a pure re-key of April–June); August's row with
+    # P10's CMND beside his CCCD merged two people already built (April–July restated)
+    assert KEY_CHANGES == {"2025-07": [("cmnd:111222333", True, D(2025, 4, 1))],
+                           "2025-08": [("cmnd:987654321", False, D(2025, 4, 1))]}
+    assert ORPHANS == {"2025-07": 0}  # April–June rows of P3 re-keyed in place (rekey_stored_rows)
     con = duckdb.connect(str(full), read_only=True)
     try:
         con.execute(f"ATTACH '{inc}' AS inc (READ_ONLY)")

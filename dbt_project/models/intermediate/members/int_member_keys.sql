@@ -8,5 +8,6 @@ select
     record_type,
     identity_id,
     resolution,
+    n_later_matches,
     {{ keyed_hash('identity_id') }} as member_key
 from {{ ref('int_member_identities') }}

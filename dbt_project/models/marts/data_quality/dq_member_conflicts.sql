@@ -5,7 +5,10 @@
 --   date taking its precision into account differ) in the current rosters (one row per CCCD, at the first
 --   month it is seen, with the number of variants);
 -- - 'cmnd_ambiguous': a legacy CMND whose name + birth date + gender match several CCCD people (it keeps
---   a key of its own).
+--   a key of its own);
+-- - 'cmnd_link_contested': a legacy CMND linked to a CCCD person when it was the only match, matched by
+--   another CCCD person seen later (the link stands, keys stay stable: for a data steward to check;
+--   variant_count = the CCCD people it matches).
 with two_units as (
     select
         'active_in_two_units'            as conflict_type,
@@ -92,10 +95,25 @@ ambiguous as (
     group by k.member_key
 ),
 
+contested as (
+    select
+        'cmnd_link_contested'            as conflict_type,
+        k.member_key,
+        min(r.period)                    as period,
+        min(r.cdcs_code)                 as cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(max(k.n_later_matches) + 1 as bigint) as variant_count
+    from {{ ref('int_member_keys') }} as k
+    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
+    where k.resolution = 'cmnd_linked' and k.n_later_matches > 0 and not r.is_carried_forward
+    group by k.member_key
+),
+
 conflicts as (
     select * from two_units
     union all select * from two_people
     union all select * from ambiguous
+    union all select * from contested
 )
 
 select

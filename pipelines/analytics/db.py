@@ -23,7 +23,7 @@ _CACHE_MAX = 512
 _cache: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
 _lock = threading.Lock()
 _con: contextvars.ContextVar = contextvars.ContextVar("analytics_con", default=None)
-_columns_cache: dict[tuple[str, str], frozenset] = {}
+_columns_cache: dict[tuple[str, str | None], frozenset] = {}  # (version, table); (version, None): all read
 
 
 class NoWarehouse(RuntimeError):
@@ -71,16 +71,20 @@ def fetch_one(sql: str, params: list | tuple = ()):
 
 
 def columns(table: str) -> frozenset:
-    """The columns of `marts.<table>` in the current version (empty when the table does not exist)."""
-    key = (version(), table)
+    """The columns of `marts.<table>` in the current version (empty when the table does not exist).
+    The first call for a version reads the columns of every table of the schema in one query (a page asks for
+    five or six tables: one catalogue query each was ~2 ms warm, more on a new connection)."""
+    v = version()
+    key = (v, table)
     cols = _columns_cache.get(key)
     if cols is None:
-        rows = fetch_df(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [SCHEMA, table],
-        )
-        cols = frozenset(rows["column_name"].tolist())
-        _columns_cache[key] = cols
+        if (v, None) not in _columns_cache:
+            rows = fetch_df("SELECT table_name, list(column_name) AS cols FROM information_schema.columns "
+                            "WHERE table_schema = ? GROUP BY 1", [SCHEMA])
+            for name, names in zip(rows["table_name"], rows["cols"]):
+                _columns_cache[(v, name)] = frozenset(names)
+            _columns_cache[(v, None)] = frozenset()
+        cols = _columns_cache.setdefault(key, frozenset())
     return cols
 
 

@@ -381,8 +381,16 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
     return {"dim_province": dim_province, "dim_union_unit": units, "dim_date": dim_date, "dim_member": dim_member,
             "fct_membership_monthly": mm, "mart_membership_cube": cube, "fct_member_events": events,
             "fct_dues_monthly": dues, "fct_service_deliveries": svc, "fct_activity_participation": act,
+            "fct_service_deliveries_repeated": repeated_rows(svc),
+            "fct_activity_participation_repeated": repeated_rows(act),
             "fct_recruitment_potential": rec, "fct_submissions": subs, "dq_refused_rows": refused,
             "mart_statutory_report": stat, "dq_member_conflicts": pd.DataFrame({"member_key": pd.Series(dtype=str)})}
+
+
+def repeated_rows(fact: pd.DataFrame) -> pd.DataFrame:
+    """The fact's rows whose member_key occurs more than once in it (dbt: fct_*_repeated in marts/services)."""
+    n = fact.groupby("member_key")["member_key"].transform("size")
+    return fact[fact["member_key"].notna() & (n > 1)].reset_index(drop=True)
 
 
 _DATE_COLS = {"period", "event_date", "service_date", "activity_date", "valid_from", "valid_to", "report_date", "date",

@@ -21,6 +21,10 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
 ``ingest_batch(items, workers=None) -> list[IngestReport]``
     The batch door (Dagster asset, benchmark): ``(path, branch, period, kind, received_at)`` items.
 
+``ingest_many(items, chunk_files=None) -> list[IngestReport | Exception]``
+    What a batch worker runs (`batch.run_lane`): `ingest_file`'s outcome for each item, in order, with the
+    files of a chunk normalised and validated together (see `CHUNK_FILES`).
+
 ``branch_workbook(file_id) -> Path | None``
     The branch's workbook of an accepted file (a batch defers it; made from the archive on first request).
 

@@ -23,7 +23,7 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
 
 ``ingest_many(items, chunk_files=None) -> list[IngestReport | Exception]``
     What a batch worker runs (`batch.run_lane`): `ingest_file`'s outcome for each item, in order, with the
-    files of a chunk normalised and validated together (see `CHUNK_FILES`).
+    files of a chunk normalised and validated together (see `CHUNK_FILES`, `CHUNK_BYTES`).
 
 ``branch_workbook(file_id) -> Path | None``
     The branch's workbook of an accepted file (a batch defers it; made from the archive on first request).
@@ -430,6 +430,9 @@ def ingest_file(path: Path, *, branch_code: str, period: str, declared_kind: str
 # step for the whole chunk instead of one per file: the ~145 small queries of a file were most of its cost),
 # split back per file and written, each committed in item order exactly as `ingest_file` commits it.
 CHUNK_FILES = int(os.environ.get("DOANVIEN_INGEST_CHUNK_FILES", 48))
+# ... and at most about this many bytes of source files per chunk (memory: a chunk's rows are held together;
+# 16 MB of CSV is ~140,000 roster rows)
+CHUNK_BYTES = int(os.environ.get("DOANVIEN_INGEST_CHUNK_BYTES", 16 << 20))
 
 
 class _Fallback(Exception):
@@ -463,12 +466,14 @@ def ingest_many(items, chunk_files: int | None = None) -> list:
     out: list = [None] * len(items)
     pending: list[_Entry] = []
     shas: set[str] = set()
+    size = [0]
 
     def flush() -> None:
         if pending:
             _run_chunk(pending, out)
         pending.clear()
         shas.clear()
+        size[0] = 0
 
     for i, item in enumerate(items):
         path, branch, period, kind, received = item[:5]
@@ -477,7 +482,8 @@ def ingest_many(items, chunk_files: int | None = None) -> list:
         except Exception as exc:  # noqa: BLE001 - reported per file by the caller
             out[i] = exc
             continue
-        if rep.sha256 in shas or len(pending) >= chunk_files:
+        nbytes = len(data) if data is not None else 0
+        if rep.sha256 in shas or len(pending) >= chunk_files or (pending and size[0] + nbytes > CHUNK_BYTES):
             flush()
         try:
             prev, file_id = find_version(rep.sha256, rep.branch_code, rep.period, rep.kind)
@@ -489,6 +495,7 @@ def ingest_many(items, chunk_files: int | None = None) -> list:
             continue
         rep.file_id = file_id
         shas.add(rep.sha256)
+        size[0] += nbytes
         pending.append(_Entry(i, item, rep, data, received, t0, file_id, _Stage()))
     flush()
     return out

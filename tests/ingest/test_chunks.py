@@ -79,6 +79,11 @@ def test_chunked_batch_equals_file_by_file(tmp_path, monkeypatch, seed):
     assert {r.status for r in one} >= {"accepted", "refused"}
     assert sum(r.rows_refused for r in one if r.status == "accepted") > 0
     _same_or_raise(_frames(tmp_path / "one"), _frames(tmp_path / "many"))
+    if seed == 42:  # chunks cut by size too (a few files each): the same outcome
+        monkeypatch.setattr(engine, "CHUNK_BYTES", 20_000)
+        _ingest(src, tmp_path / "small", monkeypatch, chunk=16, items=items)
+        assert not calls
+        _same_or_raise(_frames(tmp_path / "one"), _frames(tmp_path / "small"))
     ra, rb = _reports(tmp_path / "one"), _reports(tmp_path / "many")
     assert ra == rb, list(_diff(ra, rb).items())[:2]
     # every raw row carries its own file's id, and each file's rows are all there, once
@@ -90,9 +95,9 @@ def test_chunked_batch_equals_file_by_file(tmp_path, monkeypatch, seed):
 
 
 def test_chunk_keeps_each_files_rows_apart(tmp_path, monkeypatch):
-    """Two copies of the same roster under two branches' names (different bytes: one row changed) in one chunk:
-    each file keeps exactly its own rows and row numbers; nothing is lost, duplicated or swapped; a third file
-    that repeats the first one's bytes comes out a duplicate, as in sequence."""
+    """The same roster twice in one chunk with other bytes (a trailing blank line added: another file version
+    with the same rows): each file keeps exactly its own rows, file id and row numbers; nothing is lost,
+    duplicated or swapped; a third file repeating the first one's bytes comes out a duplicate, as in sequence."""
     import datetime as dt
 
     from pipelines.generate.engine import generate

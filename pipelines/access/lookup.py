@@ -24,7 +24,7 @@ from pipelines.access import audit
 from pipelines.access.accounts import OFFICIAL_ROLES, User
 from pipelines.access.appdb import accounts_db
 from pipelines.access.scope import Scope, ScopeError, scope_for
-from pipelines.access.warehouse import connect_full, latest_period, table_columns
+from pipelines.access.warehouse import connect_full, latest_period, name_token_count, table_columns
 
 CCCD_RE = re.compile(r"^\d{12}$")
 MEMBER_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -124,8 +124,60 @@ class MemberHit:
 
 # ---------------------------------------------------------------- official search
 
+SEARCH = ("restricted", "member_search")
+SEARCH_TOKENS = ("restricted", "member_search_tokens")
+_SEARCH_COLS = ("member_key", "member_code", "full_name", "cccd", "birth_date", "cdcs_code")
+
+
+def name_words(query: str | None) -> list[str]:
+    """The words a name search asks for: the accent-folded query split on spaces, each once, in query order."""
+    folded = fold(query)
+    return list(dict.fromkeys(folded.split(" "))) if folded else []
+
+
+def _has_name_index(con) -> bool:
+    return ({"token", "name_rank", "name_search", "cdcs_code"} <= _cols(con, *SEARCH_TOKENS)
+            and {"name_rank", *_SEARCH_COLS} <= _cols(con, *SEARCH))
+
+
+def _search_by_name_index(con, words: list[str], scope: Scope, limit: int) -> list[tuple]:
+    """The first `limit` people, in the order (full_name, member_key), whose name holds every word of `words`
+    and whose current CĐCS is in `scope`, as rows of `_SEARCH_COLS`: from the dbt models member_search_tokens
+    (the postings of the rarest word only, the other words checked on their name_search, the scope on their
+    cdcs_code) and member_search (the records of the smallest name_ranks, neighbouring rows)."""
+    counts = {w: name_token_count(con, w) for w in words}
+    rarest = min(words, key=lambda w: (counts[w], w))
+    if counts[rarest] == 0:
+        return []
+    conds, params = ["t.token = ?"], [rarest]
+    for w in words:  # the other words: whole words of name_search (a plain substring test, no list per row)
+        if w != rarest:
+            conds.append("contains(' ' || t.name_search || ' ', ?)")
+            params.append(f" {w} ")
+    pred, pparams = scope.predicate("t", columns={"cdcs_code"})
+    # the postings of a word are sorted by name_rank: DuckDB's top-N stops reading once it has the first `limit`
+    ranks = [r[0] for r in con.execute(
+        f"SELECT t.name_rank FROM restricted.member_search_tokens t WHERE {' AND '.join(conds)} AND ({pred}) "
+        "ORDER BY t.name_rank LIMIT ?", [*params, *pparams, int(limit)]).fetchall()]
+    if not ranks:
+        return []
+    # their records: an ART index point query per rank (`ix_member_search_name_rank`, made at publish time by
+    # pipelines.warehouse.build.set_lookup_indexes); neighbouring ranks share their vectors
+    pred, pparams = scope.predicate("s", columns={"cdcs_code"})  # again on the records returned
+    return con.execute(
+        f"SELECT {', '.join('s.' + c for c in _SEARCH_COLS)} FROM restricted.member_search s "
+        f"WHERE s.name_rank IN ({', '.join('?' * len(ranks))}) AND ({pred}) ORDER BY s.name_rank",
+        [*ranks, *pparams]).fetchall()
+
+
 def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int = 50) -> list[MemberHit]:
-    """Members in the user's scope matching a name (accent-insensitive), a CCCD (12 digits) or a member code."""
+    """Members in the user's scope matching a name, a CCCD (12 digits) or a member code.
+
+    A name matches when every word of the query is a word of the person's name, accent- and case-insensitive and
+    in any order: the full name, the given name alone, "họ + tên" ("Nguyễn An" finds "Nguyễn Văn An"). Results
+    are listed by full name (then member_key), at most `limit`. Answered from the name index (dbt models
+    `restricted.member_search_tokens` / `member_search`) when the published version has it, else by a scan of
+    `member_pii.name_search` with the same rule."""
     q = (query or "").strip()
     if len(q) < 2:
         raise LookupError_("Nhập ít nhất 2 ký tự / type at least 2 characters")
@@ -138,29 +190,35 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             audit.record_for(user, "denied", page=page, detail={"what": "search_members"}, outcome="denied")
             raise
         pii = _cols(con, "restricted", "member_pii")
+        rows = None
         if CCCD_RE.match(q):
             cond, params, how = "p.cccd = ?", [q], "cccd"
         elif "member_code" in pii and re.fullmatch(r"[A-Za-z0-9._-]{4,40}", q) and any(ch.isdigit() for ch in q):
             # codes are upper-cased at ingestion: an equality the member_code index answers
             cond, params, how = "p.member_code = upper(?)", [q], "member_code"
         else:
-            folded = fold(q)
-            like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            col = "p.name_search" if "name_search" in pii else \
-                "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
-            cond, params, how = f"{col} LIKE ? ESCAPE '\\'", [like], "name"
-        # the matching people first (materialised: one scan of member_pii, not one per use), then the current
-        # unit of those people only (not of every member)
-        cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
-        pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
-        mc = "p.member_code" if "member_code" in pii else "NULL"
-        bd = "p.birth_date" if "birth_date" in pii else "NULL"
-        sql = (f"WITH hits AS MATERIALIZED (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, {bd} AS birth_date "
-               f"FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
-               f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
-               f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
-               f"WHERE ({pred}) ORDER BY h.full_name, h.member_key LIMIT ?")
-        rows = con.execute(sql, [*params, *pparams, int(limit)]).fetchall()
+            how, words = "name", name_words(q)
+            if not words:
+                cond, params = "FALSE", []
+            elif _has_name_index(con):
+                rows = _search_by_name_index(con, words, scope, limit)
+            else:
+                col = "p.name_search" if "name_search" in pii else \
+                    "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
+                cond, params = f"list_has_all(string_split({col}, ' '), ?::VARCHAR[])", [words]
+        if rows is None:
+            # the matching people first (materialised: one scan of member_pii, not one per use), then the current
+            # unit of those people only (not of every member)
+            cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
+            pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
+            mc = "p.member_code" if "member_code" in pii else "NULL"
+            bd = "p.birth_date" if "birth_date" in pii else "NULL"
+            sql = (f"WITH hits AS MATERIALIZED (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, "
+                   f"{bd} AS birth_date FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
+                   f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
+                   f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
+                   f"WHERE ({pred}) ORDER BY h.full_name, h.member_key LIMIT ?")
+            rows = con.execute(sql, [*params, *pparams, int(limit)]).fetchall()
     hits = [MemberHit(member_key=r[0], member_code=r[1], full_name=r[2], cccd=mask_for(user, r[3]),
                       birth=_birth_for(user, r[4]), cdcs_code=r[5]) for r in rows]
     audit.record_for(user, "search_members", page=page, rows=len(hits),

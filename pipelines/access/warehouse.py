@@ -40,6 +40,7 @@ class _Version:
         self.keeper = duckdb.connect(path, read_only=True)  # same (default) config as serving.connect()
         self.columns: dict[tuple[str, str], list[str]] | None = None
         self.latest: tuple | None = None  # (latest period,) once read
+        self.token_counts: dict[str, int] = {}  # postings per name word (member_name_tokens), read on first use
 
     def table_columns(self, con, schema: str, table: str) -> list[str]:
         cols = self.columns
@@ -139,6 +140,24 @@ def table_columns(con, schema: str, table: str) -> list[str]:
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
         "ORDER BY ordinal_position", [schema, table]).fetchall()
     return [r[0] for r in rows]
+
+
+_TOKEN_COUNTS_MAX = 100_000  # distinct words remembered per version (Vietnamese names use a few thousand)
+
+
+def name_token_count(con, token: str) -> int:
+    """How many people have `token` among the words of their name (`restricted.member_search_tokens`): the length
+    of its postings, counted once per version (a range of the sorted table) and remembered in this process's
+    memory (never logged or written anywhere)."""
+    v = _version_of(con)
+    if v is not None:
+        n = v.token_counts.get(token)
+        if n is not None:
+            return n
+    n = con.execute("SELECT count(*) FROM restricted.member_search_tokens WHERE token = ?", [token]).fetchone()[0]
+    if v is not None and len(v.token_counts) < _TOKEN_COUNTS_MAX:
+        v.token_counts[token] = n
+    return n
 
 
 def latest_period(con) -> dt.date | None:

@@ -102,7 +102,9 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
 # lookup's current unit). Made on the finished build, before publishing; dropped from the copy an incremental
 # build starts from, because dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
 LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_pii", "member_code"),
-                  ("restricted", "member_pii", "member_key"), ("marts", "dim_member", "member_key"))
+                  ("restricted", "member_pii", "member_key"), ("marts", "dim_member", "member_key"),
+                  # the records of a search by name: the first 50 name_ranks, often far apart in the table
+                  ("restricted", "member_search", "name_rank"))
 
 
 def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:

@@ -1,0 +1,156 @@
+"""Member search by name through the name index (dbt models restricted.member_search / member_search_tokens):
+the same members, in the same order, as a brute-force scan of every name, for every scope.
+
+The fixture warehouse is hand-made (no dbt run): the index tables are made here from the models' own SQL
+(`{{ ref('x') }}` read as `restricted.x`), on a published version whose names were chosen to trip a word
+index: shared given names, a name that holds another as a substring ("An" / "Anh"), a repeated word, words
+in another order, upper case, names written without accents.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import access_fixture as wf
+from pipelines.access import audit, lookup
+from pipelines.access.warehouse import connect_full
+
+MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "restricted"
+
+NAMES = ["Nguyễn Văn An", "Nguyễn Văn Anh", "Nguyễn Thị An", "Trần An", "An Văn Nguyễn", "Nguyễn Nguyễn An",
+         "NGUYỄN VĂN AN", "Lê Thị Lan", "Lê Lan", "Đỗ Đức Độ", "Do Duc Do", "Phạm Thu Dung", "Nguyễn Văn An",
+         "Hoàng Thị Lan Anh", "Lan Văn Hoàng", "Vũ Thanh", "Nguyễn Thanh An", "Trần Văn Anh", "Bùi An",
+         "Nguyễn Văn An", "Lê Văn Lân", "Đặng Quốc Huy", "Nguyễn Văn", "Thị Nguyễn"]
+
+QUERIES = ["Nguyễn Văn An", "nguyen van an", "NGUYEN VAN AN", "An", "an", "Nguyễn An", "van an", "an nguyen",
+           "Anh", "Lan", "  Lê   Lan ", "Lân", "Đỗ", "do duc", "do do", "nguyen nguyen", "Thị", "Văn",
+           "Hoàng Lan Anh", "Khong Co Ai", "Nguyễn Văn Không", "ng", "guyen"]
+
+
+def render_model(name: str) -> str:
+    """A restricted model's SQL as dbt runs it on this warehouse (its refs are restricted tables)."""
+    sql = (MODELS / f"{name}.sql").read_text(encoding="utf-8")
+    assert "{{" not in re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", "", sql), "the helper renders ref() only"
+    return re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", r"restricted.\1", sql)
+
+
+def publish_with_names(names: list[str], *, index: bool, version: str) -> list[dict]:
+    """Publish a copy of the current version whose members carry `names` (in member order), with or without
+    the name index tables built by the dbt models' SQL. Returns the members as now named."""
+    from pipelines.warehouse import serving
+
+    ms = wf.members()
+    build = serving.build_dir() / f"{version}.duckdb"
+    shutil.copyfile(serving.warehouse_path(), build)
+    con = duckdb.connect(str(build))
+    for m, name in zip(ms, names):
+        m["full_name"] = name
+        con.execute("UPDATE restricted.member_pii SET full_name = ?, name_search = ? WHERE member_key = ?",
+                    [name, wf.fold(name), m["member_key"]])
+    if index:
+        for model in ("member_search", "member_search_tokens"):
+            con.execute(f"CREATE OR REPLACE TABLE restricted.{model} AS {render_model(model)}")
+    con.execute("CHECKPOINT")
+    con.close()
+    if index:
+        from pipelines.warehouse.build import set_lookup_indexes
+        assert "ix_member_search_name_rank" in set_lookup_indexes(build, present=True)  # as at publish time
+    serving.stamp_version(build, version, "test")
+    analyst = serving.build_dir() / f"{version}.analyst.duckdb"
+    serving.make_analyst_copy(build, analyst)
+    serving.publish(build, version=version, run_id="test", analyst_build_path=analyst)
+    return ms
+
+
+def brute_force(user, members: list[dict], query: str, limit: int) -> list[tuple]:
+    """Every member whose folded name holds every folded word of the query, in the user's scope (their current
+    CĐCS), ordered by full name then member_key: what the search must return, computed without any index."""
+    from pipelines.access.scope import scope_for
+    from pipelines.access.warehouse import latest_period
+
+    with connect_full() as con:
+        scope = scope_for(user, latest_period(con))
+    words = set(wf.fold(query).split())
+    found = [m for m in members if words and words <= set(wf.fold(m["full_name"]).split())
+             and scope.allows_cdcs(m["cdcs_code"])]
+    found.sort(key=lambda m: (m["full_name"].encode("utf-8"), m["member_key"]))
+    return [(m["member_key"], m["full_name"], m["cdcs_code"]) for m in found[:limit]]
+
+
+def _keys(hits) -> list[tuple]:
+    return [(h.member_key, h.full_name, h.cdcs_code) for h in hits]
+
+
+@pytest.fixture
+def indexed(users):
+    ms = publish_with_names(NAMES, index=True, version="20260102T000000Z-names")
+    with connect_full() as con:
+        assert lookup._has_name_index(con)
+    return ms
+
+
+OFFICIALS = ["national_leader", "province_leader", "upper_official", "cdcs_official"]
+
+
+@pytest.mark.parametrize("role", OFFICIALS)
+def test_index_search_equals_brute_force_and_scan(users, indexed, role, monkeypatch):
+    user = users[role]
+    calls = []
+    real = lookup._search_by_name_index
+    monkeypatch.setattr(lookup, "_search_by_name_index", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for q in QUERIES:
+        for limit in (50, 2):
+            expected = brute_force(user, indexed, q, limit)
+            got = _keys(lookup.search_members(user, q, limit=limit))
+            assert got == expected, (role, q, limit)
+    assert calls, "the index was not used"
+    # the plain scan (a version without the index) gives the same answers
+    monkeypatch.setattr(lookup, "_has_name_index", lambda con: False)
+    for q in QUERIES:
+        assert _keys(lookup.search_members(user, q)) == brute_force(user, indexed, q, 50), (role, q)
+
+
+def test_index_search_semantics(users, indexed):
+    nat = users["national_leader"]
+    names = lambda q: sorted({h.full_name for h in lookup.search_members(nat, q)})  # noqa: E731
+    # accent- and case-insensitive, whole words in any order: "họ + tên" finds the middle-named too
+    assert names("nguyen an") == names("Nguyễn An") == ["An Văn Nguyễn", "NGUYỄN VĂN AN", "Nguyễn Nguyễn An",
+                                                        "Nguyễn Thanh An", "Nguyễn Thị An", "Nguyễn Văn An"]
+    # a given name alone: "An" is a word, not a piece of "Anh" or "Lan"
+    assert "Nguyễn Văn Anh" not in names("an") and "Lê Thị Lan" not in names("an")
+    assert names("Đỗ") == ["Do Duc Do", "Đỗ Đức Độ"]  # written without accents in the source, still found
+    assert names("Khong Co Ai") == [] and names("guyen") == []
+    nat_all = lookup.search_members(nat, "Nguyễn Văn An")  # three of them, one in capitals, "An Văn Nguyễn"
+    assert len(nat_all) == 5 and all("*****" in h.cccd for h in nat_all)  # masked for leaders, as before
+
+
+def test_index_search_scope_and_audit(users, indexed):
+    up, cs = users["upper_official"], users["cdcs_official"]  # X08001: CS0000002, CS0000004; CS0000002
+    every = lookup.search_members(users["national_leader"], "an")
+    assert {h.cdcs_code for h in every} - {"CS0000002", "CS0000004"}  # some outside X08001
+    assert {h.cdcs_code for h in lookup.search_members(up, "an")} <= {"CS0000002", "CS0000004"}
+    mine = lookup.search_members(cs, "an")
+    assert mine and {h.cdcs_code for h in mine} == {"CS0000002"}
+    assert all(len(h.cccd) == 12 and "*" not in h.cccd for h in mine)  # the CĐCS official sees full CCCDs
+    ev = audit.events(action="search_members")
+    assert len(ev) == 3 and ev[0]["actor"] == cs.username and ev[0]["rows"] == len(mine)
+    details = [json.loads(e["detail"]) for e in ev]
+    assert {d["by"] for d in details} == {"name"} and {d["query"] for d in details} == {"an"}
+    assert audit.verify_chain() == (True, None)
+
+
+def test_index_tables_from_the_models(users, indexed):
+    """One posting per distinct word of each name; name_rank is the order (full_name, member_key)."""
+    with connect_full() as con:
+        ranks = con.execute("SELECT member_key FROM restricted.member_search ORDER BY name_rank").fetchall()
+        assert [r[0] for r in ranks] == [m["member_key"] for m in sorted(
+            indexed, key=lambda m: (m["full_name"].encode("utf-8"), m["member_key"]))]
+        n = con.execute("SELECT count(*) FROM restricted.member_search_tokens").fetchone()[0]
+        assert n == sum(len(set(wf.fold(m["full_name"]).split())) for m in indexed)
+        assert con.execute("SELECT count(*) FROM restricted.member_search_tokens WHERE token = 'nguyen' "
+                           "AND name_search = 'nguyen nguyen an'").fetchone()[0] == 1

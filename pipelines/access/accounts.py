@@ -432,3 +432,31 @@ def import_officials(path: str | Path, *, default_role: str = "cdcs_official",
 
 def with_lang(user: User, lang: str) -> User:
     return replace(user, lang=lang if lang in ("vi", "en") else user.lang)
+
+
+def follow_member_key_changes(changes: list[tuple[str, str]]) -> dict[str, int]:
+    """Re-point member accounts linked by member_key when a build re-keyed their person (a legacy CMND now
+    linked to its CCCD person: `intermediate.int_member_key_changes` of the version just published).
+    `changes` = (previous_member_key, member_key) pairs. An old key that went to one new key is followed; an old
+    key split into several people is left alone and counted (an administrator re-links it). Keys only: nothing
+    personal is read or logged."""
+    targets: dict[str, set[str]] = {}
+    for old, new in changes:
+        if old and new and old != new:
+            targets.setdefault(old, set()).add(new)
+    followed = split = 0
+    if not targets:
+        return {"followed": 0, "split": 0}
+    with accounts_db() as con:
+        linked = [(r["username"], r["member_key"]) for r in con.execute(
+            "SELECT username, member_key FROM users WHERE member_key IS NOT NULL")]
+        moves = []
+        for username, old in linked:  # decided on the keys before any update (no chains within one build)
+            new = targets.get(old)
+            if new and len(new) > 1:
+                split += 1
+            elif new:
+                moves.append((next(iter(new)), _now_iso(), username))
+        con.executemany("UPDATE users SET member_key = ?, updated_at = ? WHERE username = ?", moves)
+        followed = len(moves)
+    return {"followed": followed, "split": split}

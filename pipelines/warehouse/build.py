@@ -19,6 +19,7 @@ different processes, agree on the build file, the version id and the mode.
 from __future__ import annotations
 
 import contextlib
+import logging
 import json
 import os
 import re
@@ -31,6 +32,8 @@ from typing import Iterator, Sequence
 from pipelines import config
 from pipelines.warehouse import serving
 from pipelines.warehouse.keys import member_key_secret
+
+log = logging.getLogger(__name__)
 
 # Schemas a warehouse must contain to be published (once the dbt project defines models in them).
 PUBLISH_REQUIRED_SCHEMAS = ("marts",)
@@ -129,6 +132,22 @@ def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
     finally:
         con.close()
     return done
+
+
+def member_key_changes(db_path: str | os.PathLike) -> list[tuple[str, str]]:
+    """(previous_member_key, member_key) of the people a build re-keyed (keys only; empty when none or when
+    the build has no such table)."""
+    import duckdb
+
+    con = duckdb.connect(os.fspath(db_path), read_only=True)
+    try:
+        try:
+            return [tuple(r) for r in con.execute(
+                "SELECT DISTINCT previous_member_key, member_key FROM intermediate.int_member_key_changes").fetchall()]
+        except duckdb.CatalogException:
+            return []
+    finally:
+        con.close()
 
 
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
@@ -249,6 +268,7 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
                 **(extra or {})}
         serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
         set_lookup_indexes(plan.build_path, present=True)
+        rekeyed = member_key_changes(plan.build_path)
         serving.make_analyst_copy(plan.build_path, plan.analyst_build_path)
         published = serving.publish(
             plan.build_path, version=plan.version, run_id=plan.run_id,
@@ -259,6 +279,12 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
         raise
     with contextlib.suppress(FileNotFoundError):
         plan_path(run_id).unlink()
+    if rekeyed:  # member accounts linked by member_key follow their person's new key
+        from pipelines.access.accounts import follow_member_key_changes
+
+        counts = follow_member_key_changes(rekeyed)
+        log.info("published %s: %d people re-keyed, %d member accounts followed, %d left for an administrator "
+                 "(person split)", published.version, len(rekeyed), counts["followed"], counts["split"])
     return published
 
 

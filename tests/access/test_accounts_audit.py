@@ -161,3 +161,28 @@ def test_audit_writer_shared_across_threads_and_processes(data_root):
     audit.record("a", "login")
     assert [r["actor"] for r in audit.events()] == ["a"] and audit.verify_chain() == (True, None)
     assert appdb._AUDIT_WRITER["key"][2] == appdb._file_id(path)
+
+
+def test_member_accounts_follow_a_rekeyed_person(data_root, tmp_path):
+    """A build that re-keys a person (a legacy CMND linked to its CCCD person) re-points the member accounts
+    linked by member_key, once (no chain within one build); a person split in two is left for an administrator."""
+    import duckdb
+
+    from pipelines.warehouse.build import member_key_changes
+
+    for name, key in (("m.cmnd", "k_cmnd"), ("m.split", "k_split"), ("m.other", "k_other"), ("m.chain", "k_new")):
+        accounts.create_user(name, display_name=name, role="member", member_key=key, password="0123456789ab")
+    db = tmp_path / "build.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute("CREATE TABLE intermediate.int_member_key_changes AS SELECT * FROM (VALUES "
+                "('cmnd:1', 'k_cmnd', 'k_new'), ('cmnd:2', 'k_split', 'k_a'), ('cmnd:3', 'k_split', 'k_b'), "
+                "('cmnd:4', 'k_new', 'k_newer')) AS t(identity_record, previous_member_key, member_key)")
+    con.close()
+    changes = member_key_changes(db)
+    assert sorted(changes) == [("k_cmnd", "k_new"), ("k_new", "k_newer"), ("k_split", "k_a"), ("k_split", "k_b")]
+    assert accounts.follow_member_key_changes(changes) == {"followed": 2, "split": 1}
+    got = {u.username: u.member_key for u in accounts.list_users("member")}
+    assert got == {"m.cmnd": "k_new", "m.split": "k_split", "m.other": "k_other", "m.chain": "k_newer"}
+    duckdb.connect(str(tmp_path / "no-table.duckdb")).close()  # a version built before the table existed
+    assert member_key_changes(tmp_path / "no-table.duckdb") == []

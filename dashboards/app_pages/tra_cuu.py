@@ -78,11 +78,13 @@ def member_view() -> None:
 def official_view() -> None:
     st.title(tr("Tra cứu đoàn viên", "Member lookup"))
     st.caption(tr("Tìm theo họ tên (không cần dấu; cả họ tên, chỉ tên, hoặc họ và tên như \"Nguyễn An\": "
-                  "mỗi từ gõ vào phải là một từ trong họ tên), số CCCD hoặc mã đoàn viên, trong phạm vi đơn vị "
-                  "của bạn. Mỗi lần xem hồ sơ đều được ghi nhật ký.",
+                  "mỗi từ gõ vào phải là một từ trong họ tên, riêng từ cuối chỉ cần là phần đầu của một từ, "
+                  "như \"Nguyễn Văn Hù\" tìm được \"Nguyễn Văn Hùng\" và \"Nguyễn Văn Huy\"), số CCCD hoặc "
+                  "mã đoàn viên, trong phạm vi đơn vị của bạn. Mỗi lần xem hồ sơ đều được ghi nhật ký.",
                   "Search by name (accents optional; the full name, the given name, or family and given name "
-                  "such as \"Nguyễn An\": every word typed must be a word of the name), ID number or member "
-                  "code, within your units. Every record you open is logged."))
+                  "such as \"Nguyễn An\": every word typed must be a word of the name, except the last, which "
+                  "only needs to begin a word, so \"Nguyễn Văn Hù\" finds \"Nguyễn Văn Hùng\" and \"Nguyễn Văn "
+                  "Huy\"), ID number or member code, within your units. Every record you open is logged."))
     with st.form("tc_search"):
         q = st.text_input(tr("Tìm kiếm", "Search"), max_chars=100, key="tc_q")
         go = st.form_submit_button(tr("Tìm", "Search"), icon=":material/search:")

@@ -129,10 +129,62 @@ SEARCH_TOKENS = ("restricted", "member_search_tokens")
 _SEARCH_COLS = ("member_key", "member_code", "full_name", "cccd", "birth_date", "cdcs_code")
 
 
-def name_words(query: str | None) -> list[str]:
-    """The words a name search asks for: the accent-folded query split on spaces, each once, in query order."""
+@dataclass(frozen=True)
+class NameQuery:
+    """What a name search asks for: every word of `whole` is a word of the name, and (when `prefix` is set) some
+    word of the name starts with `prefix`. Built by `name_query`; matched by `_name_match_sql` (both the index
+    and the plain scan use that one predicate)."""
+    whole: tuple[str, ...]
+    prefix: str | None
+
+    @property
+    def empty(self) -> bool:
+        return not self.whole and not self.prefix
+
+
+def name_query(query: str | None) -> NameQuery:
+    """The rule of the search by name, for a search box that answers while the official types: every typed word
+    but the last is a whole word of the (accent/case-folded) name; the last typed word is the beginning of a
+    word of the name (a whole word too: "hung" finds "Hùng"; "hu" finds "Hùng" and "Huy"); any order. A last
+    word that starts an earlier typed word adds nothing (that word is in the name) and is dropped."""
     folded = fold(query)
-    return list(dict.fromkeys(folded.split(" "))) if folded else []
+    words = folded.split(" ") if folded else []
+    if not words:
+        return NameQuery((), None)
+    *before, last = words
+    whole = tuple(dict.fromkeys(before))
+    if any(w.startswith(last) for w in whole):
+        return NameQuery(whole, None)
+    return NameQuery(whole, last)
+
+
+def _name_match_sql(col: str, q: NameQuery) -> tuple[str, list]:
+    """The SQL condition (with its parameters) that the space-separated folded name `col` satisfies `q`: each
+    whole word as ` word ` inside ` name `, the prefix as ` prefix` inside ` name` (a plain substring test, no
+    list per row). The one definition of a match, for the index and the scan."""
+    conds, params = [], []
+    for w in q.whole:
+        conds.append(f"contains(' ' || {col} || ' ', ?)")
+        params.append(f" {w} ")
+    if q.prefix:
+        conds.append(f"contains(' ' || {col}, ?)")
+        params.append(f" {q.prefix}")
+    return (" AND ".join(conds) or "FALSE"), params
+
+
+def _prefix_range_sql(col: str, prefix: str) -> tuple[str, list]:
+    """`col` starts with `prefix`, as a range of the sorted tokens table (zone maps skip the other row groups):
+    `col >= prefix AND col < end`, end the least string above every string starting with `prefix` in code-point
+    order (DuckDB's VARCHAR order: UTF-8 bytes)."""
+    p = prefix
+    while p:
+        c = ord(p[-1]) + 1
+        if c == 0xD800:  # no surrogates in UTF-8: the next encodable code point
+            c = 0xE000
+        if c <= 0x10FFFF:
+            return f"{col} >= ? AND {col} < ?", [prefix, p[:-1] + chr(c)]
+        p = p[:-1]
+    return f"{col} >= ?", [prefix]  # a prefix of U+10FFFF only: no string above its range
 
 
 def _has_name_index(con) -> bool:
@@ -140,25 +192,66 @@ def _has_name_index(con) -> bool:
             and {"name_rank", *_SEARCH_COLS} <= _cols(con, *SEARCH))
 
 
-def _search_by_name_index(con, words: list[str], scope: Scope, limit: int) -> list[tuple]:
-    """The first `limit` people, in the order (full_name, member_key), whose name holds every word of `words`
-    and whose current CĐCS is in `scope`, as rows of `_SEARCH_COLS`: from the dbt models member_search_tokens
-    (the postings of the rarest word only, the other words checked on their name_search, the scope on their
-    cdcs_code) and member_search (the records of the smallest name_ranks, neighbouring rows)."""
-    counts = {w: name_token_count(con, w) for w in words}
-    rarest = min(words, key=lambda w: (counts[w], w))
-    if counts[rarest] == 0:
+_PROBE_RANKS = 16_384  # the first name_ranks tried before a long list of postings
+
+
+def _search_by_name_index(con, q: NameQuery, scope: Scope, limit: int) -> list[tuple]:
+    """The first `limit` people, in the order (full_name, member_key), whose name matches `q` and whose current
+    CĐCS is in `scope`, as rows of `_SEARCH_COLS`: from the dbt models member_search_tokens (the postings of one
+    word only, or of the prefix's range of words, every word then checked on their name_search, the scope on their
+    cdcs_code) and member_search (the records of the smallest name_ranks, neighbouring rows).
+
+    The postings read: those of the rarest whole word (counts kept per version), unless the prefix's range has
+    fewer (counted only up to that word's count, so the count never reads more than the word's postings would);
+    a query of one word reads its prefix's range. When that is a long read, the first `_PROBE_RANKS` people in name
+    order are tried first (a frequent match, e.g. "ng", has its `limit` answers there)."""
+    counts = {w: name_token_count(con, w) for w in q.whole}
+    rarest = min(q.whole, key=lambda w: (counts[w], w)) if q.whole else None
+    if rarest is not None and counts[rarest] == 0:
         return []
-    conds, params = ["t.token = ?"], [rarest]
-    for w in words:  # the other words: whole words of name_search (a plain substring test, no list per row)
-        if w != rarest:
-            conds.append("contains(' ' || t.name_search || ' ', ?)")
-            params.append(f" {w} ")
-    pred, pparams = scope.predicate("t", columns={"cdcs_code"})
-    # the postings of a word are sorted by name_rank: DuckDB's top-N stops reading once it has the first `limit`
-    ranks = [r[0] for r in con.execute(
-        f"SELECT t.name_rank FROM restricted.member_search_tokens t WHERE {' AND '.join(conds)} AND ({pred}) "
-        "ORDER BY t.name_rank LIMIT ?", [*params, *pparams, int(limit)]).fetchall()]
+    drive, dparams, n = "t.token = ?", [rarest], counts.get(rarest)
+    if q.prefix:
+        prange, pparams = _prefix_range_sql("t.token", q.prefix)
+        if rarest is None:
+            drive, dparams = prange, pparams
+        else:
+            cap = counts[rarest]
+            n = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM restricted.member_search_tokens t WHERE {prange} "
+                            "LIMIT ?)", [*pparams, cap]).fetchone()[0]
+            if n == 0:
+                return []
+            if n < cap:
+                drive, dparams = prange, pparams
+            else:
+                n = cap
+    ranks = None
+    if n is None or n > _PROBE_RANKS:
+        # many postings to read (a common word, a short prefix such as "ng"): first the people of the first
+        # _PROBE_RANKS name_ranks (one row group of member_search). When `limit` of them match, they are the
+        # answer (no smaller rank is left unread); else the postings as below
+        match, mparams = _name_match_sql("s.name_search", q)
+        pred, sparams = scope.predicate("s", columns={"cdcs_code"})
+        ranks = [r[0] for r in con.execute(
+            f"SELECT s.name_rank FROM restricted.member_search s WHERE s.name_rank <= ? AND {match} AND ({pred}) "
+            "ORDER BY s.name_rank LIMIT ?", [_PROBE_RANKS, *mparams, *sparams, int(limit)]).fetchall()]
+        if len(ranks) < limit:
+            ranks = None
+    if ranks is None:
+        match, mparams = _name_match_sql("t.name_search", q)
+        pred, sparams = scope.predicate("t", columns={"cdcs_code"})
+        # the postings of one word are sorted by name_rank: DuckDB's top-N skips the row groups past the first
+        # `limit` (a DISTINCT would read them all). A prefix's range holds a person once per word starting with it
+        # ("hu": Hữu, Hùng): the first `n` postings are deduplicated, and more are read when that leaves fewer
+        # than `limit` people while postings remain (they are sorted: no smaller rank is left unread)
+        sql = (f"SELECT t.name_rank FROM restricted.member_search_tokens t WHERE {drive} AND {match} AND ({pred}) "
+               "ORDER BY t.name_rank LIMIT ?")
+        n = int(limit)
+        while True:
+            got = [r[0] for r in con.execute(sql, [*dparams, *mparams, *sparams, n]).fetchall()]
+            ranks = list(dict.fromkeys(got))[:limit]
+            if len(got) < n or len(ranks) >= limit:
+                break
+            n *= 4
     if not ranks:
         return []
     # their records: an ART index point query per rank (`ix_member_search_name_rank`, made at publish time by
@@ -173,9 +266,11 @@ def _search_by_name_index(con, words: list[str], scope: Scope, limit: int) -> li
 def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int = 50) -> list[MemberHit]:
     """Members in the user's scope matching a name, a CCCD (12 digits) or a member code.
 
-    A name matches when every word of the query is a word of the person's name, accent- and case-insensitive and
-    in any order: the full name, the given name alone, "họ + tên" ("Nguyễn An" finds "Nguyễn Văn An"). Results
-    are listed by full name (then member_key), at most `limit`. Answered from the name index (dbt models
+    A name matches when every word of the query but the last is a word of the person's name and the last word is
+    the beginning of a word of the name (`name_query`), accent- and case-insensitive and in any order: the full
+    name, the given name alone, "họ + tên" ("Nguyễn An" finds "Nguyễn Văn An"), or a name being typed ("nguyen
+    van hu" finds "Nguyễn Văn Hùng" and "Nguyễn Văn Huy"). Results are listed by full name (then member_key), at
+    most `limit`. Answered from the name index (dbt models
     `restricted.member_search_tokens` / `member_search`) when the published version has it, else by a scan of
     `member_pii.name_search` with the same rule."""
     q = (query or "").strip()
@@ -197,15 +292,15 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             # codes are upper-cased at ingestion: an equality the member_code index answers
             cond, params, how = "p.member_code = upper(?)", [q], "member_code"
         else:
-            how, words = "name", name_words(q)
-            if not words:
+            how, nq = "name", name_query(q)
+            if nq.empty:
                 cond, params = "FALSE", []
             elif _has_name_index(con):
-                rows = _search_by_name_index(con, words, scope, limit)
+                rows = _search_by_name_index(con, nq, scope, limit)
             else:
                 col = "p.name_search" if "name_search" in pii else \
                     "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
-                cond, params = f"list_has_all(string_split({col}, ' '), ?::VARCHAR[])", [words]
+                cond, params = _name_match_sql(col, nq)
         if rows is None:
             # the matching people first (materialised: one scan of member_pii, not one per use), then the current
             # unit of those people only (not of every member)

@@ -1,10 +1,14 @@
 """Member search by name through the name index (dbt models restricted.member_search / member_search_tokens):
 the same members, in the same order, as a brute-force scan of every name, for every scope.
 
+The rule: every typed word but the last is a whole word of the accent/case-folded name, the last typed word
+is the beginning of a word of the name (a search box answering while the official types), any order.
+
 The fixture warehouse is hand-made (no dbt run): the index tables are made here from the models' own SQL
 (`{{ ref('x') }}` read as `restricted.x`), on a published version whose names were chosen to trip a word
 index: shared given names, a name that holds another as a substring ("An" / "Anh"), a repeated word, words
-in another order, upper case, names written without accents.
+in another order, upper case, names written without accents, several words that one prefix begins ("Hữu
+Hùng", "Hùng" / "Huy").
 """
 from __future__ import annotations
 
@@ -23,13 +27,19 @@ from pipelines.access.warehouse import connect_full
 MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "restricted"
 
 NAMES = ["Nguyễn Văn An", "Nguyễn Văn Anh", "Nguyễn Thị An", "Trần An", "An Văn Nguyễn", "Nguyễn Nguyễn An",
-         "NGUYỄN VĂN AN", "Lê Thị Lan", "Lê Lan", "Đỗ Đức Độ", "Do Duc Do", "Phạm Thu Dung", "Nguyễn Văn An",
-         "Hoàng Thị Lan Anh", "Lan Văn Hoàng", "Vũ Thanh", "Nguyễn Thanh An", "Trần Văn Anh", "Bùi An",
+         "NGUYỄN VĂN AN", "Lê Thị Lan", "Lê Lan", "Đỗ Đức Độ", "Do Duc Do", "Nguyễn Văn Hùng", "Nguyễn Văn An",
+         "Hoàng Thị Lan Anh", "Lan Văn Hoàng", "Nguyễn Hữu Hùng", "Nguyễn Thanh An", "Trần Văn Anh",
+         "Nguyễn Văn Huy",
          "Nguyễn Văn An", "Lê Văn Lân", "Đặng Quốc Huy", "Nguyễn Văn", "Thị Nguyễn"]
 
 QUERIES = ["Nguyễn Văn An", "nguyen van an", "NGUYEN VAN AN", "An", "an", "Nguyễn An", "van an", "an nguyen",
            "Anh", "Lan", "  Lê   Lan ", "Lân", "Đỗ", "do duc", "do do", "nguyen nguyen", "Thị", "Văn",
-           "Hoàng Lan Anh", "Khong Co Ai", "Nguyễn Văn Không", "ng", "guyen"]
+           "Hoàng Lan Anh", "Khong Co Ai", "Nguyễn Văn Không", "ng", "guyen",
+           # the last word as a prefix: of several words (and of two words of one name: Hữu, Hùng), equal to a
+           # whole word, of one letter, typed without accents or with them, after whole words in any order
+           "nguyen van hu", "Nguyễn Văn Hù", "hu", "Hu", "hung", "Hùng", "huy", "huu hu", "hung hu", "hu nguyen",
+           "nguyen h", "van h", "Nguyễn V", "do d", "Đỗ Đ", "le l", "Lê Lâ", "hoang thi lan a", "lan a", "nguyen z",
+           "nguyen ng", "Nguy", "ngu", "van an", "an n", "tran van a", "uy", "van ung", "nguyen van anh"]
 
 
 def render_model(name: str) -> str:
@@ -67,17 +77,22 @@ def publish_with_names(names: list[str], *, index: bool, version: str) -> list[d
     return ms
 
 
+def matches(name: str, query: str) -> bool:
+    """The rule, in plain Python: every folded query word but the last is a word of the folded name, and some
+    word of the name starts with the last one."""
+    typed, words = wf.fold(query).split(), wf.fold(name).split()
+    return bool(typed) and set(typed[:-1]) <= set(words) and any(w.startswith(typed[-1]) for w in words)
+
+
 def brute_force(user, members: list[dict], query: str, limit: int) -> list[tuple]:
-    """Every member whose folded name holds every folded word of the query, in the user's scope (their current
-    CĐCS), ordered by full name then member_key: what the search must return, computed without any index."""
+    """Every member whose name `matches` the query, in the user's scope (their current CĐCS), ordered by full
+    name then member_key: what the search must return, computed without any index."""
     from pipelines.access.scope import scope_for
     from pipelines.access.warehouse import latest_period
 
     with connect_full() as con:
         scope = scope_for(user, latest_period(con))
-    words = set(wf.fold(query).split())
-    found = [m for m in members if words and words <= set(wf.fold(m["full_name"]).split())
-             and scope.allows_cdcs(m["cdcs_code"])]
+    found = [m for m in members if matches(m["full_name"], query) and scope.allows_cdcs(m["cdcs_code"])]
     found.sort(key=lambda m: (m["full_name"].encode("utf-8"), m["member_key"]))
     return [(m["member_key"], m["full_name"], m["cdcs_code"]) for m in found[:limit]]
 
@@ -112,21 +127,48 @@ def test_index_search_equals_brute_force_and_scan(users, indexed, role, monkeypa
     # the plain scan (a version without the index) gives the same answers
     monkeypatch.setattr(lookup, "_has_name_index", lambda con: False)
     for q in QUERIES:
-        assert _keys(lookup.search_members(user, q)) == brute_force(user, indexed, q, 50), (role, q)
+        for limit in (50, 2):
+            assert _keys(lookup.search_members(user, q, limit=limit)) == brute_force(user, indexed, q, limit), \
+                (role, q, limit)
 
 
 def test_index_search_semantics(users, indexed):
     nat = users["national_leader"]
     names = lambda q: sorted({h.full_name for h in lookup.search_members(nat, q)})  # noqa: E731
-    # accent- and case-insensitive, whole words in any order: "họ + tên" finds the middle-named too
+    # accent- and case-insensitive, words in any order: "họ + tên" finds the middle-named too; the last word typed
+    # is the beginning of a word ("an": An, Anh), the others whole words
     assert names("nguyen an") == names("Nguyễn An") == ["An Văn Nguyễn", "NGUYỄN VĂN AN", "Nguyễn Nguyễn An",
-                                                        "Nguyễn Thanh An", "Nguyễn Thị An", "Nguyễn Văn An"]
-    # a given name alone: "An" is a word, not a piece of "Anh" or "Lan"
-    assert "Nguyễn Văn Anh" not in names("an") and "Lê Thị Lan" not in names("an")
+                                                        "Nguyễn Thanh An", "Nguyễn Thị An", "Nguyễn Văn An",
+                                                        "Nguyễn Văn Anh"]
+    assert "Nguyễn Văn Anh" not in names("an nguyen")  # "an" typed first: a whole word
+    # the beginning of a word, never a piece inside one: "an" does not find "Lan", "guyen" nothing
+    assert "Nguyễn Văn Anh" in names("an") and "Lê Thị Lan" not in names("an")
+    assert names("guyen") == [] and names("uy") == []
+    # typing the given name: several words begin with "hu" (one name holds two of them), a whole word still finds
+    assert names("nguyen van hu") == names("Nguyễn Văn Hù") == ["Nguyễn Văn Huy", "Nguyễn Văn Hùng"]
+    assert names("hu") == ["Nguyễn Hữu Hùng", "Nguyễn Văn Huy", "Nguyễn Văn Hùng", "Đặng Quốc Huy"]
+    assert names("hung") == names("Hùng") == ["Nguyễn Hữu Hùng", "Nguyễn Văn Hùng"]
+    hu2 = lookup.search_members(nat, "hu", limit=2)  # one row per person, in name order, within the limit
+    assert [h.full_name for h in hu2] == ["Nguyễn Hữu Hùng", "Nguyễn Văn Huy"]
+    assert names("nguyen h") == ["Nguyễn Hữu Hùng", "Nguyễn Văn Huy", "Nguyễn Văn Hùng"]  # a one-letter prefix
     assert names("Đỗ") == ["Do Duc Do", "Đỗ Đức Độ"]  # written without accents in the source, still found
-    assert names("Khong Co Ai") == [] and names("guyen") == []
-    nat_all = lookup.search_members(nat, "Nguyễn Văn An")  # three of them, one in capitals, "An Văn Nguyễn"
-    assert len(nat_all) == 5 and all("*****" in h.cccd for h in nat_all)  # masked for leaders, as before
+    assert names("Khong Co Ai") == [] and names("nguyen z") == []
+    nat_all = lookup.search_members(nat, "Nguyễn Văn An")  # three, one in capitals, "An Văn Nguyễn", "…Anh"
+    assert len(nat_all) == 6 and all("*****" in h.cccd for h in nat_all)  # masked for leaders, as before
+
+
+def test_name_query_rule():
+    """The words of a query: the last one a prefix (dropped when an earlier word starts with it)."""
+    nq = lookup.name_query
+    assert nq("  Nguyễn   Văn HÙ ") == lookup.NameQuery(("nguyen", "van"), "hu")
+    assert nq("hung") == lookup.NameQuery((), "hung")
+    assert nq("hung hu") == nq("hung hung") == lookup.NameQuery(("hung",), None)
+    assert nq("an nguyen an") == lookup.NameQuery(("an", "nguyen"), None)
+    assert nq("").empty and nq("   ").empty
+    rng = lookup._prefix_range_sql
+    assert rng("t.token", "hu") == ("t.token >= ? AND t.token < ?", ["hu", "hv"])
+    assert rng("t.token", "h\U0010FFFF") == ("t.token >= ? AND t.token < ?", ["h\U0010FFFF", "i"])
+    assert rng("t.token", "\ud7ff")[1] == ["\ud7ff", "\ue000"]
 
 
 def test_index_search_scope_and_audit(users, indexed):

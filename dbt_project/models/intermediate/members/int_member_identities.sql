@@ -3,13 +3,15 @@
 -- Resolves every record to one person (identity_id = the CCCD of the person, or the CMND record itself):
 -- - a CCCD is its own person;
 -- - a CMND seen in the same roster row as a CCCD belongs to that CCCD;
--- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender
---   match exactly one CCCD person at the decision month: the first month in which both the CMND and a
---   matching CCCD person had been seen (resolution 'cmnd_linked'); several matches by then: 'cmnd_ambiguous';
---   none ever: 'cmnd_only'. A CCCD person who appears later with the same details does not undo a link
---   (n_later_matches counts them; dq_member_conflicts lists the link as contested): keys stay stable when a
---   month is added, so the months already built keep theirs. The match is exact: a birth date known only to
---   the year or month never links (common names share a birth year; a wrong link would merge two people).
+-- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender match,
+--   judged once, at the first month both had been seen (with the details each had been written with by then):
+--   one match then: 'cmnd_linked'; several: 'cmnd_ambiguous'; none: 'cmnd_only' (until a CCCD person who
+--   matches first appears). Details written later, and CCCD people who appear later, do not undo or make a
+--   link: they are counted in n_later_matches and listed in dq_member_conflicts for a data steward. So a new
+--   month never merges or splits people already built (keys stay stable; the months built keep theirs), except
+--   a CMND-only member whose matching CCCD person appears for the first time: a pure re-key
+--   (int_member_key_changes). The match is exact: a birth date known only to the year or month never links
+--   (common names share a birth year; a wrong link would merge two people).
 with rows_ as (
     select cccd, cmnd, name_key, birth_date, coalesce(birth_date_precision, 'day') as birth_date_precision, gender,
            min(period) as first_period
@@ -38,19 +40,36 @@ cmnd_only as (
     group by all
 ),
 
-candidates as (
-    -- CCCD people matching a CMND record (some variant of it), with the first month both had been seen
+cmnd_first as (
+    select cmnd, min(first_period) as first_seen from cmnd_only group by cmnd
+),
+
+cccd_first as (
+    select cccd, min(first_period) as first_seen from cccd_people group by cccd
+),
+
+all_matches as (
+    -- CCCD people matching some written variant of a CMND record, whenever written
     select
         c.cmnd,
         p.cccd,
-        min(greatest(c.first_period, p.first_period)) as seen_together_from
+        greatest(cf.first_seen, pf.first_seen) as seen_together_from,
+        bool_or(c.first_period <= greatest(cf.first_seen, pf.first_seen)
+                and p.first_period <= greatest(cf.first_seen, pf.first_seen)) as matched_when_first_together
     from cmnd_only as c
     join cccd_people as p
       on p.name_key = c.name_key
      and p.gender = c.gender
      and p.birth_date = c.birth_date
      and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
-    group by c.cmnd, p.cccd
+    join cmnd_first as cf on cf.cmnd = c.cmnd
+    join cccd_first as pf on pf.cccd = p.cccd
+    group by c.cmnd, p.cccd, cf.first_seen, pf.first_seen
+),
+
+candidates as (
+    -- the matches that count: judged with the details written by the first month both had been seen
+    select cmnd, cccd, seen_together_from from all_matches where matched_when_first_together
 ),
 
 decision as (
@@ -60,12 +79,16 @@ decision as (
 cmnd_matches as (
     select
         c.cmnd,
-        count(distinct m.cccd) filter (where m.seen_together_from <= d.decided_at) as n_matches,
-        min(m.cccd) filter (where m.seen_together_from <= d.decided_at)            as matched_cccd,
-        count(distinct m.cccd) filter (where m.seen_together_from > d.decided_at)  as n_later_matches
+        count(distinct m.cccd) filter (where m.matched_when_first_together
+                                          and m.seen_together_from <= d.decided_at) as n_matches,
+        min(m.cccd) filter (where m.matched_when_first_together
+                            and m.seen_together_from <= d.decided_at)             as matched_cccd,
+        count(distinct m.cccd) filter (where not m.matched_when_first_together
+                                          or d.decided_at is null or m.seen_together_from > d.decided_at)
+                                                                                    as n_later_matches
     from (select distinct cmnd from cmnd_only) as c
     left join decision as d on d.cmnd = c.cmnd
-    left join candidates as m on m.cmnd = c.cmnd
+    left join all_matches as m on m.cmnd = c.cmnd
     group by c.cmnd
 ),
 

@@ -8,7 +8,10 @@
 --   a key of its own);
 -- - 'cmnd_link_contested': a legacy CMND linked to a CCCD person when it was the only match, matched by
 --   another CCCD person seen later (the link stands, keys stay stable: for a data steward to check;
---   variant_count = the CCCD people it matches).
+--   variant_count = the CCCD people it matches);
+-- - 'cmnd_match_later': a legacy CMND with a key of its own that matches a CCCD person only through details
+--   written after they were first seen together (e.g. a birth date completed later): not merged
+--   retroactively, for a data steward to check (variant_count = the CCCD people it matches).
 with two_units as (
     select
         'active_in_two_units'            as conflict_type,
@@ -109,11 +112,26 @@ contested as (
     group by k.member_key
 ),
 
+matched_later as (
+    select
+        'cmnd_match_later'               as conflict_type,
+        k.member_key,
+        min(r.period)                    as period,
+        min(r.cdcs_code)                 as cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(max(k.n_later_matches) as bigint) as variant_count
+    from {{ ref('int_member_keys') }} as k
+    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
+    where k.resolution = 'cmnd_only' and k.n_later_matches > 0 and not r.is_carried_forward
+    group by k.member_key
+),
+
 conflicts as (
     select * from two_units
     union all select * from two_people
     union all select * from ambiguous
     union all select * from contested
+    union all select * from matched_later
 )
 
 select

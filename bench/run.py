@@ -537,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
                        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                        "loadavg_at_start": os.getloadavg()},
            "repeat": ctx["repeat"], "steps": {}}
+    if a.merge:  # before the first write below, which replaces today's file
+        _merge_earlier_steps(res, a.scale, only)
     # written first, so that a run stopped while generating still leaves an honest record
     res["steps"]["generate"] = na(f"interrupted while generating (started {dt.datetime.now():%H:%M:%S}, "
                                   f"data set not cached before)")
@@ -555,8 +557,6 @@ def main(argv: list[str] | None = None) -> int:
             ctx["month"] = inv["months"][-1]
     steps = [("ingest", bench_ingest), ("upload", bench_upload), ("build", bench_build),
              ("dashboards", bench_dashboards), ("lookup", bench_lookup)]
-    if a.merge:
-        _merge_earlier_steps(res, a.scale, only)
     for name, fn in steps:
         if name not in only:
             continue

@@ -46,3 +46,8 @@
   last_value({{ expr }} ignore nulls) over (partition by {{ partition_by }} order by {{ order_by }}
                                             rows between unbounded preceding and current row)
 {%- endmacro %}
+
+{#- true when the condition holds on any row of the group (dbt's cross-database bool_or) -#}
+{% macro any_row(condition) -%}
+  {{ dbt.bool_or(condition) }}
+{%- endmacro %}

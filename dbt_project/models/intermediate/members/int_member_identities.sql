@@ -54,8 +54,8 @@ all_matches as (
         c.cmnd,
         p.cccd,
         greatest(cf.first_seen, pf.first_seen) as seen_together_from,
-        bool_or(c.first_period <= greatest(cf.first_seen, pf.first_seen)
-                and p.first_period <= greatest(cf.first_seen, pf.first_seen)) as matched_when_first_together
+        {{ any_row("c.first_period <= greatest(cf.first_seen, pf.first_seen) "
+                       "and p.first_period <= greatest(cf.first_seen, pf.first_seen)") }} as matched_when_first_together
     from cmnd_only as c
     join cccd_people as p
       on p.name_key = c.name_key

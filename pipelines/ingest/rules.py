@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from functools import lru_cache
 
@@ -28,22 +29,42 @@ GX_MODE = os.environ.get("DOANVIEN_INGEST_GX", "sample")  # sample | full | off
 _PREWARM: list = []
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_gx():
+    """Import great_expectations, never from two threads at once (the upload page's background prewarm, a
+    batch's main thread, a GX run): two threads importing GX's package at the same time can leave one of them
+    with a partially initialised module, and every later import in the process failing. A failed import is
+    cleared from sys.modules and tried once more. Returns the module (raises when GX cannot be imported)."""
+    import sys
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    with _IMPORT_LOCK:
+        for attempt in (1, 2):
+            try:
+                import great_expectations as gx
+                from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: F401
+                return gx
+            except Exception:
+                if attempt == 2:
+                    raise
+                for name in [m for m in sys.modules if m == "great_expectations" or m.startswith("great_expectations.")]:
+                    del sys.modules[name]
+
+
 def prewarm_gx() -> None:
     """Import great_expectations in a background thread, once per process, unless GX is off. `run_gx`'s own
     import then waits for it (the import lock) instead of starting from zero."""
     if _PREWARM or os.environ.get("DOANVIEN_INGEST_GX", GX_MODE) == "off":
         return
     import sys
-    import threading
     if "great_expectations" in sys.modules:
         _PREWARM.append(None)
         return
 
     def _imp() -> None:
         try:
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-            import great_expectations  # noqa: F401
-            from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: F401
+            import_gx()
         except Exception:  # noqa: BLE001 - run_gx reports an import failure itself
             pass
     th = threading.Thread(target=_imp, name="gx-prewarm", daemon=True)
@@ -134,10 +155,8 @@ def run_gx(df: pl.DataFrame, kind: str, params: dict, mode: str | None = None) -
         summary.update({"ran": False, "reason": "disabled" if mode == "off" else "no rows"})
         return summary
     t0 = time.perf_counter()
-    if _PREWARM and _PREWARM[0] is not None:
-        _PREWARM[0].join()  # the background import (never two imports of GX at once)
     try:
-        import great_expectations as gx
+        gx = import_gx()  # waits for a background import in progress (one lock)
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
     except Exception as exc:  # pragma: no cover
         summary.update({"ran": False, "reason": f"great_expectations not importable: {type(exc).__name__}"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import io
 import json
 import re
@@ -464,3 +465,28 @@ def test_large_file_report_lists_refused_rows_only(root, tmp_path, monkeypatch):
     assert main.max_row == 2 and main.cell(row=2, column=1).value == 10  # Excel row of the refused member
     assert main.cell(row=2, column=main.max_column).value.endswith("[cccd_layout]")
     assert any("chỉ liệt kê các dòng bị từ chối" in str(c.value) for c in summary["B"])
+
+
+def test_gx_import_survives_a_broken_partial_import_and_a_concurrent_prewarm():
+    """A GX import half done by another thread used to leave every later import in the process failing (the
+    pooled GX run then reported ran=False in the full suite). rules.import_gx takes one lock, and clears a broken
+    import and retries. Run in a fresh interpreter so this process's modules stay untouched."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, types\n"
+        "from pipelines.ingest import rules, batch\n"
+        "sys.modules['great_expectations'] = types.ModuleType('great_expectations')  # a broken partial import\n"
+        "gx = rules.import_gx()\n"
+        "assert hasattr(gx, 'ExpectationSuite'), 'still the broken module'\n"
+        "rules._PREWARM.clear(); del sys.modules['great_expectations']\n"
+        "rules.prewarm_gx(); batch._import_gx()  # a background prewarm and the batch's import at once\n"
+        "import polars as pl\n"
+        "res = rules.run_gx(pl.DataFrame({'x': [1]}), 'roster', {'today_ymd': 20250101}, mode='full')\n"
+        "print(res['ran'], res.get('reason'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "DOANVIEN_INGEST_GX": "sample"}, cwd=str(Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("True"), out.stdout

@@ -84,54 +84,35 @@ two_people as (
     join {{ ref('int_member_keys') }} as k on k.identity_record = v.cccd
 ),
 
-ambiguous as (
+cmnd_records as (
+    -- legacy CMND records a data steward should check, in one pass over the roster rows:
+    -- ambiguous (own key), linked but matched later by another CCCD person, own key but matched later
     select
-        'cmnd_ambiguous'                 as conflict_type,
+        case k.resolution
+            when 'cmnd_ambiguous' then 'cmnd_ambiguous'
+            when 'cmnd_linked' then 'cmnd_link_contested'
+            else 'cmnd_match_later'
+        end                              as conflict_type,
         k.member_key,
         min(r.period)                    as period,
         min(r.cdcs_code)                 as cdcs_code,
         cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(null as bigint)             as variant_count
+        cast(case k.resolution
+            when 'cmnd_ambiguous' then null
+            when 'cmnd_linked' then max(k.n_later_matches) + 1
+            else max(k.n_later_matches)
+        end as bigint)                   as variant_count
     from {{ ref('int_member_keys') }} as k
     join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
     where k.resolution = 'cmnd_ambiguous'
-    group by k.member_key
-),
-
-contested as (
-    select
-        'cmnd_link_contested'            as conflict_type,
-        k.member_key,
-        min(r.period)                    as period,
-        min(r.cdcs_code)                 as cdcs_code,
-        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(max(k.n_later_matches) + 1 as bigint) as variant_count
-    from {{ ref('int_member_keys') }} as k
-    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
-    where k.resolution = 'cmnd_linked' and k.n_later_matches > 0 and not r.is_carried_forward
-    group by k.member_key
-),
-
-matched_later as (
-    select
-        'cmnd_match_later'               as conflict_type,
-        k.member_key,
-        min(r.period)                    as period,
-        min(r.cdcs_code)                 as cdcs_code,
-        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(max(k.n_later_matches) as bigint) as variant_count
-    from {{ ref('int_member_keys') }} as k
-    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
-    where k.resolution = 'cmnd_only' and k.n_later_matches > 0 and not r.is_carried_forward
-    group by k.member_key
+       or (k.resolution in ('cmnd_linked', 'cmnd_only') and k.n_later_matches > 0 and not r.is_carried_forward)
+    group by k.resolution, k.member_key
 ),
 
 conflicts as (
     select * from two_units
     union all select * from two_people
-    union all select * from ambiguous
-    union all select * from contested
-    union all select * from matched_later
+    union all select * from cmnd_records
 )
 
 select

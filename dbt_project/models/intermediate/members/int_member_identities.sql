@@ -13,11 +13,10 @@
 --   (int_member_key_changes). The match is exact: a birth date known only to the year or month never links
 --   (common names share a birth year; a wrong link would merge two people).
 with rows_ as (
-    select cccd, cmnd, name_key, birth_date, coalesce(birth_date_precision, 'day') as birth_date_precision, gender,
-           min(period) as first_period
-    from {{ ref('int_roster_rows_monthly') }}
-    where not is_carried_forward
-    group by all
+    -- every way a person was written on the current rosters, with its first month (int_identity_variants: kept
+    -- month by month, so resolution reads one row per variant, not every roster row of all history)
+    select cccd, cmnd, name_key, birth_date, birth_date_precision, gender, first_period
+    from {{ ref('int_identity_variants') }}
 ),
 
 cccd_people as (

@@ -41,11 +41,10 @@ select
     c.previous_member_key,
     c.member_key,
     (o.n_new_keys = 1 and n.n_old_keys = 1) as is_pure_rename,
-    min(r.period) as first_period
+    min(r.first_period) as first_period
 from changed as c
 join old_people as o on o.previous_member_key = c.previous_member_key
 join new_people as n on n.member_key = c.member_key
-join {{ ref('int_roster_rows_monthly') }} as r
-  on r.identity_record = c.identity_record
- and not r.is_carried_forward
+join {{ ref('int_identity_variants') }} as r
+  on coalesce(r.cccd, 'cmnd:' || r.cmnd) = c.identity_record
 group by all

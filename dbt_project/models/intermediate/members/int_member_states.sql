@@ -16,7 +16,7 @@
 -- all their history. Pure re-keys (int_member_key_changes.is_pure_rename) just rename the stored row.
 {%- set start = restate_from() %}
 {%- set window_start_sql = restate_start_sql(start) if start is not none else none %}
-{%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+{%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) if this is not none else none %}
 {%- set combine = previous is not none and start is not none and not flags.FULL_REFRESH %}
 {%- set window_start = none %}
 {%- if combine and execute %}

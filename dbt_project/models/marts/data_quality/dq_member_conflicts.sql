@@ -3,7 +3,7 @@
 --   cdcs_code of the unit where they are NOT counted; other_cdcs_code = where they are counted);
 -- - 'cccd_two_people': one CCCD written with different people (name without accents, gender, or birth
 --   date taking its precision into account differ) in the current rosters (one row per CCCD, at the first
---   month it is seen, with the number of variants);
+--   month it is seen and the CĐCS that wrote it then, with the number of variants);
 -- - 'cmnd_ambiguous': a legacy CMND whose name + birth date + gender match several CCCD people (it keeps
 --   a key of its own);
 -- - 'cmnd_link_contested': a legacy CMND linked to a CCCD person when it was the only match, matched by
@@ -27,43 +27,39 @@ with two_units as (
 ),
 
 cccd_candidates as (
-    -- CCCDs written with more than one raw variant (name, gender, birth year or exact birth date): the only
-    -- ones that can differ below, so the accent-stripping name key is computed for those rows only
-    select r.cccd
-    from {{ ref('int_roster_rows_monthly') }} as r
-    where r.cccd is not null and not r.is_carried_forward
-    group by r.cccd
-    -- "more than one distinct non-null value" as min <> max (the same test, no distinct sets per CCCD)
-    having min(r.full_name) <> max(r.full_name)
-        or min(r.gender) <> max(r.gender)
-        or min(extract(year from r.birth_date)) <> max(extract(year from r.birth_date))
-        or min(case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end)
-           <> max(case when coalesce(r.birth_date_precision, 'day') = 'day' then r.birth_date end)
+    -- CCCDs written in more than one way (int_identity_variants: one row per way a person was written, kept
+    -- month by month): the only ones that can differ below, so the accent-stripping name key is computed for
+    -- those variants only
+    select cccd
+    from {{ ref('int_identity_variants') }}
+    where cccd is not null
+    group by cccd
+    having count(*) > 1
 ),
 
 cccd_rows as (
     select
-        r.cccd,
-        {{ name_search('r.full_name') }}         as name_search,
-        r.birth_date,
-        coalesce(r.birth_date_precision, 'day')  as birth_date_precision,
-        r.gender,
-        r.period,
-        r.cdcs_code
-    from {{ ref('int_roster_rows_monthly') }} as r
-    semi join cccd_candidates as cc on cc.cccd = r.cccd
-    where r.cccd is not null and not r.is_carried_forward
+        v.cccd,
+        {{ name_search('v.name_key') }}          as name_search,
+        v.birth_date,
+        v.birth_date_precision,
+        v.gender,
+        v.first_period,
+        v.first_cdcs_code
+    from {{ ref('int_identity_variants') }} as v
+    semi join cccd_candidates as cc on cc.cccd = v.cccd
 ),
 
 cccd_variants as (
     -- different people behind one CCCD: names that differ even without accents, different genders,
-    -- or birth dates that cannot be the same (taking year-/month-only dates into account)
+    -- or birth dates that cannot be the same (taking year-/month-only dates into account); listed at the first
+    -- month the CCCD was written, with the (smallest) CĐCS that wrote it then
     select
         cccd,
         count(distinct name_search || '|' || coalesce(gender, '') || '|'
               || cast(extract(year from birth_date) as {{ dbt.type_string() }})) as n_variants,
-        min(period)                   as first_period,
-        min(cdcs_code)                as cdcs_code
+        min(first_period)             as first_period,
+        arg_min(first_cdcs_code, struct_pack(p := first_period, c := first_cdcs_code)) as cdcs_code
     from cccd_rows
     group by cccd
     having count(distinct name_search) > 1
@@ -85,8 +81,9 @@ two_people as (
 ),
 
 cmnd_records as (
-    -- legacy CMND records a data steward should check, in one pass over the roster rows:
-    -- ambiguous (own key), linked but matched later by another CCCD person, own key but matched later
+    -- legacy CMND records a data steward should check: ambiguous (own key), linked but matched later by another
+    -- CCCD person, own key but matched later; at the first month the CMND was written, with the (smallest) CĐCS
+    -- that wrote it then
     select
         case k.resolution
             when 'cmnd_ambiguous' then 'cmnd_ambiguous'
@@ -94,8 +91,8 @@ cmnd_records as (
             else 'cmnd_match_later'
         end                              as conflict_type,
         k.member_key,
-        min(r.period)                    as period,
-        min(r.cdcs_code)                 as cdcs_code,
+        min(v.first_period)              as period,
+        arg_min(v.first_cdcs_code, struct_pack(p := v.first_period, c := v.first_cdcs_code)) as cdcs_code,
         cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
         cast(case k.resolution
             when 'cmnd_ambiguous' then null
@@ -103,9 +100,10 @@ cmnd_records as (
             else max(k.n_later_matches)
         end as bigint)                   as variant_count
     from {{ ref('int_member_keys') }} as k
-    join {{ ref('int_roster_rows_monthly') }} as r on r.identity_record = k.identity_record
+    join {{ ref('int_identity_variants') }} as v
+      on v.cccd is null and 'cmnd:' || v.cmnd = k.identity_record
     where k.resolution = 'cmnd_ambiguous'
-       or (k.resolution in ('cmnd_linked', 'cmnd_only') and k.n_later_matches > 0 and not r.is_carried_forward)
+       or (k.resolution in ('cmnd_linked', 'cmnd_only') and k.n_later_matches > 0)
     group by k.resolution, k.member_key
 ),
 

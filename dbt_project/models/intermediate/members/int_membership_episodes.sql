@@ -2,10 +2,29 @@
 -- grain: one membership episode (SCD2): member_key × cdcs_code × valid_from — an unbroken run of months in
 -- which the person counts in one CĐCS, opened by a join or a transfer_in (or 'opening' when the person is
 -- already there when the data starts) and closed by a leave (with its reason) or a transfer_out, or still
--- open (valid_to null). Built from the monthly snapshots and the events (a table: computed once per build).
+-- open (valid_to null). Built from the monthly snapshots and the events.
+--
+-- Kept up to date month by month: a build that restates the months from W on (restate_start_sql) keeps the
+-- stored episodes that ended before the month L = W - 1 (their months and closing events are before W, so they
+-- did not change), recomputes the runs of months from L on, and gives a run that contains L the first month and
+-- opening of the stored episode that contained L (those months are before W too). Pure re-keys rename the stored
+-- episodes. A build from nothing, or one that restates every month, reads all history.
+{%- set start = restate_from() %}
+{%- set window_start_sql = restate_start_sql(start) if start is not none else none %}
+{%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
+      if this is not none else none %}
+{%- set combine = previous is not none and start is not none and not flags.FULL_REFRESH %}
+{%- set lookback_start = none %}
+{%- if combine and execute %}
+  {%- set lookback_start = run_query('select cast(' ~ dbt.dateadd('month', -1, window_start_sql) ~ ' as date)').columns[0].values()[0] %}
+{%- endif %}
+
 with months as (
     select member_key, cdcs_code, period
     from {{ ref('int_member_months') }}
+    {%- if combine %}
+    where period >= cast('{{ lookback_start }}' as date)
+    {%- endif %}
 ),
 
 islands as (
@@ -30,31 +49,98 @@ events as (
 ),
 
 last_period as (
-    select max(period) as period from months
+    select max(period) as period from {{ ref('int_member_months') }}
+),
+
+{%- if combine %}
+
+stored as (
+    select s.* replace (coalesce(rn.member_key, s.member_key) as member_key)
+    from {{ previous }} as s
+    left join (select distinct previous_member_key, member_key
+               from {{ ref('int_member_key_changes') }} where is_pure_rename) as rn
+      on rn.previous_member_key = s.member_key
+),
+
+containing as (
+    -- the stored episode that contains month L: a recomputed run starting at L continues it
+    select member_key, cdcs_code, first_period, start_event_type, from_cdcs_code, valid_from
+    from stored
+    where first_period <= cast('{{ lookback_start }}' as date) and last_period >= cast('{{ lookback_start }}' as date)
+),
+
+{%- endif %}
+
+recomputed as (
+    select
+        r.member_key,
+        r.cdcs_code,
+        {%- if combine %}
+        coalesce(c.start_event_type, s.event_type, 'opening')      as start_event_type,
+        case when c.member_key is not null then c.from_cdcs_code else s.other_cdcs_code end as from_cdcs_code,
+        case when c.member_key is not null then c.valid_from
+             else coalesce(s.event_date, r.first_period) end        as valid_from,
+        {%- else %}
+        coalesce(s.event_type, 'opening')                           as start_event_type,
+        s.other_cdcs_code                                           as from_cdcs_code,
+        coalesce(s.event_date, r.first_period)                      as valid_from,
+        {%- endif %}
+        e.event_type                                                as end_event_type,
+        e.leave_reason_code,
+        e.other_cdcs_code                                           as to_cdcs_code,
+        case when e.event_type is not null then e.event_date
+             when r.last_period < (select period from last_period) then {{ month_end('r.last_period') }}
+        end                                                         as valid_to,
+        {%- if combine %}
+        coalesce(c.first_period, r.first_period)                    as first_period,
+        r.last_period,
+        cast({{ dbt.datediff('coalesce(c.first_period, r.first_period)', 'r.last_period', 'month') }} + 1 as bigint) as months,
+        {%- else %}
+        r.first_period,
+        r.last_period,
+        r.months,
+        {%- endif %}
+        e.event_type is null and r.last_period = (select period from last_period) as is_current
+    from runs as r
+    {%- if combine %}
+    left join containing as c
+      on c.member_key = r.member_key and c.cdcs_code = r.cdcs_code
+     and r.first_period = cast('{{ lookback_start }}' as date)
+    {%- endif %}
+    left join events as s
+      on s.member_key = r.member_key and s.cdcs_code = r.cdcs_code and s.period = r.first_period
+     and s.event_type in ('join', 'transfer_in')
+    left join events as e
+      on e.member_key = r.member_key and e.cdcs_code = r.cdcs_code
+     and e.period = cast({{ dbt.dateadd('month', 1, 'r.last_period') }} as date)
+     and e.event_type in ('leave', 'transfer_out')
+),
+
+episodes as (
+    select * from recomputed
+    {%- if combine %}
+    union all
+    select
+        member_key, cdcs_code, start_event_type, from_cdcs_code, valid_from, end_event_type, leave_reason_code,
+        to_cdcs_code, valid_to, first_period, last_period, months, is_current
+    from stored
+    where last_period < cast('{{ lookback_start }}' as date)
+    {%- endif %}
 )
 
 select
-    r.member_key || '|' || r.cdcs_code || '|' || cast(r.first_period as {{ dbt.type_string() }}) as episode_id,
-    r.member_key,
-    r.cdcs_code,
-    coalesce(s.event_type, 'opening')                             as start_event_type,
-    s.other_cdcs_code                                             as from_cdcs_code,
-    coalesce(s.event_date, r.first_period)                        as valid_from,
-    e.event_type                                                  as end_event_type,
-    e.leave_reason_code,
-    e.other_cdcs_code                                             as to_cdcs_code,
-    case when e.event_type is not null then e.event_date
-         when r.last_period < (select period from last_period) then {{ month_end('r.last_period') }}
-    end                                                           as valid_to,
-    r.first_period,
-    r.last_period,
-    r.months,
-    e.event_type is null and r.last_period = (select period from last_period) as is_current
-from runs as r
-left join events as s
-  on s.member_key = r.member_key and s.cdcs_code = r.cdcs_code and s.period = r.first_period
- and s.event_type in ('join', 'transfer_in')
-left join events as e
-  on e.member_key = r.member_key and e.cdcs_code = r.cdcs_code
- and e.period = cast({{ dbt.dateadd('month', 1, 'r.last_period') }} as date)
- and e.event_type in ('leave', 'transfer_out')
+    member_key || '|' || cdcs_code || '|' || cast(first_period as {{ dbt.type_string() }}) as episode_id,
+    member_key,
+    cdcs_code,
+    start_event_type,
+    from_cdcs_code,
+    valid_from,
+    end_event_type,
+    leave_reason_code,
+    to_cdcs_code,
+    valid_to,
+    first_period,
+    last_period,
+    months,
+    is_current
+from episodes

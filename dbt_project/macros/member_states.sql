@@ -1,6 +1,6 @@
-{#- The per-person summaries of int_member_states (see that model): one pass over the month-end memberships
-    (member_states_month_summary) and over the current-roster rows (member_states_roster_summary) of the rows
-    `where` selects, and the flat column list of a (month summary, roster summary) pair. -#}
+{#- The per-person summaries of int_member_month_states and int_member_roster_states (see those models): one
+    pass over the month-end memberships (member_states_month_summary) or the current-roster rows
+    (member_states_roster_summary) that `where` selects, one row per person. -#}
 {% macro member_states_month_summary(where) %}
     select
         member_key,
@@ -20,39 +20,33 @@
 
 
 {% macro member_states_roster_summary(where) %}
+    -- the latest row of each person by a window sort (spills to disk; an arg_max of a wide struct per person
+    -- does not, and took 3× longer at national scale)
     select
-        k.member_key,
-        arg_max(
-            struct_pack(
-                identity_id := k.identity_id, full_name := r.full_name, birth_date := r.birth_date,
-                birth_date_precision := r.birth_date_precision, gender := r.gender,
-                ethnicity_code := r.ethnicity_code, bhxh_code := r.bhxh_code, member_code := r.member_code,
-                cdcs_code := r.cdcs_code, insurance_salary := r.insurance_salary, join_date := r.join_date),
-            struct_pack(p := r.period, c := r.cccd is not null, f := r.file_id, s := r.source_row))
-                                                      as latest,
-        min(r.period)                                 as r_first_period,
-        max(r.period)                                 as r_last_period,
-        max(r.cmnd)                                   as r_cmnd,
-        -- the first month the largest CMND was written (CMNDs descending, then months)
-        arg_max(r.period, struct_pack(c := r.cmnd, d := {{ dbt.datediff('r.period', "cast('2999-12-01' as date)", 'day') }}))
-            filter (where r.cmnd is not null)        as r_cmnd_period
-    from {{ ref('int_roster_rows_monthly') }} as r
-    join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
-    where not r.is_carried_forward and {{ where }}
-    group by k.member_key
+        member_key,
+        identity_id                                   as r_identity_id,
+        full_name                                     as r_full_name,
+        birth_date                                    as r_birth_date,
+        birth_date_precision                          as r_birth_date_precision,
+        gender                                        as r_gender,
+        ethnicity_code                                as r_ethnicity_code,
+        bhxh_code                                     as r_bhxh_code,
+        member_code                                   as r_member_code,
+        cdcs_code                                     as r_cdcs_code,
+        insurance_salary                              as r_insurance_salary,
+        join_date                                     as r_join_date,
+        period                                        as r_last_period
+    from (
+        select
+            k.member_key,
+            k.identity_id,
+            r.full_name, r.birth_date, r.birth_date_precision, r.gender, r.ethnicity_code, r.bhxh_code,
+            r.member_code, r.cdcs_code, r.insurance_salary, r.join_date, r.period,
+            row_number() over (partition by k.member_key
+                               order by r.period desc, (r.cccd is not null) desc, r.file_id desc, r.source_row desc) as rn
+        from {{ ref('int_roster_rows_monthly') }} as r
+        join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
+        where not r.is_carried_forward and {{ where }}
+    ) as ranked
+    where rn = 1
 {%- endmacro %}
-
-
-{% macro member_states_flatten(m, r) %}
-        {{ m }}.m_last_period, {{ m }}.m_cdcs_code, {{ m }}.m_gender, {{ m }}.m_birth_date, {{ m }}.m_first_period,
-        {{ m }}.m_first_join_date, {{ m }}.m_first_join_period,
-        {{ r }}.latest.identity_id as r_identity_id, {{ r }}.latest.full_name as r_full_name,
-        {{ name_search(r ~ '.latest.full_name') }} as r_name_search,
-        {{ r }}.latest.birth_date as r_birth_date, {{ r }}.latest.birth_date_precision as r_birth_date_precision,
-        {{ r }}.latest.gender as r_gender, {{ r }}.latest.ethnicity_code as r_ethnicity_code,
-        {{ r }}.latest.bhxh_code as r_bhxh_code, {{ r }}.latest.member_code as r_member_code,
-        {{ r }}.latest.cdcs_code as r_cdcs_code, {{ r }}.latest.insurance_salary as r_insurance_salary,
-        {{ r }}.latest.join_date as r_join_date,
-        {{ r }}.r_first_period, {{ r }}.r_last_period, {{ r }}.r_cmnd, {{ r }}.r_cmnd_period
-{%- endmacro %}
-

@@ -598,7 +598,7 @@ def assert_same_tables(full: Path, inc: Path) -> None:
     try:
         con.execute(f"ATTACH '{inc}' AS inc (READ_ONLY)")
         for schema, tables in (("marts", MART_TABLES), ("restricted", ["member_pii", "member_history"]),
-                               ("intermediate", ["int_member_states", "int_identity_variants", "int_membership_episodes"])):
+                               ("intermediate", ["int_member_month_states", "int_member_roster_states", "int_identity_variants", "int_membership_episodes"])):
             for t in tables:
                 a_minus_b = con.execute(f"SELECT count(*) FROM (SELECT * FROM {schema}.{t} EXCEPT ALL "
                                         f"SELECT * FROM inc.{schema}.{t})").fetchone()[0]

@@ -1,11 +1,11 @@
 -- grain: one person (member_key). RESTRICTED: identifying data, read only through pipelines.access.
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest
--- month (dim_member). A projection of int_member_states (kept up to date month by month).
+-- month (dim_member). A projection of int_member_roster_states (kept up to date month by month).
 select
     s.member_key,
     case when s.r_identity_id like 'cmnd:%' then null else s.r_identity_id end as cccd,
-    s.r_cmnd                               as cmnd,
+    c.cmnd,
     s.r_full_name                          as full_name,
     s.r_name_search                        as name_search,
     s.r_birth_date                         as birth_date,
@@ -18,6 +18,14 @@ select
     s.r_insurance_salary                   as insurance_salary,
     s.r_join_date                          as join_date,
     s.r_last_period                        as last_roster_period
-from {{ ref('int_member_states') }} as s
+from {{ ref('int_member_roster_states') }} as s
 left join {{ ref('dim_member') }} as d on d.member_key = s.member_key
+left join (
+    -- the largest legacy CMND written for the person (int_identity_variants: every way they were written)
+    select k.member_key, max(v.cmnd) as cmnd
+    from {{ ref('int_identity_variants') }} as v
+    join {{ ref('int_member_keys') }} as k on k.identity_record = coalesce(v.cccd, 'cmnd:' || v.cmnd)
+    where v.cmnd is not null
+    group by k.member_key
+) as c on c.member_key = s.member_key
 where s.r_last_period is not null

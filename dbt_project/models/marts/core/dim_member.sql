@@ -2,13 +2,19 @@
 -- no CCCD, name, birth date, salary or ethnicity at row level (those are in restricted.member_pii).
 -- "Current" = the person's latest month at month end in the data (carried-forward months included); people
 -- never active at a month end (joined and left within a month) take their latest current-roster row.
--- A projection of int_member_states (one row per person, kept up to date month by month).
+-- A projection of int_member_month_states and int_member_roster_states (one row per person each, kept up to
+-- date month by month).
 with states as (
-    select * from {{ ref('int_member_states') }}
+    select
+        coalesce(m.member_key, r.member_key) as member_key,
+        m.m_last_period, m.m_cdcs_code, m.m_gender, m.m_birth_date, m.m_first_period, m.m_first_join_date,
+        r.r_gender, r.r_birth_date, r.r_cdcs_code, r.r_last_period, r.r_join_date
+    from {{ ref('int_member_month_states') }} as m
+    full outer join {{ ref('int_member_roster_states') }} as r on r.member_key = m.member_key
 ),
 
 last_period as (
-    select max(m_last_period) as period from states
+    select max(m_last_period) as period from {{ ref('int_member_month_states') }}
 ),
 
 keys as (

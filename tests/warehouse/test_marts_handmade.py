@@ -146,9 +146,13 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
             r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15)))
         r2.append(member_row("P14", "CS0000002"))
         out[(b2, per)] = r2
-        # corporation branch: P11 is also active here in July (two units in one month);
+        # corporation branch: P4 is also active here in June, P11 in July (two units in one month);
         # in August one CCCD (P12's) shows up with a different person
         r3 = []
+        if per == D(2025, 6, 1):
+            # P4 also listed here in June with an earlier join date: counted where she was in May (CS0000001). The
+            # July run restates from June, so "where was she in May" comes from the stored May rows
+            r3.append(member_row("P4", "CS0000004", join=D(2010, 1, 1)))
         if per == D(2025, 7, 1):
             r3.append(member_row("P11", "CS0000004"))
         if per == D(2025, 8, 1):
@@ -505,6 +509,7 @@ def test_identity_keys_and_conflicts(builds):
     conflicts = sorted(_q(full, "SELECT conflict_type, period, cdcs_code, coalesce(other_cdcs_code, ''), member_key "
                                 "FROM marts.dq_member_conflicts"))
     assert conflicts == sorted([
+        ("active_in_two_units", D(2025, 6, 1), "CS0000004", "CS0000001", key_of(PEOPLE["P4"][4])),
         ("active_in_two_units", D(2025, 7, 1), "CS0000004", "CS0000001", key_of(PEOPLE["P11"][4])),
         ("active_in_two_units", D(2025, 8, 1), "CS0000004", "CS0000002", key_of(PEOPLE["P12"][4])),
         ("cccd_two_people", D(2025, 4, 1), "CS0000002", "", key_of(PEOPLE["P12"][4])),

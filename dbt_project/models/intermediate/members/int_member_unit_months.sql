@@ -1,7 +1,8 @@
 {{ config(**monthly_restatement()) }}
 -- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
 -- Materialised incrementally (keys and a few attributes only, no identifying column): every monthly mart
--- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only.
+-- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only (the
+-- month before them, which decides who counts where, is read from the stored rows).
 -- Duplicate rows of one person in one CĐCS collapse to the latest roster row. unit_rank orders the CĐCS
 -- of a person active in two units in one month: 1 = where they were active the previous month, failing
 -- that the earliest join date, then the lowest CĐCS code (rank 1 counts; others are conflicts).
@@ -11,7 +12,7 @@ with rows_ as (
     join {{ ref('int_member_keys') }} as k
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
-      and {{ period_window('r.period', 1) }}  -- the month before the window decides who counts where
+      and {{ period_window('r.period') }}
 ),
 
 ranked as (
@@ -44,12 +45,23 @@ deduped as (
     where rn = 1
 ),
 
+previous_months as (
+    -- where people were the month before: the restated months, and the month before the window as stored
+    -- (its roster rows did not change, and re-keyed people's stored rows are renamed before this runs)
+    select member_key, cdcs_code, next_period from deduped
+    {%- if is_incremental() %}
+    union all
+    select member_key, cdcs_code, next_period from {{ this }}
+    where {{ period_window('period', 1) }} and not ({{ period_window('period') }})
+    {%- endif %}
+),
+
 with_previous as (
     select
         cur.*,
         prev.member_key is not null as was_here_last_month
     from deduped as cur
-    left join deduped as prev
+    left join previous_months as prev
       on prev.member_key = cur.member_key
      and prev.cdcs_code = cur.cdcs_code
      and prev.next_period = cur.period

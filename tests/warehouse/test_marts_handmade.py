@@ -412,7 +412,8 @@ def builds(tmp_path_factory):
     root = base / "data"
     full_db, inc_db = base / "full.duckdb", base / "incremental.duckdb"
     JULY.update(incremental=base / "incremental-2025-07.duckdb", full=base / "full-2025-07.duckdb")
-    run = ["build", "--resource-type", "seed", "--resource-type", "model"]  # no data tests: faster
+    # no data tests (faster); unit tests too, so they also compile on an incremental run (`periods` set)
+    run = ["build", "--resource-type", "seed", "--resource-type", "model", "--resource-type", "unit_test"]
     build_raw_zone(root, upto=D(2025, 6, 1))
     dbt(run, inc_db, root, base / "t_inc")
     build_raw_zone(root, upto=D(2025, 7, 1))

@@ -12,7 +12,7 @@
 -- is left out when the stored table shows it cannot be needed. Pure re-keys rename the stored row. A build from
 -- nothing, or one that restates every month, aggregates all history.
 {%- set start = restate_from() %}
-{%- set window_start_sql = restate_start_sql(start) if start is not none else none %}
+{%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
 {%- set key_changes = ref('int_member_key_changes') %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
       if this is not none else none %}

@@ -10,7 +10,7 @@
 -- opening of the stored episode that contained L (those months are before W too). Pure re-keys rename the stored
 -- episodes. A build from nothing, or one that restates every month, reads all history.
 {%- set start = restate_from() %}
-{%- set window_start_sql = restate_start_sql(start) if start is not none else none %}
+{%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
       if this is not none else none %}
 {%- set combine = previous is not none and start is not none and not flags.FULL_REFRESH %}

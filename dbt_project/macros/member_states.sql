@@ -1,6 +1,8 @@
 {#- The per-person summaries of int_member_month_states and int_member_roster_states (see those models): one
     pass over the month-end memberships (member_states_month_summary) or the current-roster rows
-    (member_states_roster_summary) that `where` selects, one row per person. -#}
+    (member_states_roster_summary) that `where` selects, one row per person; the stored copy with pure re-keys
+    renamed (member_states_stored) and the merged or split keys (member_states_merged_keys), shared with
+    int_membership_episodes. -#}
 {% macro member_states_month_summary(where) %}
     select
         member_key,
@@ -49,4 +51,22 @@
         where not r.is_carried_forward and {{ where }}
     ) as ranked
     where rn = 1
+{%- endmacro %}
+
+
+{#- The stored copy of a table kept month by month (`previous`: this model's table in the file the build starts
+    from), with the keys of pure re-keys (int_member_key_changes.is_pure_rename) renamed. -#}
+{% macro member_states_stored(previous, key_changes) %}
+    select s.* replace (coalesce(rn.member_key, s.member_key) as member_key)
+    from {{ previous }} as s
+    left join (select distinct previous_member_key, member_key from {{ key_changes }} where is_pure_rename) as rn
+      on rn.previous_member_key = s.member_key
+{%- endmacro %}
+
+
+{#- The keys whose records merged or split in this build (old and new): re-aggregated from all their history. -#}
+{% macro member_states_merged_keys(key_changes) %}
+    select member_key from {{ key_changes }} where not is_pure_rename
+    union
+    select previous_member_key from {{ key_changes }} where not is_pure_rename
 {%- endmacro %}

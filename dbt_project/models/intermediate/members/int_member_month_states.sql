@@ -37,17 +37,11 @@ with window_months as (
 ),
 
 stored as (
-    -- pure re-keys renamed
-    select s.* replace (coalesce(rn.member_key, s.member_key) as member_key)
-    from {{ previous }} as s
-    left join (select distinct previous_member_key, member_key from {{ key_changes }} where is_pure_rename) as rn
-      on rn.previous_member_key = s.member_key
+    {{ member_states_stored(previous, key_changes) }}
 ),
 
 recompute as (
-    select member_key from {{ key_changes }} where not is_pure_rename
-    union
-    select previous_member_key from {{ key_changes }} where not is_pure_rename
+    {{ member_states_merged_keys(key_changes) }}
     {%- if recompute %}
     union
     -- a stored latest month in the window that the window no longer has

@@ -39,17 +39,11 @@ from ({{ member_states_roster_summary('1 = 1') }}) as r
 {%- else %}
 
 with stored as (
-    -- pure re-keys renamed
-    select s.* replace (coalesce(rn.member_key, s.member_key) as member_key)
-    from {{ previous }} as s
-    left join (select distinct previous_member_key, member_key from {{ key_changes }} where is_pure_rename) as rn
-      on rn.previous_member_key = s.member_key
+    {{ member_states_stored(previous, key_changes) }}
 ),
 
 recompute as (
-    select member_key from {{ key_changes }} where not is_pure_rename
-    union
-    select previous_member_key from {{ key_changes }} where not is_pure_rename
+    {{ member_states_merged_keys(key_changes) }}
     {%- if recompute %}
     union
     -- a stored row from W on that the new rows no longer have

@@ -55,11 +55,7 @@ last_period as (
 {%- if combine %}
 
 stored as (
-    select s.* replace (coalesce(rn.member_key, s.member_key) as member_key)
-    from {{ previous }} as s
-    left join (select distinct previous_member_key, member_key
-               from {{ ref('int_member_key_changes') }} where is_pure_rename) as rn
-      on rn.previous_member_key = s.member_key
+    {{ member_states_stored(previous, ref('int_member_key_changes')) }}
 ),
 
 containing as (

@@ -397,13 +397,43 @@ def bench_build(ctx: dict) -> dict:
         # the build part alone: incremental dbt build + publish vs the full rebuild's (both the call's own time)
         if (inc.get("result") or {}).get("build_s") and full.get("inner_wall_s"):
             out["incremental_build_to_full_build"] = inc["result"]["build_s"] / full["inner_wall_s"]
-        out["met"] = (inc["wall_s"] < 300 and inc["max_rss_mb"] < 8192 and out["incremental_to_full"] < 0.25)
+        twelve = full_rebuild_of_12(out)
+        if twelve:
+            out["full_rebuild_12"] = twelve
+            out["incremental_to_full_12"] = inc["wall_s"] / twelve["wall_s"]
+        out["met"] = (inc["wall_s"] < 300 and inc["max_rss_mb"] < 8192
+                      and (out.get("incremental_to_full_12") or out["incremental_to_full"]) < 0.25)
     if inc["ok"] and out["floor_month"]["available"]:
         out["incremental_to_floor"] = inc["wall_s"] / out["floor_month"]["wall_s"]["median"]
     if full["ok"] and out["floor_all"]["available"]:
         out["full_to_floor"] = full["wall_s"] / out["floor_all"]["wall_s"]["median"]
     ctx["warehouse_root"] = root
     return out
+
+
+def full_rebuild_of_12(out: dict) -> dict | None:
+    """The full rebuild of 12 months the target compares with: measured when the build step covered exactly 12
+    months, otherwise moved linearly from the two full builds this step ran (N-1 months, then N):
+    12-month wall = full(N) + (12 - N) x (full(N) - full(N-1)). Marked `projected` with its inputs, so the
+    report never passes a projection off as a measurement."""
+    months = len(out.get("months") or [])
+    full, hist = out.get("full_rebuild") or {}, out.get("full_build_history") or {}
+    if not full.get("ok"):
+        return None
+    if months == 12:
+        return {"wall_s": full["wall_s"], "months": 12, "projected": False,
+                "how": "measured: the full rebuild of all 12 months"}
+    if not hist.get("ok") or months < 2:
+        return None
+    per_month = full["wall_s"] - hist["wall_s"]
+    if per_month <= 0:
+        return None
+    plural = "month" if months - 1 == 1 else "months"
+    return {"wall_s": full["wall_s"] + (12 - months) * per_month, "months": 12, "projected": True,
+            "per_month_s": per_month,
+            "how": (f"projected: full rebuild of {months} months {full['wall_s']:.1f} s {'+' if months < 12 else '-'} "
+                    f"{abs(12 - months)} x {per_month:.1f} s, the full rebuild of {months} months minus the full "
+                    f"build of {months - 1} {plural}")}
 
 
 # --------------------------------------------------------------------------- 2d. dashboards, lookups

@@ -1,0 +1,80 @@
+"""End to end: a member account follows its person when a monthly refresh re-keys them.
+
+The hand-made raw zone (test_marts_handmade) has P3 writing only a legacy CMND until June 2025 and her CCCD
+from July. Through the real build door (`build_and_publish`: copy of the current version, dbt build with the
+months the ledger recorded since the last publish, indexes, analyst copy, atomic publish), June is built in
+full, a member account is linked to P3's June key (her CMND person), then July arrives and the incremental
+refresh links the CMND to her CCCD person. The account must point at the new key and her own record must open;
+an account of a person who was not re-keyed must not move.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_marts_handmade import PEOPLE, SECRET, build_raw_zone, key_of  # noqa: E402
+
+pytestmark = pytest.mark.slow
+D = dt.date
+
+
+def _mark_ingested_now(root: Path, period: dt.date) -> None:
+    """The hand-made ledger dates each file's ingestion in 2025; the refresh restates the months ingested
+    after the last publish, so `period`'s files are marked as ingested now (as a real upload would be)."""
+    import duckdb
+
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(seconds=1)
+    con = duckdb.connect()
+    try:
+        for f in sorted((root / "raw" / "files").glob("*.parquet")):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE l AS SELECT * FROM read_parquet('{f}')")
+            if con.execute("SELECT count(*) FROM l WHERE period = ?", [period]).fetchone()[0]:
+                con.execute("UPDATE l SET ingested_at = ?", [now])
+                con.execute(f"COPY l TO '{f}' (FORMAT parquet)")
+    finally:
+        con.close()
+
+
+def test_member_account_follows_its_person_through_an_incremental_publish(data_root, monkeypatch):
+    from pipelines.access import accounts, lookup
+    from pipelines.warehouse import serving
+    from pipelines.warehouse.build import build_and_publish
+
+    monkeypatch.setenv("DOANVIEN_MEMBER_KEY_SECRET", SECRET)
+    old_key, new_key = key_of("cmnd:111222333"), key_of(PEOPLE["P3"][4])
+    other_key = key_of(PEOPLE["P1"][4])
+
+    build_raw_zone(data_root, upto=D(2025, 6, 1))
+    june = build_and_publish(full_refresh=True)
+    with serving.connect() as con:
+        keys = {r[0] for r in con.execute("SELECT member_key FROM marts.dim_member").fetchall()}
+    assert old_key in keys and new_key not in keys  # in June P3 is her CMND person
+    p3 = accounts.create_user("p3.member", display_name="P3", role="member", member_key=old_key,
+                              password="Mat-khau-2025!")
+    accounts.create_user("p1.member", display_name="P1", role="member", member_key=other_key,
+                         password="Mat-khau-2025!")
+    assert lookup.own_record(p3)  # her June record opens under the CMND key
+
+    build_raw_zone(data_root, upto=D(2025, 7, 1))
+    _mark_ingested_now(data_root, D(2025, 7, 1))
+    july = build_and_publish()
+    assert july.version != june.version and serving.current_version().version == july.version
+    with serving.connect() as con:
+        info = json.loads(con.execute("SELECT build_info FROM meta.warehouse_version").fetchone()[0])
+        keys = {r[0] for r in con.execute("SELECT member_key FROM marts.dim_member").fetchall()}
+        moved = con.execute("SELECT count(*) FROM intermediate.int_member_key_changes "
+                            "WHERE previous_member_key = ? AND member_key = ?", [old_key, new_key]).fetchone()[0]
+    assert (info["full_refresh"], info["periods"], info["base_version"]) == (False, ["2025-07"], june.version)
+    assert new_key in keys and old_key not in keys
+    assert moved == 1  # the published version says who was re-keyed
+
+    assert accounts.get_user("p3.member").member_key == new_key
+    assert accounts.get_user("p1.member").member_key == other_key
+    rec = lookup.own_record(accounts.get_user("p3.member"))  # opens without an administrator
+    assert (rec["member_key"], rec["member_code"], rec["cdcs_code"]) == (new_key, "MCP3", "CS0000001")
+    assert rec["cccd"] != PEOPLE["P3"][4] and rec["cccd"].endswith(PEOPLE["P3"][4][-3:])  # masked, now known

@@ -66,7 +66,7 @@ def xlsx_fastexcel(files: list[str]) -> dict:
 
 def build_floor(data_dir: str, months: list[str], db_path: str) -> dict:
     """One plain DuckDB SQL script in one process: load the months' accepted roster rows from the raw zone
-    (the build's own input: raw/roster/<file_id>.parquet, the latest accepted version per branch × period,
+    (the build's own input: raw/roster/file_month=<YYYY-MM>/<file_id>.parquet, the latest accepted version per branch × period,
     from the ledger raw/files/) into a fresh .duckdb file, and compute the main monthly aggregate
     (members at month end per month × CĐCS × province × gender) with the unit registry."""
     import glob
@@ -81,12 +81,13 @@ def build_floor(data_dir: str, months: list[str], db_path: str) -> dict:
         raise FileNotFoundError("no ledger in raw/files/ (nothing ingested)")
     periods = [f"{m}-01" for m in months]
     con = duckdb.connect(db_path)
-    ids = [r[0] for r in con.execute(
-        """SELECT file_id FROM read_parquet(?, union_by_name=true)
+    ids = [(r[0], r[1]) for r in con.execute(
+        """SELECT file_id, strftime(period::DATE, '%Y-%m') FROM read_parquet(?, union_by_name=true)
            WHERE kind = 'roster' AND status = 'accepted' AND period::DATE IN (SELECT unnest(?::DATE[]))
            QUALIFY row_number() OVER (PARTITION BY branch_code, period ORDER BY received_at DESC) = 1""",
         [ledger, periods]).fetchall()]
-    files = [p for p in (os.path.join(data_dir, "raw", "roster", f"{i}.parquet") for i in ids) if os.path.exists(p)]
+    files = [p for p in (os.path.join(data_dir, "raw", "roster", f"file_month={m}", f"{i}.parquet") for i, m in ids)
+             if os.path.exists(p)]
     if not files:
         raise FileNotFoundError("no accepted roster file for " + ",".join(months))
     units = os.path.join(data_dir, "registry", "units.parquet")

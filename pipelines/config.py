@@ -8,7 +8,12 @@ Layout under the data root (only `reference/` is committed):
     inbox/<branch>/<YYYY-MM>/<kind>/<file>   files as branches send them
     archive/<aa>/<sha256>.<ext>              original bytes, immutable, by content hash
     raw/files/<file_id>.parquet              one row per received file version (the ingest ledger)
-    raw/<kind>/<file_id>.parquet             accepted rows, canonical columns + lineage
+    raw/<kind>/file_month=<YYYY-MM>/<file_id>.parquet
+                                             accepted rows, canonical columns + lineage, one directory per
+                                             month the file declares (hive partitioning: a build reading
+                                             the restated months opens only their files); plus
+                                             file_month=0000-00/_schema.parquet, empty, the exact
+                                             schema every rows file of the kind has
     quarantine/<file_id>.parquet             refused rows with rule, column, value, message
     reports/<file_id>.json|.xlsx             per-file ingestion reports
     warehouse/                               build area, versioned published files, CURRENT pointer
@@ -52,6 +57,22 @@ def archive_dir() -> Path:
 
 def raw_dir() -> Path:
     return sub("raw")
+
+
+ROW_KINDS = ("roster", "dues", "services", "activities", "insurance")
+RAW_PARTITION = "file_month"
+
+
+def raw_rows_path(kind: str, period, file_id: str) -> Path:
+    """Where the accepted rows of one file version live: `raw/<kind>/file_month=<YYYY-MM>/<file_id>.parquet`
+    (`period`: a date or a 'YYYY-MM…' string, the month the file declares)."""
+    month = period.strftime("%Y-%m") if hasattr(period, "strftime") else str(period)[:7]
+    return raw_dir() / kind / f"{RAW_PARTITION}={month}" / f"{file_id}.parquet"
+
+
+def find_raw_rows(kind: str, file_id: str) -> Path | None:
+    """The rows file of `file_id` (any month directory), or None."""
+    return next(iter((raw_dir() / kind).glob(f"{RAW_PARTITION}=*/{file_id}.parquet")), None)
 
 
 def quarantine_dir() -> Path:

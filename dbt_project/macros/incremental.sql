@@ -102,9 +102,12 @@
 
 {#- where-clause for row-level tests of the big monthly views: on a run with `periods`, check only the
     restated months (the others were checked when they were built); otherwise every row. -#}
-{% macro restated_months_only_where(column="period") -%}
+{% macro restated_months_only_where(column="period", file_month_column=none, carried_forward=false) -%}
   {%- set start = restate_from() -%}
-  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast({{ restate_start_sql(start) }} as date){%- endif -%}
+  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast({{ restate_start_sql(start) }} as date)
+  {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, restate_start_sql(start),
+                                                         carried_forward=carried_forward) }}{% endif -%}
+  {%- endif -%}
 {%- endmacro %}
 
 
@@ -121,4 +124,36 @@
         where kind = '{{ kind }}' and is_current_version
     ) as current_files on current_files.file_id = r.file_id
     where {{ period_window('r.period') }}
+      and {{ raw_file_month_floor('r.file_month') }}
 {% endmacro %}
+
+
+{#- A constant lower bound on `file_month` (the raw zone's month directory, see raw_glob) for a query that reads
+    raw rows from the month `start_sql` on (minus `lookback_months`), so DuckDB opens only those months' files
+    instead of every file of history. Logically redundant with the query's own period filter, so it cannot change
+    a result: a file's rows stand for its declared month, or, carried forward (`carried_forward=true`, roster rows
+    through int_roster_branch_months), for later months whose source file is the earliest `source_period` of the
+    branch months read. `start_sql` = a SQL date (a literal or restate_start_sql); none = this incremental
+    run's own window (period_window); no window (a full build, no `periods`) = no bound. -#}
+{% macro raw_file_month_floor(column, start_sql=none, lookback_months=0, carried_forward=false) -%}
+  {%- set branch_months = ref('int_roster_branch_months') if carried_forward else none -%}
+  {%- if start_sql is none -%}
+    {%- set start = restate_from() -%}
+    {%- if is_incremental() and start is not none -%}
+      {%- set start_sql = restate_start_sql(start) -%}
+    {%- endif -%}
+  {%- endif -%}
+  {%- if start_sql is none or not execute -%}
+    1 = 1
+  {%- else -%}
+    {%- set first = 'cast(' ~ dbt.dateadd('month', -lookback_months, 'cast(' ~ start_sql ~ ' as date)') ~ ' as date)' -%}
+    {%- if carried_forward -%}
+      {%- set sql = "select strftime(min(source_period), '%Y-%m') from " ~ branch_months
+            ~ " where source_file_id is not null and period >= " ~ first -%}
+    {%- else -%}
+      {%- set sql = "select strftime(" ~ first ~ ", '%Y-%m')" -%}
+    {%- endif -%}
+    {%- set month = run_query(sql).columns[0].values()[0] -%}
+    {%- if month is none -%}1 = 1{%- else -%}{{ column }} >= '{{ month }}'{%- endif -%}
+  {%- endif -%}
+{%- endmacro %}

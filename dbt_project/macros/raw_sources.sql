@@ -3,7 +3,13 @@
 
   raw_relation(source_name, table_name) renders a FROM-able relation for one source table:
   - registers the dependency with source() (lineage, docs, dagster-dbt asset graph);
-  - reads every Parquet file of the source's glob with read_parquet(..., union_by_name = true);
+  - reads every Parquet file of the source's glob with read_parquet. The rows of the five row kinds sit in one
+    directory per declared month (raw/<kind>/file_month=YYYY-MM/), read with hive partitioning, so `file_month`
+    is a column and a constant filter on it prunes whole months without opening their files. They are read
+    without union_by_name (which opens every file of history to unify schemas): every rows file has one exact
+    schema per kind (pipelines.ingest.engine.RAW_SCHEMA) and DuckDB binds on the empty
+    file_month=0000-00/_schema.parquet that sorts first, so a file missing a column fails loudly. The ledger and
+    the quarantine are read with union_by_name;
   - unions BY NAME with a typed empty relation, so a column that no file has yet still exists with its
     contract type, and a kind with no file at all (a fresh data root) yields a typed empty relation
     instead of DuckDB's "No files found" error.
@@ -46,13 +52,19 @@
                  'email': 'varchar', 'valid_from': 'date', 'valid_to': 'date'},
   } -%}
   {%- set out = cols[table_name] -%}
-  {%- if table_name in ('roster', 'dues', 'services', 'activities', 'insurance') -%}
+  {%- if is_raw_rows_kind(table_name) -%}
     {%- set merged = {} -%}
     {%- do merged.update(lineage) -%}
     {%- do merged.update(out) -%}
+    {#- the month directory the rows file sits in (hive partition raw/<kind>/file_month=YYYY-MM/) -#}
+    {%- do merged.update({'file_month': 'varchar'}) -%}
     {%- set out = merged -%}
   {%- endif -%}
   {{ return(out) }}
+{% endmacro %}
+
+{% macro is_raw_rows_kind(table_name) %}
+  {{ return(table_name in ('roster', 'dues', 'services', 'activities', 'insurance')) }}
 {% endmacro %}
 
 {% macro raw_glob(table_name) %}
@@ -60,6 +72,10 @@
     {{ return(var('registry_dir') ~ '/' ~ table_name ~ '.parquet') }}
   {%- elif table_name == 'quarantine' -%}
     {{ return(var('quarantine_dir') ~ '/*.parquet') }}
+  {%- elif is_raw_rows_kind(table_name) -%}
+    {#- one directory per declared month: a constant filter on file_month skips the other months' files
+        without opening them (raw_file_month_floor) -#}
+    {{ return(var('raw_dir') ~ '/' ~ table_name ~ '/file_month=*/*.parquet') }}
   {%- else -%}
     {{ return(var('raw_dir') ~ '/' ~ table_name ~ '/*.parquet') }}
   {%- endif -%}
@@ -81,7 +97,9 @@
   {%- if has_files -%}
   (select * from {{ typed_empty_relation(columns) }}
    union all by name
-   select * from read_parquet('{{ glob }}', union_by_name = true))
+   select * from read_parquet('{{ glob }}',
+       {%- if is_raw_rows_kind(table_name) %} hive_partitioning = true, hive_types = {'file_month': varchar}
+       {%- else %} union_by_name = true{% endif %}))
   {%- else -%}
   {{ typed_empty_relation(columns) }}
   {%- endif -%}

@@ -189,8 +189,8 @@ def _resolve_inbox_path(relpath: str) -> Path:
     pool=INGEST_POOL,
     description=(
         "The raw zone (CONTRACTS §4): branches' files archived, validated, accepted rows in "
-        "raw/<kind>/<file_id>.parquet, refused rows in quarantine/, one ledger row per file version in "
-        "raw/files/. Partitioned by the month the files declare."
+        "raw/<kind>/file_month=<YYYY-MM>/<file_id>.parquet (one directory per month the files declare), refused "
+        "rows in quarantine/, one ledger row per file version in raw/files/. Partitioned by that month."
     ),
     check_specs=[
         dg.AssetCheckSpec("raw_zone_reconciles", asset=RAW_FILES, blocking=True,
@@ -244,7 +244,6 @@ def reconcile_check(results: Iterable[dict]) -> dg.AssetCheckResult:
     """rows_read = rows_accepted + rows_refused for every accepted file, and its raw rows exist."""
     bad: list[str] = []
     checked = 0
-    raw = config.raw_dir()
     for r in results:
         if str(r.get("status")) not in ("accepted", "refused"):
             continue  # duplicates change nothing
@@ -257,7 +256,7 @@ def reconcile_check(results: Iterable[dict]) -> dg.AssetCheckResult:
         if str(r.get("status")) != "accepted" or not acc:
             continue
         raw_file = Path(r["raw_path"]) if r.get("raw_path") else \
-            raw / str(r.get("detected_kind") or r.get("kind")) / f"{fid}.parquet"
+            config.raw_rows_path(str(r.get("detected_kind") or r.get("kind")), str(r.get("period")), fid)
         if not raw_file.exists():
             bad.append(f"{fid}: accepted {acc} rows but {raw_file.name} is missing")
         elif (n := _parquet_rows(raw_file)) != acc:

@@ -114,6 +114,23 @@ RAW_TYPED = {
 }
 
 
+# The exact schema of every raw rows file of a kind (lineage, typed canonical columns, flags): every file of a kind
+# has it, so the warehouse reads raw/<kind>/ without union_by_name (which opens every file of history to unify
+# schemas) and binds on raw/<kind>/file_month=0000-00/_schema.parquet, an empty file of this schema
+# (`write_raw_schema_templates`): a file missing a column then fails loudly instead of losing the column.
+_DATE_COLS = {"birth_date", "join_date", "leave_date", "service_date", "activity_date"}
+_INT_COLS = {"insurance_salary", "members_count", "salary_fund", "dues_expected", "dues_collected", "amount",
+             "insured_workers", "insured_women"}
+RAW_SCHEMA = {
+    kind: pl.Schema({"file_id": pl.String, "branch_code": pl.String, "period": pl.Date, "source_sheet": pl.String,
+                     "source_row": pl.Int64, "received_at": pl.Datetime("us"),
+                     **{c: (pl.Date if c in _DATE_COLS else pl.Int64 if c in _INT_COLS else pl.String) for c in cols},
+                     "flags": pl.List(pl.String)})
+    for kind, cols in RAW_TYPED.items()
+}
+SCHEMA_TEMPLATE_MONTH = "0000-00"
+
+
 @dataclass
 class IngestReport:
     file_id: str
@@ -246,6 +263,58 @@ def ledger_lock():
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def raw_schema_template_path(kind: str, raw_dir: Path | None = None) -> Path:
+    path = config.raw_rows_path(kind, SCHEMA_TEMPLATE_MONTH, "_schema")
+    return path if raw_dir is None else Path(raw_dir) / path.relative_to(config.raw_dir())
+
+
+def write_raw_schema_templates(raw_dir: Path | None = None) -> list[str]:
+    """Write (or rewrite, when the code's schema changed) the empty `_schema.parquet` of every kind under
+    `raw_dir` (default: the data root's raw zone). Returns the kinds written."""
+    done = []
+    for kind, schema in RAW_SCHEMA.items():
+        path = raw_schema_template_path(kind, raw_dir)
+        if path.exists() and pl.read_parquet_schema(path) == dict(schema):
+            continue
+        _atomic_parquet(pl.DataFrame(schema=schema), path)
+        done.append(kind)
+    return done
+
+
+def _to_raw_schema(df: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """A rows file written by an earlier version, in this version's exact schema (a missing column null)."""
+    schema = RAW_SCHEMA[kind]
+    return df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+                      for c, t in schema.items()])
+
+
+def migrate_raw_layout() -> int:
+    """Bring a raw zone written by an earlier version to this layout: rows files written flat
+    (`raw/<kind>/<file_id>.parquet`) go to their month directory (`config.raw_rows_path`; the month their `period`
+    column declares, or their ledger row's), rewritten in this version's schema (`RAW_SCHEMA`), and the schema
+    templates are written. Idempotent, under the ledger lock; returns how many files moved. Called before every
+    build reads the raw zone, so a data root ingested by an older version loses nothing."""
+    flat = [p for kind in config.ROW_KINDS if (config.raw_dir() / kind).is_dir()
+            for p in (config.raw_dir() / kind).glob("*.parquet")]
+    moved = 0
+    with ledger_lock():
+        write_raw_schema_templates()
+        for src in flat:
+            if not src.exists():
+                continue
+            kind = src.parent.name
+            df = pl.read_parquet(src)
+            if df.height:
+                month = df.get_column("period").cast(pl.Date).min().strftime("%Y-%m")
+            else:  # a file with no row: the month its ledger row declares
+                led = config.raw_dir() / "files" / src.name
+                month = str(pl.read_parquet(led)["period"][0])[:7] if led.exists() else SCHEMA_TEMPLATE_MONTH
+            _atomic_parquet(_to_raw_schema(df, kind), config.raw_rows_path(kind, month, src.stem))
+            src.unlink()
+            moved += 1
+    return moved
 
 
 def ledger() -> pl.DataFrame:
@@ -849,8 +918,8 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
                pl.col("source_row").cast(pl.Int64), pl.lit(received).cast(pl.Datetime("us")).alias("received_at")]
     cols = [c for c in RAW_TYPED[kind]]
     sel = [(pl.col(c) if c in accepted.columns else pl.lit(None, dtype=pl.String).alias(c)) for c in cols]
-    raw = accepted.select(lineage + sel + [pl.col("flags").cast(pl.List(pl.String))])
-    raw_path = config.raw_dir() / kind / f"{rep.file_id}.parquet"
+    raw = accepted.select(lineage + sel + [pl.col("flags").cast(pl.List(pl.String))]).cast(RAW_SCHEMA[kind])
+    raw_path = config.raw_rows_path(kind, period, rep.file_id)
     _atomic_parquet(raw, raw_path, stage)
     rep.raw_path = str(raw_path)
     rep.timings["write_raw_s"] = round(time.perf_counter() - t, 4)

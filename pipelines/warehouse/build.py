@@ -152,8 +152,11 @@ def member_key_changes(db_path: str | os.PathLike) -> list[tuple[str, str]]:
 
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
+    from pipelines.ingest.engine import migrate_raw_layout
+
     path = build_path_for(run_id)
     serving.remove_build_files(path)  # a retried step starts again from a clean state
+    migrate_raw_layout()  # a raw zone an older version wrote flat: into month directories before dbt reads it
     remove_stale_builds()
     cur = serving.current_version()
     base_file = serving.warehouse_path() if cur is not None else None

@@ -18,7 +18,8 @@ def _state(root: Path) -> dict:
     led = led.select("file_id", "sha256", "branch_code", "period", "kind", "status", "reason_code", "rows_read",
                      "rows_accepted", "rows_refused").sort("file_id")
     raw = {str(p.relative_to(root)): pl.read_parquet(p).drop("received_at").hash_rows().sort().to_list()
-           for p in sorted((root / "raw").glob("*/*.parquet")) if p.parent.name != "files"}
+           for p in sorted((root / "raw").glob("*/file_month=*/*.parquet"))}
+    assert raw, "no raw rows file (layout raw/<kind>/file_month=YYYY-MM/)"
     q = {p.name: pl.read_parquet(p).hash_rows().sort().to_list() for p in sorted((root / "quarantine").glob("*.parquet"))}
     return {"ledger": led.to_dicts(), "raw": raw, "quarantine": q}
 

@@ -15,7 +15,8 @@ pytest.importorskip("pipelines.generate.engine")
 
 def _frames(root: Path) -> dict:
     out = {}
-    for p in sorted((root / "raw").glob("*/*.parquet")) + sorted((root / "quarantine").glob("*.parquet")):
+    for p in (sorted((root / "raw" / "files").glob("*.parquet")) + sorted((root / "raw").glob("*/file_month=*/*.parquet"))
+              + sorted((root / "quarantine").glob("*.parquet"))):
         df = pl.read_parquet(p)
         if p.parent.name == "files":
             df = df.drop("ingested_at")

@@ -49,7 +49,7 @@ def _outcomes(root: Path, by_rel: dict) -> pl.DataFrame:
     for rel, rep in by_rel.items():
         if rep.status != "accepted":
             continue
-        raw = pl.read_parquet(root / "raw" / rep.kind / f"{rep.file_id}.parquet")
+        raw = pl.read_parquet(rep.raw_path)
         q = pl.read_parquet(root / "quarantine" / f"{rep.file_id}.parquet")
         parts.append(raw.select(pl.lit(rel).alias("relpath"), "source_sheet", "source_row",
                                 pl.lit("accepted").alias("outcome"), pl.lit(None, pl.String).alias("rule"),
@@ -190,7 +190,7 @@ def test_superseding_file_replaces_exactly_its_predecessor(ingested):
         assert {prev_rep.file_id, new_rep.file_id} <= set(versions["file_id"].to_list())
         # ... and the latest received_at, the one the warehouse uses, is the new file
         assert versions.sort("received_at").tail(1)["file_id"][0] == new_rep.file_id
-        raw = pl.read_parquet(root / "raw" / s["kind"] / f"{new_rep.file_id}.parquet")
+        raw = pl.read_parquet(new_rep.raw_path)
         assert raw.height == new_rep.rows_accepted == same.sort("received_at").tail(1)["data_rows"][0] - \
             new_rep.rows_refused
         # persons the first version omitted are in the new version only
@@ -199,7 +199,7 @@ def test_superseding_file_replaces_exactly_its_predecessor(ingested):
         if omitted.height:
             members = pl.read_parquet(root / "ground_truth" / "members.parquet")
             cccds = members.filter(pl.col("person_id").is_in(omitted["person_id"].implode()))["cccd"].to_list()
-            prev_raw = pl.read_parquet(root / "raw" / s["kind"] / f"{prev_rep.file_id}.parquet")
+            prev_raw = pl.read_parquet(prev_rep.raw_path)
             assert not prev_raw.filter(pl.col("cccd").is_in(cccds)).height
             assert raw.filter(pl.col("cccd").is_in(cccds)).height == len(cccds)
 

@@ -285,7 +285,7 @@ def test_file_level_refusals(root, tmp_path):
         rep = ingest(path, **kw)
         assert (rep.status, rep.reason_code) == ("refused", reason), (path.name, kw, rep.message_vi)
         assert rep.message_vi and rep.rows_accepted == 0
-        assert not (root / "raw" / "roster" / f"{rep.file_id}.parquet").exists()
+        assert not list((root / "raw").glob(f"*/*/{rep.file_id}.parquet"))  # no rows file in any month
         # a refused file version is recorded in the ledger (same bytes again would be a duplicate)
         assert pl.read_parquet(root / "raw" / "files" / f"{rep.file_id}.parquet")["status"][0] == "refused"
 
@@ -340,7 +340,7 @@ def test_duplicate_and_supersede(root, tmp_path):
     led = pl.read_parquet(root / "raw" / "files" / "*.parquet").sort("received_at")
     assert led["file_id"].to_list() == [r1.file_id, r2.file_id, r3.file_id]
     latest = led.filter(pl.col("status") == "accepted").sort("received_at").tail(1)["file_id"][0]
-    rows = pl.read_parquet(root / "raw" / "roster" / "*.parquet")
+    rows = pl.read_parquet(sorted((root / "raw" / "roster").glob("file_month=*/*.parquet")))
     assert rows.filter(pl.col("file_id") == latest).height == 6  # the warehouse's pick: exactly the new rows
     assert (root / "archive" / r1.sha256[:2] / f"{r1.sha256}.xlsx").read_bytes() == p1.read_bytes()
 
@@ -490,3 +490,26 @@ def test_gx_import_survives_a_broken_partial_import_and_a_concurrent_prewarm():
                          env={**os.environ, "DOANVIEN_INGEST_GX": "sample"}, cwd=str(Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("True"), out.stdout
+
+
+def test_raw_rows_sit_in_their_month_directory_and_a_flat_raw_zone_moves_there(root, tmp_path):
+    """Accepted rows are written to raw/<kind>/file_month=<YYYY-MM>/<file_id>.parquet (the month the file declares);
+    a raw zone an older version wrote flat (raw/<kind>/<file_id>.parquet) is moved there by migrate_raw_layout,
+    content untouched, once."""
+    from pipelines.ingest.engine import migrate_raw_layout
+
+    march = ingest(write_xlsx(tmp_path / "m.xlsx", [member(i) for i in range(4)]))
+    april = ingest(write_xlsx(tmp_path / "a.xlsx", [member(i) for i in range(3)], title=False), period="2025-02")
+    assert Path(march.raw_path) == root / "raw" / "roster" / "file_month=2025-03" / f"{march.file_id}.parquet"
+    assert april.status == "accepted", april.message_vi
+    assert Path(april.raw_path) == root / "raw" / "roster" / "file_month=2025-02" / f"{april.file_id}.parquet"
+    before = {r.file_id: pl.read_parquet(r.raw_path) for r in (march, april)}
+    assert migrate_raw_layout() == 0  # nothing flat
+    for r in (march, april):  # the layout of earlier versions
+        os.replace(r.raw_path, root / "raw" / "roster" / f"{r.file_id}.parquet")
+        Path(r.raw_path).parent.rmdir()
+    assert migrate_raw_layout() == 2
+    assert not list((root / "raw" / "roster").glob("*.parquet"))
+    for r in (march, april):
+        assert pl.read_parquet(r.raw_path).equals(before[r.file_id])
+    assert migrate_raw_layout() == 0

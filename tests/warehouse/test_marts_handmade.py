@@ -14,6 +14,7 @@ Then: `dbt build` (full), and a month-by-month incremental build gives identical
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -21,9 +22,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from pipelines.ingest.engine import RAW_SCHEMA, write_raw_schema_templates
 
 REPO = Path(__file__).resolve().parents[2]
 D = dt.date
@@ -164,31 +168,12 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
     return out
 
 
-ROSTER_TYPES = {"cdcs_code": pa.string(), "full_name": pa.string(), "birth_date": pa.date32(),
-                "birth_date_precision": pa.string(), "gender": pa.string(), "ethnicity_code": pa.string(),
-                "cccd": pa.string(), "cmnd": pa.string(), "bhxh_code": pa.string(), "member_code": pa.string(),
-                "join_date": pa.date32(), "join_date_precision": pa.string(), "insurance_salary": pa.int64(),
-                "leave_date": pa.date32(), "leave_reason_code": pa.string()}
-LINEAGE_TYPES = {"file_id": pa.string(), "branch_code": pa.string(), "period": pa.date32(),
-                 "source_sheet": pa.string(), "source_row": pa.int64(), "flags": pa.list_(pa.string())}
 LEDGER_TYPES = {"file_id": pa.string(), "sha256": pa.string(), "branch_code": pa.string(), "period": pa.date32(),
                 "kind": pa.string(), "detected_kind": pa.string(), "original_name": pa.string(),
                 "received_at": pa.timestamp("us"), "status": pa.string(), "reason_code": pa.string(),
                 "message_vi": pa.string(), "rows_read": pa.int64(), "rows_accepted": pa.int64(),
                 "rows_refused": pa.int64(), "format": pa.string(), "encoding": pa.string(),
                 "ingested_at": pa.timestamp("us")}
-KIND_TYPES = {
-    "roster": ROSTER_TYPES,
-    "dues": {"cdcs_code": pa.string(), "cdcs_name": pa.string(), "members_count": pa.int64(),
-             "salary_fund": pa.int64(), "dues_expected": pa.int64(), "dues_collected": pa.int64()},
-    "services": {"cdcs_code": pa.string(), "full_name": pa.string(), "cccd": pa.string(), "program": pa.string(),
-                 "service_date": pa.date32(), "amount": pa.int64()},
-    "activities": {"cdcs_code": pa.string(), "activity_type": pa.string(), "activity_name": pa.string(),
-                   "activity_date": pa.date32(), "full_name": pa.string(), "cccd": pa.string()},
-    "insurance": {"employer_code": pa.string(), "employer_name": pa.string(), "province_new_code": pa.string(),
-                  "industry_code": pa.string(), "ownership_type": pa.string(), "insured_workers": pa.int64(),
-                  "insured_women": pa.int64()},
-}
 
 
 def _write(path: Path, rows: list[dict], types: dict) -> None:
@@ -219,11 +204,16 @@ class RawZone:
             format="xlsx", encoding=None, ingested_at=ingested or received + dt.timedelta(minutes=5)))
         if status == "accepted" and write_rows:
             full = [dict(r, file_id=fid, branch_code=branch, period=period, source_sheet="Sheet1",
-                         source_row=i + 2, flags=[]) for i, r in enumerate(rows)]
-            _write(self.root / "raw" / kind / f"{fid}.parquet", full, {**LINEAGE_TYPES, **KIND_TYPES[kind]})
+                         source_row=i + 2, received_at=received, flags=[]) for i, r in enumerate(rows)]
+            # the exact schema ingestion writes (the warehouse reads raw rows without union_by_name)
+            path = self.root / "raw" / kind / f"file_month={period:%Y-%m}" / f"{fid}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            schema = RAW_SCHEMA[kind]
+            pl.DataFrame([{k: r.get(k) for k in schema} for r in full], schema=schema).write_parquet(path)
         return fid
 
     def finish(self) -> None:
+        write_raw_schema_templates(self.root / "raw")  # as every build does (migrate_raw_layout)
         for row in self.ledger:
             _write(self.root / "raw" / "files" / f"{row['file_id']}.parquet", [row], LEDGER_TYPES)
 
@@ -417,7 +407,10 @@ def builds(tmp_path_factory):
     build_raw_zone(root, upto=D(2025, 6, 1))
     dbt(run, inc_db, root, base / "t_inc")
     build_raw_zone(root, upto=D(2025, 7, 1))
-    dbt([*run, "--vars", '{"periods": "2025-07"}'], inc_db, root, base / "t_inc")
+    # July restates from June (Q0201 did not send June: carried forward from May), events look one month back:
+    # no model may open April's raw files (raw_file_month_floor), so they are unreadable during this run
+    with unreadable_raw_month(root, "2025-04"):
+        dbt([*run, "--vars", '{"periods": "2025-07"}'], inc_db, root, base / "t_inc")
     KEY_CHANGES["2025-07"] = _q(inc_db, CHANGES_SQL)
     ORPHANS["2025-07"] = _q(inc_db, ORPHANS_SQL)[0][0]
     # July's incremental result, and a full build of the same raw zone: compared on their own (August's run
@@ -429,6 +422,22 @@ def builds(tmp_path_factory):
     KEY_CHANGES["2025-08"] = _q(inc_db, CHANGES_SQL)
     dbt(["build"], full_db, root, base / "t_full")  # models, data tests and unit tests
     return full_db, inc_db
+
+
+@contextlib.contextmanager
+def unreadable_raw_month(root: Path, month: str):
+    """Every raw rows file of `month` (raw/<kind>/file_month=<month>/) replaced by bytes that are not Parquet
+    for the duration of the block: a query that opens one fails. Restored afterwards."""
+    files = sorted((root / "raw").glob(f"*/file_month={month}/*.parquet"))
+    assert files, f"no raw file in {month}"
+    saved = {f: f.read_bytes() for f in files}
+    try:
+        for f in files:
+            f.write_bytes(b"not a parquet file")
+        yield
+    finally:
+        for f, data in saved.items():
+            f.write_bytes(data)
 
 
 def _q(db: Path, sql: str, params=None) -> list[tuple]:

@@ -6,6 +6,7 @@ select
     file_id,
     branch_code,
     cast(period as date)                             as period,
+    file_month                                       as file_month,
     source_sheet,
     cast(source_row as {{ dbt.type_bigint() }})      as source_row,
     flags,

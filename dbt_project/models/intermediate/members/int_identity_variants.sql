@@ -30,6 +30,7 @@ with written as (
     where not is_carried_forward
     {%- if combine %}
       and period >= cast('{{ window_start }}' as date)
+      and {{ raw_file_month_floor('file_month', "'" ~ window_start ~ "'") }}
     {%- endif %}
     group by all
 )

@@ -54,6 +54,7 @@ leavers as (
     where not r.is_carried_forward
       and not r.is_active_at_month_end
       and {{ period_window('r.period', 1) }}
+      and {{ raw_file_month_floor('r.file_month', lookback_months=1, carried_forward=true) }}
 ),
 
 leaver_rows as (

@@ -53,7 +53,8 @@ recompute as (
           select k.member_key
           from {{ ref('int_roster_rows_monthly') }} as r
           join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
-          where not r.is_carried_forward and r.period >= cast('{{ w }}' as date))
+          where not r.is_carried_forward and r.period >= cast('{{ w }}' as date)
+            and {{ raw_file_month_floor('r.file_month', "'" ~ w ~ "'") }})
     {%- endif %}
 ),
 
@@ -66,7 +67,8 @@ latest as (
         case when wr.member_key is null or wr.r_full_name = b.r_full_name then b.r_name_search end as stored_name_search
     from (select * from stored where member_key not in (select member_key from recompute)) as b
     full outer join (
-        select * from ({{ member_states_roster_summary("r.period >= cast('" ~ w ~ "' as date)") }}) as w
+        select * from ({{ member_states_roster_summary("r.period >= cast('" ~ w ~ "' as date) and "
+                                                     ~ raw_file_month_floor('r.file_month', "'" ~ w ~ "'")) }}) as w
         where member_key not in (select member_key from recompute)
     ) as wr
       on wr.member_key = b.member_key

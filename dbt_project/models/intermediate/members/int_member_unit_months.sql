@@ -13,6 +13,7 @@ with rows_ as (
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
       and {{ period_window('r.period') }}
+      and {{ raw_file_month_floor('r.file_month', carried_forward=true) }}
 ),
 
 ranked as (

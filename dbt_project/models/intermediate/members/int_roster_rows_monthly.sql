@@ -16,6 +16,7 @@ select
     bm.source_period                                    as report_period,
     bm.is_carried_forward,
     r.file_id,
+    r.file_month,
     r.source_sheet,
     r.source_row,
     r.flags,

@@ -77,6 +77,7 @@ reported as (
     from {{ ref('stg_raw__dues_reports') }} as d
     join current_dues_files as f on f.file_id = d.file_id
     where {{ period_window('d.period') }}
+      and {{ raw_file_month_floor('d.file_month') }}
     group by d.period, d.cdcs_code
 ),
 

@@ -21,6 +21,7 @@ insured as (
     from {{ ref('stg_raw__insurance_employers') }} as i
     join current_files as f on f.file_id = i.file_id
     where {{ period_window('i.period') }}
+      and {{ raw_file_month_floor('i.file_month') }}
     group by i.period, i.employer_code
 ),
 

@@ -64,6 +64,8 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         if b.get("incremental_to_full_12") is not None:
             m += (f", {_s(b['incremental_to_full_12'], 'x')} of the full rebuild of 12 months "
                   f"({'projected' if twelve.get('projected') else 'measured'}: {_s(twelve.get('wall_s'))})")
+        elif twelve.get("how"):
+            m += f"; 12-month rebuild {twelve['how']}"
         ratio = b.get("incremental_to_full_12") or b.get("incremental_to_full") or 9
         met = inc["wall_s"] < 300 and inc["max_rss_mb"] < 8192 and ratio < 0.25
         verdict = _verdict(met) + ("" if scale == "national" else f" (at {scale} scale; the target is national)")
@@ -273,7 +275,9 @@ def markdown(res: dict) -> str:
               f"incremental build part alone / full rebuild: {_s(b.get('incremental_build_to_full_build'), 'x')}; incremental / one-month floor: "
               f"{_s(b.get('incremental_to_floor'), 'x')}; full rebuild / all-months floor: {_s(b.get('full_to_floor'), 'x')}."]
         twelve = b.get("full_rebuild_12")
-        if twelve:
+        if twelve and not twelve.get("wall_s"):
+            L += ["", f"Against a full rebuild of 12 months: {twelve['how']}."]
+        elif twelve:
             L += ["", f"Against a full rebuild of 12 months ({twelve['how']}): incremental refresh / that rebuild = "
                   f"**{_s(b.get('incremental_to_full_12'), 'x')}**"
                   + (" (a projection, not a measurement: this data set's build step covers "
@@ -322,7 +326,7 @@ def summary(res: dict) -> str:
                  f"incremental/floor {_s(b.get('incremental_to_floor'), 'x')}; full/floor {_s(b.get('full_to_floor'), 'x')}")
         if b.get("full_rebuild_12"):
             t = b["full_rebuild_12"]
-            L.append(f"- incremental refresh/full rebuild of 12 months {_s(b['incremental_to_full_12'], 'x')} ({t['how']})")
+            L.append(f"- incremental refresh/full rebuild of 12 months {_s(b.get('incremental_to_full_12'), 'x')} ({t['how']})")
     ing = (res.get("steps") or {}).get("ingest") or {}
     if ing.get("xlsx", {}).get("ratio"):
         L.append(f"- XLSX ingestion / fastest XLSX reader: {_s(ing['xlsx']['ratio'], 'x')}")

@@ -19,6 +19,7 @@ different processes, agree on the build file, the version id and the mode.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import json
 import os
@@ -50,6 +51,8 @@ class BuildPlan:
     base_published_at: str | None = None
     periods: list[str] | None = None  # months (YYYY-MM) touched by files ingested since the base version (incremental)
     started_at: float = field(default_factory=time.time)
+    code_fingerprint: str | None = None  # of the warehouse code this build runs (`warehouse_code_fingerprint`)
+    full_refresh_reason: str | None = None  # why a build asked to be incremental runs in full
 
     def save(self) -> None:
         serving.atomic_write_text(plan_path(self.run_id), json.dumps(asdict(self), indent=1))
@@ -150,6 +153,46 @@ def member_key_changes(db_path: str | os.PathLike) -> list[tuple[str, str]]:
         con.close()
 
 
+# What the warehouse's content depends on besides the data: its dbt code and the reference data the build reads.
+FINGERPRINT_GLOBS = ("dbt_project.yml", "dbt_project/**/*.sql", "dbt_project/**/*.yml", "dbt_project/**/*.csv",
+                     "data/reference/*")
+
+
+def warehouse_code_fingerprint() -> str:
+    """sha256 of the dbt project and reference files (paths and bytes). A published version records it; a build
+    whose code differs from its base version's runs in full (`prepare_build`), because the tables kept month by
+    month and the incremental models hold rows computed by the old code. Docs-only edits count too: a full build
+    is always correct, only slower."""
+    h = hashlib.sha256()
+    root = config.REPO_ROOT
+    files = sorted({p for g in FINGERPRINT_GLOBS for p in root.glob(g)
+                    if p.is_file() and "/target/" not in p.as_posix() and "/dbt_packages/" not in p.as_posix()
+                    and not p.name.endswith((".msgpack", ".pyc"))})
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def version_fingerprint(db_path: str | os.PathLike) -> str | None:
+    """The code fingerprint a published file recorded (None for a version made before fingerprints)."""
+    import duckdb
+
+    con = duckdb.connect(os.fspath(db_path), read_only=True)
+    try:
+        row = con.execute(f"SELECT build_info FROM {serving.VERSION_TABLE}").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    try:
+        return json.loads(row[0]).get("code_fingerprint") if row and row[0] else None
+    except ValueError:
+        return None
+
+
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
     from pipelines.ingest.engine import migrate_raw_layout
@@ -161,6 +204,12 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     cur = serving.current_version()
     base_file = serving.warehouse_path() if cur is not None else None
     base = cur if (cur is not None and not full_refresh and base_file.exists()) else None
+    fingerprint, reason = warehouse_code_fingerprint(), None
+    if base is not None and (recorded := version_fingerprint(base_file)) != fingerprint:
+        reason = (f"the warehouse code changed since version {base.version} (fingerprint {recorded} → {fingerprint}): "
+                  "its kept tables were computed by the old code, so this build runs in full")
+        log.warning("build %s: %s", run_id, reason)
+        base = None
     if base is not None:
         tmp = path.with_name(path.name + ".copying")
         shutil.copyfile(base_file, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
@@ -175,6 +224,8 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         base_version=base.version if base else None,
         base_published_at=base.published_at if base else None,
         periods=changed_periods_since(base.published_at) if base else None,
+        code_fingerprint=fingerprint,
+        full_refresh_reason=reason,
     )
     plan.save()
     return plan
@@ -268,6 +319,7 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
         if not Path(plan.build_path).exists():
             raise serving.PublishError(f"build file {plan.build_path} does not exist (did dbt build run?)")
         info = {"full_refresh": plan.full_refresh, "base_version": plan.base_version, "periods": plan.periods,
+                "code_fingerprint": plan.code_fingerprint, "full_refresh_reason": plan.full_refresh_reason,
                 **(extra or {})}
         serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
         set_lookup_indexes(plan.build_path, present=True)

@@ -78,3 +78,18 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     rec = lookup.own_record(accounts.get_user("p3.member"))  # opens without an administrator
     assert (rec["member_key"], rec["member_code"], rec["cdcs_code"]) == (new_key, "MCP3", "CS0000001")
     assert rec["cccd"] != PEOPLE["P3"][4] and rec["cccd"].endswith(PEOPLE["P3"][4][-3:])  # masked, now known
+
+    # a new version of the warehouse code: the next refresh cannot trust the tables the old code kept month by
+    # month, so it runs in full, says why, and gives the same people
+    from pipelines.warehouse import build as wbuild
+
+    assert info["code_fingerprint"] == wbuild.warehouse_code_fingerprint()
+    monkeypatch.setattr(wbuild, "warehouse_code_fingerprint", lambda: "0123456789abcdef")
+    upgraded = wbuild.build_and_publish()
+    with serving.connect() as con:
+        info = json.loads(con.execute("SELECT build_info FROM meta.warehouse_version").fetchone()[0])
+        after = {r[0] for r in con.execute("SELECT member_key FROM marts.dim_member").fetchall()}
+    assert serving.current_version().version == upgraded.version
+    assert info["full_refresh"] is True and info["base_version"] is None
+    assert july.version in info["full_refresh_reason"] and info["code_fingerprint"] == "0123456789abcdef"
+    assert after == keys and accounts.get_user("p3.member").member_key == new_key

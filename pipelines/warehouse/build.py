@@ -165,9 +165,12 @@ def warehouse_code_fingerprint() -> str:
     is always correct, only slower."""
     h = hashlib.sha256()
     root = config.REPO_ROOT
+    # not: hidden files (dbt writes profiles/.user.yml on its first run), the profiles (connection settings, not
+    # logic), build output
+    skip = ("target", "dbt_packages", "logs", "profiles")
     files = sorted({p for g in FINGERPRINT_GLOBS for p in root.glob(g)
-                    if p.is_file() and "/target/" not in p.as_posix() and "/dbt_packages/" not in p.as_posix()
-                    and not p.name.endswith((".msgpack", ".pyc"))})
+                    if p.is_file() and not any(part.startswith(".") or part in skip
+                                               for part in p.relative_to(root).parts)})
     for p in files:
         h.update(p.relative_to(root).as_posix().encode())
         h.update(b"\0")

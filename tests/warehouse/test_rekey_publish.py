@@ -93,3 +93,27 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     assert info["full_refresh"] is True and info["base_version"] is None
     assert july.version in info["full_refresh_reason"] and info["code_fingerprint"] == "0123456789abcdef"
     assert after == keys and accounts.get_user("p3.member").member_key == new_key
+
+
+def test_code_fingerprint_follows_the_models_not_dbt_housekeeping(tmp_path, monkeypatch):
+    """The fingerprint changes with a model or macro, not with what dbt writes on its own (profiles/.user.yml on
+    a first run, target/, logs/): otherwise the second refresh on a fresh machine would run in full."""
+    from pipelines import config
+    from pipelines.warehouse.build import warehouse_code_fingerprint
+
+    for rel, text in (("dbt_project.yml", "name: x\n"), ("dbt_project/models/a.sql", "select 1\n"),
+                      ("dbt_project/macros/m.sql", "{% macro m() %}1{% endmacro %}\n"),
+                      ("dbt_project/profiles/profiles.yml", "x: {}\n"), ("data/reference/p.csv", "a\n1\n")):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    first = warehouse_code_fingerprint()
+    (tmp_path / "dbt_project/profiles/.user.yml").write_text("id: 1\n")
+    (tmp_path / "dbt_project/target").mkdir()
+    (tmp_path / "dbt_project/target/manifest.yml").write_text("x\n")
+    assert warehouse_code_fingerprint() == first
+    (tmp_path / "dbt_project/models/a.sql").write_text("select 2\n")
+    second = warehouse_code_fingerprint()
+    assert second != first
+    (tmp_path / "data/reference/p.csv").write_text("a\n2\n")
+    assert warehouse_code_fingerprint() not in (first, second)

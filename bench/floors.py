@@ -66,8 +66,8 @@ def xlsx_fastexcel(files: list[str]) -> dict:
 
 def build_floor(data_dir: str, months: list[str], db_path: str) -> dict:
     """One plain DuckDB SQL script in one process: load the months' accepted roster rows from the raw zone
-    (the build's own input: raw/roster/file_month=<YYYY-MM>/<file_id>.parquet, the latest accepted version per branch × period,
-    from the ledger raw/files/) into a fresh .duckdb file, and compute the main monthly aggregate
+    (the build's own input: raw/roster/file_month=<YYYY-MM>/<file_id>.parquet, the latest accepted version per
+    branch × period, from the ledger raw/files/) into a fresh .duckdb file, and compute the main monthly aggregate
     (members at month end per month × CĐCS × province × gender) with the unit registry."""
     import glob
     import os

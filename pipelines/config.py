@@ -70,11 +70,6 @@ def raw_rows_path(kind: str, period, file_id: str) -> Path:
     return raw_dir() / kind / f"{RAW_PARTITION}={month}" / f"{file_id}.parquet"
 
 
-def find_raw_rows(kind: str, file_id: str) -> Path | None:
-    """The rows file of `file_id` (any month directory), or None."""
-    return next(iter((raw_dir() / kind).glob(f"{RAW_PARTITION}=*/{file_id}.parquet")), None)
-
-
 def quarantine_dir() -> Path:
     return sub("quarantine")
 

@@ -266,8 +266,9 @@ def ledger_lock():
 
 
 def raw_schema_template_path(kind: str, raw_dir: Path | None = None) -> Path:
-    path = config.raw_rows_path(kind, SCHEMA_TEMPLATE_MONTH, "_schema")
-    return path if raw_dir is None else Path(raw_dir) / path.relative_to(config.raw_dir())
+    """`raw/<kind>/file_month=0000-00/_schema.parquet`: sorts before every month directory, so DuckDB binds on it."""
+    base = Path(raw_dir) if raw_dir is not None else config.raw_dir()
+    return base / kind / f"{config.RAW_PARTITION}={SCHEMA_TEMPLATE_MONTH}" / "_schema.parquet"
 
 
 def write_raw_schema_templates(raw_dir: Path | None = None) -> list[str]:
@@ -293,8 +294,8 @@ def _to_raw_schema(df: pl.DataFrame, kind: str) -> pl.DataFrame:
 def migrate_raw_layout() -> int:
     """Bring a raw zone written by an earlier version to this layout: rows files written flat
     (`raw/<kind>/<file_id>.parquet`) go to their month directory (`config.raw_rows_path`; the month their `period`
-    column declares, or their ledger row's), rewritten in this version's schema (`RAW_SCHEMA`), and the schema
-    templates are written. Idempotent, under the ledger lock; returns how many files moved. Called before every
+    column declares, or their ledger row's; a file with neither goes to `raw/<kind>/unplaced/`, kept, unread),
+    rewritten in this version's schema (`RAW_SCHEMA`), and the schema templates are written. Idempotent, under the ledger lock; returns how many files moved. Called before every
     build reads the raw zone, so a data root ingested by an older version loses nothing."""
     flat = [p for kind in config.ROW_KINDS if (config.raw_dir() / kind).is_dir()
             for p in (config.raw_dir() / kind).glob("*.parquet")]
@@ -306,11 +307,17 @@ def migrate_raw_layout() -> int:
                 continue
             kind = src.parent.name
             df = pl.read_parquet(src)
-            if df.height:
+            month = None
+            if df.height and "period" in df.columns:
                 month = df.get_column("period").cast(pl.Date).min().strftime("%Y-%m")
-            else:  # a file with no row: the month its ledger row declares
-                led = config.raw_dir() / "files" / src.name
-                month = str(pl.read_parquet(led)["period"][0])[:7] if led.exists() else SCHEMA_TEMPLATE_MONTH
+            elif (led := config.raw_dir() / "files" / src.name).exists():  # no row: its ledger row's month
+                month = str(pl.read_parquet(led)["period"][0])[:7]
+            if month is None:  # no month to tell: kept aside (not read by the warehouse), never deleted
+                dst = config.raw_dir() / kind / "unplaced" / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                moved += 1
+                continue
             _atomic_parquet(_to_raw_schema(df, kind), config.raw_rows_path(kind, month, src.stem))
             src.unlink()
             moved += 1

@@ -513,3 +513,17 @@ def test_raw_rows_sit_in_their_month_directory_and_a_flat_raw_zone_moves_there(r
     for r in (march, april):
         assert pl.read_parquet(r.raw_path).equals(before[r.file_id])
     assert migrate_raw_layout() == 0
+
+
+def test_a_flat_rows_file_with_no_month_is_kept_aside_not_lost(root):
+    """A flat rows file with no row and no ledger row (its month cannot be told) goes to raw/<kind>/unplaced/:
+    kept, not read by the warehouse, and never into the schema template's directory."""
+    from pipelines.ingest.engine import RAW_SCHEMA, migrate_raw_layout, raw_schema_template_path
+
+    orphan = root / "raw" / "roster" / "0123456789abcdef.parquet"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(schema=RAW_SCHEMA["roster"]).write_parquet(orphan)
+    assert migrate_raw_layout() == 1
+    assert (root / "raw" / "roster" / "unplaced" / orphan.name).exists() and not orphan.exists()
+    template_dir = raw_schema_template_path("roster").parent
+    assert sorted(p.name for p in template_dir.iterdir()) == ["_schema.parquet"]

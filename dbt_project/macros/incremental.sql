@@ -62,11 +62,23 @@
 {%- endmacro %}
 
 {#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
+{#- restate_start_sql evaluated now (run_query, when the model runs: its upstream tables are built) into a date
+    literal: a constant bound the engine pushes into scans and joins, where the scalar subquery became a
+    nested-loop join over every row read (11 s of int_member_unit_months' 53 s at national). -#}
+{% macro restate_start_literal(start) -%}
+  {%- if execute -%}
+    {%- set value = run_query('select cast(' ~ restate_start_sql(start) ~ ' as date)').columns[0].values()[0] -%}
+    {{ return("cast('" ~ value ~ "' as date)") }}
+  {%- else -%}
+    {{ return('cast(' ~ restate_start_sql(start) ~ ' as date)') }}
+  {%- endif -%}
+{%- endmacro %}
+
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
   {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
   {%- if is_incremental() and start is not none -%}
-    {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, restate_start_sql(start)) }} as date)
+    {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, restate_start_literal(start)) }} as date)
   {%- else -%}
     1 = 1
   {%- endif -%}
@@ -104,8 +116,8 @@
     restated months (the others were checked when they were built); otherwise every row. -#}
 {% macro restated_months_only_where(column="period", file_month_column=none, carried_forward=false) -%}
   {%- set start = restate_from() -%}
-  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= cast({{ restate_start_sql(start) }} as date)
-  {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, restate_start_sql(start),
+  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= {{ restate_start_literal(start) }}
+  {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, restate_start_literal(start),
                                                          carried_forward=carried_forward) }}{% endif -%}
   {%- endif -%}
 {%- endmacro %}
@@ -155,5 +167,20 @@
     {%- endif -%}
     {%- set month = run_query(sql).columns[0].values()[0] -%}
     {%- if month is none -%}1 = 1{%- else -%}{{ column }} >= '{{ month }}'{%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- pre_hook of int_identity_variants (insert-only): remove the variants first written in the restated window
+    (from restate_from() on), or every variant when this run restates every month, before the window's new
+    variants are appended. -#}
+{% macro delete_variants_from_window() -%}
+  {%- set start = restate_from() -%}
+  {%- if not is_incremental() -%}
+    select 1
+  {%- elif start is none -%}
+    delete from {{ this }}
+  {%- else -%}
+    delete from {{ this }} where first_period >= cast('{{ start }}' as date)
   {%- endif -%}
 {%- endmacro %}

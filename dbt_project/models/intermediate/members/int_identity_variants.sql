@@ -1,20 +1,24 @@
-{{ config(materialized='table') }}
 -- grain: one way a person was written on current-roster rows (not carried forward): cccd × cmnd × name_key ×
 -- birth_date × birth_date_precision × gender (nulls are values), with the first month it was written and the
 -- smallest CĐCS code that wrote it that month. What identity resolution (int_member_identities), its conflicts
 -- (dq_member_conflicts) and key changes read instead of every roster row of all history.
 -- IDENTIFYING (CCCD, CMND, names, birth dates): intermediate schema, never in the analysts' file.
 --
--- Kept up to date month by month: a build given the months whose files changed (restate_from: W = the
--- earliest) keeps the stored variants first written before W (current-roster rows of earlier months did not
--- change, so their first month and unit still hold) and adds the variants of the rows from W on (a variant also
--- seen before W keeps its stored first month). Key changes and carried-forward months do not change any
--- current-roster row, so unlike the month-restated models W is not moved back for them (and this model, which
--- identity resolution reads, does not depend on the keys). A build from nothing, or one that restates every
--- month, reads all history.
+-- Kept up to date month by month, insert-only: a build given the months whose files changed (restate_from: W = the
+-- earliest) deletes the stored variants first written from W on, keeps the others (current-roster rows of
+-- earlier months did not change, so their first month and unit still hold) and inserts only the variants of the
+-- rows from W on that the kept ones do not have (a variant also written before W keeps its stored first month,
+-- which is earlier). A new month whose people are written as before inserts almost nothing, instead of rewriting
+-- every variant. Key changes and carried-forward months do not change any current-roster row, so unlike the
+-- month-restated models W is not moved back for them (and this model, which identity resolution reads, does not
+-- depend on the keys). A build from nothing, or one that restates every month, reads all history.
 {%- set window_start = restate_from() %}
-{%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) if this is not none else none %}
-{%- set combine = previous is not none and window_start is not none and not flags.FULL_REFRESH %}
+{%- set combine = is_incremental() and window_start is not none %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook=["{{ delete_variants_from_window() }}"]
+) }}
 
 with written as (
     select
@@ -35,31 +39,17 @@ with written as (
     group by all
 )
 
-{%- if not combine %}
-
-select * from written
-
-{%- else %}
-
-, variants as (
-    select cccd, cmnd, name_key, birth_date, birth_date_precision, gender, first_period, first_cdcs_code
-    from {{ previous }}
-    where first_period < cast('{{ window_start }}' as date)
-    union all
-    select cccd, cmnd, name_key, birth_date, birth_date_precision, gender, first_period, first_cdcs_code
-    from written
+select w.*
+from written as w
+{%- if combine %}
+-- the kept variants (first written before W, after the pre-hook) keep their row
+where not exists (
+    select 1 from {{ this }} as s
+    where s.cccd is not distinct from w.cccd
+      and s.cmnd is not distinct from w.cmnd
+      and s.name_key is not distinct from w.name_key
+      and s.birth_date is not distinct from w.birth_date
+      and s.birth_date_precision = w.birth_date_precision
+      and s.gender is not distinct from w.gender
 )
-
-select
-    cccd,
-    cmnd,
-    name_key,
-    birth_date,
-    birth_date_precision,
-    gender,
-    min(first_period)                                                          as first_period,
-    arg_min(first_cdcs_code, struct_pack(p := first_period, c := first_cdcs_code)) as first_cdcs_code
-from variants
-group by all
-
 {%- endif %}

@@ -76,7 +76,8 @@ def build_floor(data_dir: str, months: list[str], db_path: str) -> dict:
 
     if os.path.exists(db_path):
         os.remove(db_path)
-    ledger = glob.glob(os.path.join(data_dir, "raw", "files", "*.parquet"))
+    # loose ledger rows and compacted segments (pipelines.ingest.ledger); a row seen twice is the same row
+    ledger = glob.glob(os.path.join(data_dir, "raw", "files", "**", "*.parquet"), recursive=True)
     if not ledger:
         raise FileNotFoundError("no ledger in raw/files/ (nothing ingested)")
     periods = [f"{m}-01" for m in months]

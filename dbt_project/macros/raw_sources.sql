@@ -72,6 +72,10 @@
     {{ return(var('registry_dir') ~ '/' ~ table_name ~ '.parquet') }}
   {%- elif table_name == 'quarantine' -%}
     {{ return(var('quarantine_dir') ~ '/*.parquet') }}
+  {%- elif table_name == 'files' -%}
+    {#- the ledger: loose rows (one file per version) and the segments they are compacted into
+        (pipelines.ingest.ledger); stg_raw__files keeps one row per file_id -#}
+    {{ return(var('raw_dir') ~ '/files/**/*.parquet') }}
   {%- elif is_raw_rows_kind(table_name) -%}
     {#- one directory per declared month: a constant filter on file_month skips the other months' files
         without opening them (raw_file_month_floor) -#}

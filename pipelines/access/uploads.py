@@ -157,11 +157,13 @@ def handle_upload(user, *, branch_code: str, period, kind: str, original_name: s
 
 
 def upload_history(user, period=None, limit: int = 500) -> list[dict]:
-    """Files received from the user's branches (the ingest ledger `raw/files/*.parquet`), newest first."""
+    """Files received from the user's branches (the ingest ledger, `pipelines.ingest.ledger`), newest first."""
+    from pipelines.ingest import ledger
+
     branches = {b["branch_code"] for b in branches_for(user, period)}
     if not branches:
         return []
-    files = sorted((config.data_dir() / "raw" / "files").glob("*.parquet"))
+    files = ledger.paths(config.data_dir() / "raw")
     if not files:
         return []
     import duckdb
@@ -172,7 +174,8 @@ def upload_history(user, period=None, limit: int = 500) -> list[dict]:
         ph = ", ".join("?" * len(branches))
         rows = con.execute(
             f"SELECT {cols} FROM read_parquet(?, union_by_name = true) WHERE branch_code IN ({ph}) "
-            "ORDER BY received_at DESC LIMIT ?", [[str(f) for f in files], *sorted(branches), int(limit)]).fetchall()
+            # a row seen twice (read while the ledger was being compacted) once
+            "QUALIFY row_number() OVER (PARTITION BY file_id ORDER BY ingested_at DESC) = 1 ORDER BY received_at DESC LIMIT ?", [[str(f) for f in files], *sorted(branches), int(limit)]).fetchall()
         names = [c.strip() for c in cols.split(",")]
     finally:
         con.close()

@@ -291,8 +291,13 @@ def publish_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     if doanvien_dbt is None:
         # no dbt models yet: nothing to build; publish an empty, stamped warehouse so readers have a pointer
         wbuild.prepare_build(context.run_id, full_refresh=True)
+    plan = wbuild.BuildPlan.load(context.run_id)
     version = wbuild.finish_and_publish(context.run_id, extra={"dagster_run_id": context.run_id})
     return dg.MaterializeResult(metadata={
+        "build_mode": "full" if plan.full_refresh else "incremental",
+        "restated_months": ",".join(plan.periods or []),
+        "full_refresh_reason_code": plan.full_refresh_reason_code or "",
+        "build": wbuild.describe_build(plan.full_refresh, plan.periods, plan.full_refresh_reason_code),
         "version": version.version,
         "path": version.path,
         "analyst_path": version.analyst_path or "",

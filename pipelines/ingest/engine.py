@@ -71,6 +71,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import config
+from pipelines.ingest import ledger as ledger_store
 from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
@@ -310,8 +311,8 @@ def migrate_raw_layout() -> int:
             month = None
             if df.height and "period" in df.columns:
                 month = df.get_column("period").cast(pl.Date).min().strftime("%Y-%m")
-            elif (led := config.raw_dir() / "files" / src.name).exists():  # no row: its ledger row's month
-                month = str(pl.read_parquet(led)["period"][0])[:7]
+            elif (led := ledger_store.row(src.stem)) is not None and led["period"] is not None:
+                month = str(led["period"])[:7]  # no row: its ledger row's month
             if month is None:  # no month to tell: kept aside (not read by the warehouse), never deleted
                 dst = config.raw_dir() / kind / "unplaced" / src.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -325,17 +326,8 @@ def migrate_raw_layout() -> int:
 
 
 def ledger() -> pl.DataFrame:
-    files = sorted((config.raw_dir() / "files").glob("*.parquet"))
-    if not files:
-        return pl.DataFrame(schema={"file_id": pl.String, "sha256": pl.String, "received_at": pl.Datetime("us")})
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-
-
-def _known_sha() -> set[str]:
-    files = list((config.raw_dir() / "files").glob("*.parquet"))
-    if not files:
-        return set()
-    return set(pl.scan_parquet(files).select("sha256").collect().get_column("sha256").to_list())
+    """Every ledger row, one per file_id (`pipelines.ingest.ledger.read_all`)."""
+    return ledger_store.read_all()
 
 
 def alt_file_id(sha: str, branch_code: str, period: str, kind: str) -> str:
@@ -354,22 +346,18 @@ def duplicate_file_id(sha: str, branch_code: str, period: str, kind: str, receiv
 def find_version(sha: str, branch_code: str, period: str, kind: str) -> tuple[dict | None, str]:
     """(ledger row of this content already received for this declaration, or None; file_id to use).
 
-    O(1): looks at the two ledger files this content can have (no scan of the whole ledger)."""
-    files = config.raw_dir() / "files"
+    O(1): looks up the two ledger rows this content can have (no scan of the whole ledger)."""
     pdate = _period_date(period)
     primary, alt = sha[:16], alt_file_id(sha, branch_code, period, kind)
     prim_row = None
     for fid in (primary, alt):
-        p = files / f"{fid}.parquet"
-        if not p.exists():
+        row = ledger_store.row(fid)
+        if row is None or row["sha256"] != sha:
             continue
-        for row in pl.read_parquet(p).iter_rows(named=True):
-            if row["sha256"] != sha:
-                continue
-            if fid == primary:
-                prim_row = row
-            if (row["branch_code"] or "") == branch_code and (row["kind"] or "") == kind and row["period"] == pdate:
-                return row, fid
+        if fid == primary:
+            prim_row = row
+        if (row["branch_code"] or "") == branch_code and (row["kind"] or "") == kind and row["period"] == pdate:
+            return row, fid
     return None, (primary if prim_row is None else alt)
 
 
@@ -724,7 +712,7 @@ def _duplicate(rep: IngestReport, prev: dict, received: _dt.datetime, t0: float,
         return rep
     rep.file_id = duplicate_file_id(rep.sha256, rep.branch_code, rep.period, rep.kind, received)
     with (contextlib.nullcontext() if locked else ledger_lock()):
-        if not (config.raw_dir() / "files" / f"{rep.file_id}.parquet").exists():
+        if not ledger_store.has(rep.file_id):
             rep.timings["total_s"] = round(time.perf_counter() - t0, 4)
             _write_ledger(rep)
     return rep
@@ -1003,11 +991,10 @@ def branch_workbook(file_id: str) -> Path | None:
     path = config.reports_dir() / f"{file_id}.xlsx"
     if path.exists():
         return path
-    led = config.raw_dir() / "files" / f"{file_id}.parquet"
+    row = ledger_store.row(file_id)
     js = config.reports_dir() / f"{file_id}.json"
-    if not led.exists() or not js.exists():
+    if row is None or not js.exists():
         return None
-    row = pl.read_parquet(led).row(0, named=True)
     if row["status"] != "accepted":
         return None
     known = {f for f in IngestReport.__dataclass_fields__}
@@ -1037,7 +1024,7 @@ def branch_workbook(file_id: str) -> Path | None:
 
 
 def _write_ledger(rep: IngestReport) -> None:
-    row = {
+    ledger_store.write_row({
         "file_id": rep.file_id, "sha256": rep.sha256, "branch_code": rep.branch_code,
         "period": _period_date(rep.period), "kind": rep.kind, "detected_kind": rep.detected_kind,
         "original_name": rep.original_name,
@@ -1045,13 +1032,7 @@ def _write_ledger(rep: IngestReport) -> None:
         "status": rep.status, "reason_code": rep.reason_code, "message_vi": rep.message_vi,
         "rows_read": rep.rows_read, "rows_accepted": rep.rows_accepted, "rows_refused": rep.rows_refused,
         "format": rep.format, "encoding": rep.encoding, "ingested_at": _dt.datetime.now(),
-    }
-    schema = {"file_id": pl.String, "sha256": pl.String, "branch_code": pl.String, "period": pl.Date,
-              "kind": pl.String, "detected_kind": pl.String, "original_name": pl.String,
-              "received_at": pl.Datetime("us"), "status": pl.String, "reason_code": pl.String,
-              "message_vi": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_refused": pl.Int64,
-              "format": pl.String, "encoding": pl.String, "ingested_at": pl.Datetime("us")}
-    _atomic_parquet(pl.DataFrame([row], schema=schema), config.raw_dir() / "files" / f"{rep.file_id}.parquet")
+    }, write=_atomic_parquet)
 
 
 def _write_json_report(rep: IngestReport) -> None:
@@ -1076,24 +1057,68 @@ def declared_from_path(path: Path, inbox: Path | None = None) -> tuple[str | Non
     return _inbox_parts(Path(path), inbox or config.inbox_dir())
 
 
+INBOX_HASHES = ".inbox_sha256.parquet"
+
+
+def _inbox_hash_cache() -> Path:
+    return config.raw_dir() / INBOX_HASHES
+
+
+def _load_inbox_hashes() -> dict[str, tuple[int, int, str]]:
+    p = _inbox_hash_cache()
+    try:
+        df = pl.read_parquet(p)
+    except Exception:  # none yet, or unreadable: hash everything again (it is only a cache)
+        return {}
+    return {r[0]: (r[1], r[2], r[3]) for r in df.select("path", "size", "mtime_ns", "sha256").iter_rows()}
+
+
+def _save_inbox_hashes(known: dict[str, tuple[int, int, str]]) -> None:
+    df = pl.DataFrame({"path": list(known), "size": [v[0] for v in known.values()],
+                       "mtime_ns": [v[1] for v in known.values()], "sha256": [v[2] for v in known.values()]},
+                      schema={"path": pl.String, "size": pl.Int64, "mtime_ns": pl.Int64, "sha256": pl.String})
+    with contextlib.suppress(OSError):
+        _atomic_parquet(df, _inbox_hash_cache())
+
+
+def _sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def pending_inbox_files(inbox: Path | None = None) -> list[InboxFile]:
+    """The inbox's files whose content was not yet received for their branch × month × kind, oldest first.
+
+    The inbox keeps every month's files, so hashing all of them on every run would grow with history (a
+    national month is ~1.6 GB): a file's sha256 is remembered (`raw/.inbox_sha256.parquet`) with its size and
+    modification time in nanoseconds, and hashed again only when either changed."""
     inbox = Path(inbox) if inbox else config.inbox_dir()
     if not inbox.exists():
         return []
+    known = _load_inbox_hashes()
+    seen: dict[str, tuple[int, int, str]] = {}
     out: list[InboxFile] = []
     for p in inbox.rglob("*"):
         if not p.is_file() or p.is_symlink() or p.name.startswith((".", "~$")):
             continue
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        sha = h.hexdigest()
+        st = p.stat()
+        key = os.fspath(p.resolve())
+        hit = known.get(key)
+        sha = hit[2] if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns) else _sha256_file(p)
+        seen[key] = (st.st_size, st.st_mtime_ns, sha)
         b, per, k = _inbox_parts(p, inbox)
         if find_version(sha, (b or "").strip().upper(), per or "", k or "")[0] is not None:
             continue  # this content was already received for this branch × period × kind
         out.append(InboxFile(path=p, branch_code=b, period=per, kind=k,
-                             received_at=_dt.datetime.fromtimestamp(p.stat().st_mtime), sha256=sha))
+                             received_at=_dt.datetime.fromtimestamp(st.st_mtime), sha256=sha))
+    prefix = os.fspath(inbox.resolve()) + os.sep
+    merged = {k: v for k, v in known.items() if not k.startswith(prefix)}  # another inbox's entries stay
+    merged.update(seen)
+    if merged != known:
+        _save_inbox_hashes(merged)
     out.sort(key=lambda f: (f.received_at, str(f.path)))
     return out
 

@@ -4,7 +4,11 @@ A build never touches a published file:
 
 1. `prepare_build(run_id)` chooses `<data>/warehouse/build/<run_id>.duckdb`. An incremental build starts
    from a *copy* of the current published file (so a monthly refresh only adds its month); a full
-   refresh, or the first build, starts from an empty file.
+   refresh, the first build, or a build whose warehouse code differs from the base version's, starts from an
+   empty file. The monthly refresh starts that copy in a thread while it ingests (`prefetch_base_copy`), and
+   `prepare_build` takes it when it is of the version the build starts from. Before dbt reads the raw zone,
+   `prepare_build` also moves an older flat layout into month directories and compacts the ingest ledger
+   (`pipelines.ingest.ledger.compact`).
 2. dbt (`dbt build`) runs against it with `dbt_env(plan)`: DOANVIEN_BUILD_DB, DOANVIEN_RAW_DIR,
    DOANVIEN_REGISTRY_DIR, DOANVIEN_QUARANTINE_DIR, DOANVIEN_MEMBER_KEY_SECRET. Either in-process
    (`run_dbt`, dbtRunner: `doanvien build`) or from Dagster (`pipelines/defs/warehouse.py`).
@@ -25,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +58,9 @@ class BuildPlan:
     started_at: float = field(default_factory=time.time)
     code_fingerprint: str | None = None  # of the warehouse code this build runs (`warehouse_code_fingerprint`)
     full_refresh_reason: str | None = None  # why a build asked to be incremental runs in full
+    # why this build runs in full: requested (--full-refresh), first_build (no version to start from),
+    # code_changed (the warehouse code differs from the base version's); None for an incremental build
+    full_refresh_reason_code: str | None = None
 
     def save(self) -> None:
         serving.atomic_write_text(plan_path(self.run_id), json.dumps(asdict(self), indent=1))
@@ -85,17 +93,19 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
     """Months (YYYY-MM) of files the ingest ledger recorded after `published_at`; None if unknown."""
     if not published_at:
         return None
-    ledger = config.raw_dir() / "files"
-    if not any(ledger.glob("*.parquet")):
+    from pipelines.ingest import ledger
+
+    files = ledger.paths()
+    if not files:
         return []
     import duckdb
 
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT DISTINCT strftime(CAST(period AS DATE), '%Y-%m') FROM read_parquet('{ledger}/*.parquet', "
-            "union_by_name=true) WHERE CAST(ingested_at AS TIMESTAMPTZ) > CAST(? AS TIMESTAMPTZ) ORDER BY 1",
-            [published_at],
+            "SELECT DISTINCT strftime(CAST(period AS DATE), '%Y-%m') FROM read_parquet(?, union_by_name=true) "
+            "WHERE CAST(ingested_at AS TIMESTAMPTZ) > CAST(? AS TIMESTAMPTZ) ORDER BY 1",
+            [[str(f) for f in files], published_at],
         ).fetchall()
     except duckdb.Error:
         return None
@@ -198,25 +208,32 @@ def version_fingerprint(db_path: str | os.PathLike) -> str | None:
 
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
-    from pipelines.ingest.engine import migrate_raw_layout
+    from pipelines.ingest import ledger
+    from pipelines.ingest.engine import ledger_lock, migrate_raw_layout
 
     path = build_path_for(run_id)
     serving.remove_build_files(path)  # a retried step starts again from a clean state
     migrate_raw_layout()  # a raw zone an older version wrote flat: into month directories before dbt reads it
+    with ledger_lock():  # the loose ledger rows into one segment, so dbt does not open one file per version
+        ledger.compact()
     remove_stale_builds()
     cur = serving.current_version()
     base_file = serving.warehouse_path() if cur is not None else None
     base = cur if (cur is not None and not full_refresh and base_file.exists()) else None
     fingerprint, reason = warehouse_code_fingerprint(), None
+    reason_code = None if base is not None else ("requested" if full_refresh else "first_build")
     if base is not None and (recorded := version_fingerprint(base_file)) != fingerprint:
         reason = (f"the warehouse code changed since version {base.version} (fingerprint {recorded} → {fingerprint}): "
                   "its kept tables were computed by the old code, so this build runs in full")
         log.warning("build %s: %s", run_id, reason)
+        reason_code = "code_changed"
         base = None
-    if base is not None:
+    prefetched = take_prefetched_copy(base.version if base is not None else None)
+    if base is not None and prefetched is not None:
+        os.replace(prefetched, path)  # copied while the files were being ingested
+    elif base is not None:
         tmp = path.with_name(path.name + ".copying")
-        shutil.copyfile(base_file, tmp)  # a published file is immutable and has no WAL: a plain copy is consistent
-        set_lookup_indexes(tmp, present=False)
+        _copy_base(base_file, tmp)
         os.replace(tmp, path)
     plan = BuildPlan(
         run_id=run_id,
@@ -229,9 +246,110 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         periods=changed_periods_since(base.published_at) if base else None,
         code_fingerprint=fingerprint,
         full_refresh_reason=reason,
+        full_refresh_reason_code=reason_code,
     )
     plan.save()
     return plan
+
+
+def describe_build(full_refresh: bool, periods: list[str] | None, reason_code: str | None = None) -> str:
+    """One line, Vietnamese / English, telling an operator how a build ran: incremental from which month, or
+    in full and why (`BuildPlan.full_refresh_reason_code`)."""
+    if not full_refresh:
+        if not periods:
+            return ("tăng dần: không có tệp mới, không tháng nào phải tính lại / "
+                    "incremental: no new file, no month restated")
+        first = min(periods)
+        mm = f"{first[5:7]}/{first[:4]}"
+        return (f"tăng dần: tính lại từ tháng {mm} ({len(periods)} tháng có tệp mới), giữ nguyên các tháng trước / "
+                f"incremental: months restated from {mm} ({len(periods)} with new files), earlier months kept")
+    if reason_code == "code_changed":
+        return ("dựng lại toàn bộ vì mã kho dữ liệu đã đổi so với phiên bản trước (các bảng giữ lại do mã cũ tính) / "
+                "full rebuild: the warehouse code changed since the previous version")
+    if reason_code == "first_build":
+        return "dựng toàn bộ: chưa có phiên bản nào để làm nền / full build: no earlier version to start from"
+    return "dựng lại toàn bộ theo yêu cầu (--full-refresh) / full rebuild, as requested (--full-refresh)"
+
+
+def _copy_base(base_file: Path, dst: Path) -> None:
+    shutil.copyfile(base_file, dst)  # a published file is immutable and has no WAL: a plain copy is consistent
+    set_lookup_indexes(dst, present=False)
+
+
+# The copy an incremental build starts from (~9 GB at national, ~40 s) does not depend on the files being
+# ingested, so the monthly refresh starts it in a thread when ingestion starts (`prefetch_base_copy`) and
+# `prepare_build` takes it when it is of the version the build starts from (else it is deleted and the build
+# copies as before).
+_PREFETCH_LOCK = threading.Lock()
+_PREFETCH: dict[str, object] = {}
+
+
+def _prefetch_path(version: str) -> Path:
+    return serving.build_dir() / f"prefetch-{_safe_run_id(version)}.duckdb"
+
+
+def prefetch_base_copy() -> str | None:
+    """Start copying the current published version into the build directory in a background thread (no-op when
+    nothing is published or a copy is already under way). Returns the version being copied."""
+    cur = serving.current_version()
+    if cur is None or not serving.warehouse_path().exists():
+        return None
+    with _PREFETCH_LOCK:
+        if _PREFETCH.get("version") == cur.version:
+            return cur.version
+        _discard_prefetch_locked()
+        dst = _prefetch_path(cur.version)
+        src = serving.warehouse_path()
+
+        def run() -> None:
+            tmp = dst.with_name(dst.name + ".copying")
+            try:
+                _copy_base(src, tmp)
+                os.replace(tmp, dst)
+            except BaseException as exc:  # the build then copies by itself
+                _PREFETCH["error"] = repr(exc)
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+        t = threading.Thread(target=run, name="prefetch-base-copy", daemon=True)
+        _PREFETCH.update(version=cur.version, thread=t, path=dst, error=None)
+        t.start()
+        log.info("prefetching a copy of version %s for the next build", cur.version)
+        return cur.version
+
+
+def _discard_prefetch_locked() -> None:
+    t, path = _PREFETCH.get("thread"), _PREFETCH.get("path")
+    if t is not None:
+        t.join()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+    _PREFETCH.clear()
+
+
+def discard_prefetch() -> None:
+    """Delete a prefetched copy no build took (the refresh failed before building, or built in full)."""
+    with _PREFETCH_LOCK:
+        _discard_prefetch_locked()
+
+
+def take_prefetched_copy(version: str | None) -> Path | None:
+    """The prefetched copy of `version` once complete (waits for it), or None; a copy of another version, or
+    one that failed, is deleted."""
+    with _PREFETCH_LOCK:
+        if not _PREFETCH:
+            return None
+        if version is None or _PREFETCH.get("version") != version:
+            _discard_prefetch_locked()
+            return None
+        _PREFETCH["thread"].join()
+        path, error = Path(_PREFETCH["path"]), _PREFETCH.get("error")
+        _PREFETCH.clear()
+        if error or not path.exists():
+            log.warning("prefetched copy of %s not usable (%s): copying now", version, error or "missing")
+            return None
+        return path
 
 
 STALE_BUILD_SECONDS = 24 * 3600
@@ -323,6 +441,7 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
             raise serving.PublishError(f"build file {plan.build_path} does not exist (did dbt build run?)")
         info = {"full_refresh": plan.full_refresh, "base_version": plan.base_version, "periods": plan.periods,
                 "code_fingerprint": plan.code_fingerprint, "full_refresh_reason": plan.full_refresh_reason,
+                "full_refresh_reason_code": plan.full_refresh_reason_code,
                 **(extra or {})}
         serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
         set_lookup_indexes(plan.build_path, present=True)
@@ -387,6 +506,8 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
     run_id = run_id or uuid.uuid4().hex
     with serving.writer_lock(timeout=lock_timeout):
         plan = prepare_build(run_id, full_refresh=full_refresh)
+        LAST_BUILD.clear()
+        LAST_BUILD["build"] = describe_build(plan.full_refresh, plan.periods, plan.full_refresh_reason_code)
         target = dbt_target_path(run_id)
         try:
             res = run_dbt(dbt_build_args(plan), dbt_env(plan), target_path=target)
@@ -403,6 +524,8 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
 
 # (node, seconds) of the last build_and_publish in this process, slowest first: what bounds a build
 LAST_NODE_TIMINGS: list[tuple[str, float]] = []
+# how the last build_and_publish in this process ran ({"build": describe_build(...)}), for the CLI's summary
+LAST_BUILD: dict[str, str] = {}
 
 
 def node_timings(res) -> list[tuple[str, float]]:

@@ -45,8 +45,11 @@ def build(full_refresh: bool) -> None:
     except Exception as exc:
         click.echo(f"Dựng kho thất bại, không công bố gì / build failed, nothing published: {exc}", err=True)
         sys.exit(1)
+    from pipelines.warehouse.build import LAST_BUILD
+
     click.echo(
         f"Đã công bố phiên bản / published version {v.version} in {time.perf_counter() - t0:.1f} s\n  {v.path}"
+        + (f"\n  cách dựng / build: {LAST_BUILD['build']}" if LAST_BUILD.get("build") else "")
     )
 
 

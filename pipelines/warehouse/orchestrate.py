@@ -26,6 +26,7 @@ class RefreshOutcome:
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
     error: str | None = None
+    build: str | None = None  # how the build ran (build.describe_build): incremental from which month, or full and why
 
     def summary(self, seconds: float | None = None) -> str:
         t = f" ({seconds:.1f} s)" if seconds is not None else ""
@@ -33,6 +34,8 @@ class RefreshOutcome:
         if self.success:
             lines.append(f"Làm mới xong / refresh done{t}: phiên bản / version {self.version}")
             lines.append(f"  kho / warehouse: {self.path}")
+            if self.build:
+                lines.append(f"  cách dựng / build: {self.build}")
         else:
             lines.append(f"Làm mới thất bại, không công bố gì / refresh failed, nothing published{t}")
             if self.error:
@@ -90,14 +93,22 @@ def run_monthly_refresh(full_refresh: bool = False, *, instance=None) -> Refresh
     from pipelines.defs.warehouse import PUBLISH
     from pipelines.warehouse import serving
 
+    from pipelines.warehouse import build as wbuild
+
     job = defs.resolve_job_def(JOB_NAME)
     instance = instance or _instance()
     with serving.writer_lock(timeout=None):
+        if not full_refresh:  # the copy the build starts from, made while the inbox is ingested
+            wbuild.prefetch_base_copy()
         # the console shows warnings and errors only (DOANVIEN_LOG_LEVEL=DEBUG|INFO for more); every event is
         # still recorded in the instance's event log (the Dagster UI) and summarised by the caller
         log_level = os.environ.get("DOANVIEN_LOG_LEVEL", "WARNING").upper()
-        result = job.execute_in_process(instance=instance, tags=refresh_tags(full_refresh), raise_on_error=False,
-                                        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+        try:
+            result = job.execute_in_process(instance=instance, tags=refresh_tags(full_refresh),
+                                            raise_on_error=False,
+                                            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+        finally:
+            wbuild.discard_prefetch()  # not taken (a run that failed before building): nothing left behind
 
     out = RefreshOutcome(success=result.success, run_id=result.run_id)
     for ev in result.all_events:
@@ -108,7 +119,7 @@ def run_monthly_refresh(full_refresh: bool = False, *, instance=None) -> Refresh
                 out.materialized_keys.add(mat.asset_key.to_user_string())
             md = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
             if mat.asset_key == PUBLISH:
-                out.version, out.path = md.get("version"), md.get("path")
+                out.version, out.path, out.build = md.get("version"), md.get("path"), md.get("build") or None
             elif mat.asset_key == dg.AssetKey("raw_files"):
                 out.ingest = {k: md.get(k) for k in ("files", "accepted", "refused", "duplicate", "crashed",
                                                       "rows_accepted", "rows_refused")}

@@ -216,6 +216,10 @@ class RawZone:
         write_raw_schema_templates(self.root / "raw")  # as every build does (migrate_raw_layout)
         for row in self.ledger:
             _write(self.root / "raw" / "files" / f"{row['file_id']}.parquet", [row], LEDGER_TYPES)
+        # what a compaction interrupted between writing its segment and deleting the loose rows leaves: every
+        # ledger row twice (the build compacts again, so three times); stg_raw__files keeps one per file_id
+        _write(self.root / "raw" / "files" / "segments" / "00000000T000000000000Z-leftover.parquet", self.ledger,
+               LEDGER_TYPES)
 
 
 def write_registry(root: Path) -> None:

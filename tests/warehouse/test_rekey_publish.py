@@ -70,6 +70,9 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
         moved = con.execute("SELECT count(*) FROM intermediate.int_member_key_changes "
                             "WHERE previous_member_key = ? AND member_key = ?", [old_key, new_key]).fetchone()[0]
     assert (info["full_refresh"], info["periods"], info["base_version"]) == (False, ["2025-07"], june.version)
+    from pipelines.warehouse.build import LAST_BUILD
+
+    assert LAST_BUILD["build"].startswith("tăng dần: tính lại từ tháng 07/2025 (1 tháng có tệp mới)")
     assert new_key in keys and old_key not in keys
     assert moved == 1  # the published version says who was re-keyed
 
@@ -92,6 +95,8 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     assert serving.current_version().version == upgraded.version
     assert info["full_refresh"] is True and info["base_version"] is None
     assert july.version in info["full_refresh_reason"] and info["code_fingerprint"] == "0123456789abcdef"
+    assert info["full_refresh_reason_code"] == "code_changed"
+    assert wbuild.LAST_BUILD["build"].startswith("dựng lại toàn bộ vì mã kho dữ liệu đã đổi")  # what the CLI prints
     assert after == keys and accounts.get_user("p3.member").member_key == new_key
 
 

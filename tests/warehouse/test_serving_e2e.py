@@ -64,9 +64,23 @@ def test_incremental_refresh_runs_every_asset(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("DOANVIEN_DATA_DIR", str(root))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     before = serving.current_version()
+    import threading
+
+    from pipelines.warehouse import build as wbuild
+
+    copies = []
+    real_copy = wbuild._copy_base
+    monkeypatch.setattr(wbuild, "_copy_base",
+                        lambda src, dst: copies.append(threading.current_thread().name) or real_copy(src, dst))
 
     out = run_monthly_refresh()
     assert out.success, out.summary()
+    # the copy the build started from was made in the background while the inbox was ingested, and taken
+    assert copies == ["prefetch-base-copy"]
+    assert not [p.name for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
+    # the operator is told how it was built: nothing new in the inbox, so incremental with no month restated
+    assert ("cách dựng / build: tăng dần: không có tệp mới, không tháng nào phải tính lại / incremental: "
+            "no new file, no month restated") in out.summary().splitlines()[2]
     job = defs.resolve_job_def("monthly_refresh")
     every_asset = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert out.materialized_keys >= every_asset
@@ -97,3 +111,28 @@ def test_published_warehouse_has_the_lookup_indexes(tiny_published, monkeypatch)
     finally:
         con.close()
     assert {f"ix_{t}_{c}" for _, t, c in LOOKUP_INDEXES} <= names, names
+
+
+def test_a_prefetched_copy_of_another_version_is_never_used(tiny, tmp_path, monkeypatch):
+    """A prefetched copy is taken only by a build starting from that very version; otherwise it is deleted and
+    the build copies the current version itself (or builds in full)."""
+    from pipelines.warehouse import build as wbuild
+    from pipelines.warehouse import serving
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny, root, ignore=shutil.ignore_patterns("dagster_home", "*.lock"))
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(root))
+    version = wbuild.prefetch_base_copy()
+    assert version == serving.current_version().version
+    assert wbuild.take_prefetched_copy("another-version") is None
+    assert not [p for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
+    wbuild.prefetch_base_copy()
+    plan = wbuild.prepare_build("full-run", full_refresh=True)  # a full build deletes it, copies nothing
+    assert plan.full_refresh and not Path(plan.build_path).exists()
+    assert not [p for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
+    wbuild.discard_build("full-run")
+    wbuild.prefetch_base_copy()
+    plan = wbuild.prepare_build("inc-run")  # the same version: taken, the build file is that copy
+    assert not plan.full_refresh and plan.base_version == version and Path(plan.build_path).exists()
+    assert not [p for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
+    wbuild.discard_build("inc-run")

@@ -1,7 +1,14 @@
 {{ config(materialized='table') }}  -- one small Parquet file per file version: read once per build, not once per test and per use
--- grain: one row per received file version (file_id)
+-- grain: one row per received file version (file_id). The ledger is loose rows plus compacted segments
+-- (pipelines.ingest.ledger): a row read twice while it was being compacted is kept once (the latest written).
 with source as (
-    select * from {{ raw_relation('raw', 'files') }}
+    select * from (
+        select
+            *,
+            row_number() over (partition by file_id order by ingested_at desc) as ledger_copy
+        from {{ raw_relation('raw', 'files') }}
+    ) as ledger
+    where ledger_copy = 1
 )
 select
     cast(file_id as {{ dbt.type_string() }})          as file_id,

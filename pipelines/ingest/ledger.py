@@ -1,0 +1,192 @@
+"""The ingest ledger: one row per received file version (`file_id`), in `raw/files/` (CONTRACTS §4).
+
+Ingestion writes each row as its own small Parquet file, `raw/files/<file_id>.parquet` (atomic, under the ledger
+lock; the row is what makes a version exist). Read whole, those files grow with history: a national month is
+~8,700 of them, and DuckDB or Polars pay per file opened (the warehouse's `stg_raw__files` took 5.5 s for one
+national month, 11 s for two). So before every build `compact()` folds the loose rows into one immutable segment,
+`raw/files/segments/<stamp>.parquet`, and, once there are many segments, merges them into one.
+
+Every reader goes through this module (or reads `raw/files/**/*.parquet` and keeps one row per `file_id`): a row
+is never lost, because a segment is written and made durable before the loose files it holds are deleted; a
+reader between the two steps can see a row twice, identical, and `read_all` / `stg_raw__files` keep one.
+
+Point lookups stay O(1): `row(file_id)` opens the loose file when it exists, else looks the id up in a per-process
+index of the segments (built once per set of segment files, which never change once written).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import threading
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import config
+
+SCHEMA: dict[str, pl.DataType] = {
+    "file_id": pl.String, "sha256": pl.String, "branch_code": pl.String, "period": pl.Date,
+    "kind": pl.String, "detected_kind": pl.String, "original_name": pl.String,
+    "received_at": pl.Datetime("us"), "status": pl.String, "reason_code": pl.String,
+    "message_vi": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_refused": pl.Int64,
+    "format": pl.String, "encoding": pl.String, "ingested_at": pl.Datetime("us"),
+}
+SEGMENTS = "segments"
+# merge the segments into one when there are more than this many (one segment is written per build)
+MAX_SEGMENTS = 24
+
+
+def ledger_dir(raw_dir: Path | None = None) -> Path:
+    return (Path(raw_dir) if raw_dir is not None else config.raw_dir()) / "files"
+
+
+def segments_dir(raw_dir: Path | None = None) -> Path:
+    return ledger_dir(raw_dir) / SEGMENTS
+
+
+def loose_path(file_id: str, raw_dir: Path | None = None) -> Path:
+    return ledger_dir(raw_dir) / f"{file_id}.parquet"
+
+
+def loose_files(raw_dir: Path | None = None) -> list[Path]:
+    d = ledger_dir(raw_dir)
+    return sorted(d.glob("*.parquet")) if d.is_dir() else []
+
+
+def segment_files(raw_dir: Path | None = None) -> list[Path]:
+    d = segments_dir(raw_dir)
+    return sorted(d.glob("*.parquet")) if d.is_dir() else []
+
+
+def paths(raw_dir: Path | None = None) -> list[Path]:
+    """Every Parquet file holding ledger rows, oldest writes first: the segments by name (a UTC stamp), then the
+    loose rows."""
+    return segment_files(raw_dir) + loose_files(raw_dir)
+
+
+def duckdb_glob(raw_dir: Path | None = None) -> str:
+    """A glob DuckDB's read_parquet takes for every ledger file (loose rows and segments)."""
+    return os.fspath(ledger_dir(raw_dir)) + "/**/*.parquet"
+
+
+def empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=SCHEMA)
+
+
+def conform(df: pl.DataFrame) -> pl.DataFrame:
+    """Ledger rows in the exact schema (a column an older version did not write is null)."""
+    return df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+                      for c, t in SCHEMA.items()])
+
+
+def _read(files: list[Path]) -> pl.DataFrame:
+    if not files:
+        return empty()
+    try:  # one multi-file scan (Polars reads them in parallel): every file this version wrote has SCHEMA
+        return conform(pl.scan_parquet([os.fspath(f) for f in files]).collect())
+    except (pl.exceptions.PolarsError, ValueError):  # a file an older version wrote with other columns
+        return pl.concat([conform(pl.read_parquet(f)) for f in files], how="vertical")
+
+
+def read_all(raw_dir: Path | None = None) -> pl.DataFrame:
+    """Every ledger row, one per file_id: the latest written (segments in the order written, then the loose rows),
+    so a row seen twice mid-compaction is kept once."""
+    for attempt in range(3):
+        files = paths(raw_dir)
+        try:
+            df = _read(files)
+            break
+        except (OSError, pl.exceptions.PolarsError):
+            # a loose file folded (deleted) by a compaction between listing and reading: list again
+            if attempt == 2 or all(f.exists() for f in files):
+                raise
+    return df.unique(subset="file_id", keep="last", maintain_order=True) if df.height else df
+
+
+def write_row(row: dict, write=None) -> Path:
+    """Write one ledger row as its loose file (`write(df, path)`: the caller's atomic Parquet writer)."""
+    df = pl.DataFrame([{c: row.get(c) for c in SCHEMA}], schema=SCHEMA)
+    path = loose_path(row["file_id"])
+    if write is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        df.write_parquet(tmp)
+        os.replace(tmp, path)
+    else:
+        write(df, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------- point lookups
+_index_lock = threading.Lock()
+_index: dict = {"key": None, "df": None, "pos": {}}
+
+
+def _segment_index(raw_dir: Path | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    files = segment_files(raw_dir)
+    key = tuple((os.fspath(f), f.stat().st_size) for f in files if f.exists())
+    with _index_lock:
+        if _index["key"] != key:
+            df = _read([Path(k[0]) for k in key])
+            if df.height:
+                df = df.unique(subset="file_id", keep="last", maintain_order=True)
+            _index.update(key=key, df=df, pos={fid: i for i, fid in enumerate(df.get_column("file_id").to_list())})
+        return _index["df"], _index["pos"]
+
+
+def row(file_id: str, raw_dir: Path | None = None) -> dict | None:
+    """The ledger row of `file_id`, or None."""
+    p = loose_path(file_id, raw_dir)
+    if p.exists():
+        try:
+            return conform(pl.read_parquet(p)).row(0, named=True)
+        except FileNotFoundError:  # compacted meanwhile: it is in a segment now
+            pass
+    df, pos = _segment_index(raw_dir)
+    i = pos.get(file_id)
+    return df.row(i, named=True) if i is not None else None
+
+
+def has(file_id: str, raw_dir: Path | None = None) -> bool:
+    return loose_path(file_id, raw_dir).exists() or row(file_id, raw_dir) is not None
+
+
+# ----------------------------------------------------------------------------------------- compaction
+def _write_durable(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
+    """Fold the loose ledger rows into a new segment, then (more than `max_segments`) merge the segments.
+
+    The caller holds the ledger lock (`engine.ledger_lock`), so no row is written meanwhile. Each new file is
+    durable before the files it replaces are deleted: a crash leaves rows twice (kept once by every reader,
+    folded again next time), never missing. Returns {"folded": n loose rows, "merged": n segments merged}."""
+    out = {"folded": 0, "merged": 0}
+    loose = loose_files(raw_dir)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    if loose:
+        df = _read(loose).unique(subset="file_id", keep="last", maintain_order=True)
+        _write_durable(df.sort("file_id"), segments_dir(raw_dir) / f"{stamp}-{os.getpid()}.parquet")
+        for f in loose:
+            f.unlink(missing_ok=True)
+        out["folded"] = len(loose)
+    segs = segment_files(raw_dir)
+    if len(segs) > max_segments:
+        # later segments hold the later writes of a file_id (a refused version rewritten): keep the last
+        df = _read(segs).unique(subset="file_id", keep="last", maintain_order=True)
+        _write_durable(df.sort("file_id"), segments_dir(raw_dir) / f"{stamp}-{os.getpid()}-merged.parquet")
+        for f in segs:
+            f.unlink(missing_ok=True)
+        out["merged"] = len(segs)
+    return out

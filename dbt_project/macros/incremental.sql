@@ -61,7 +61,6 @@
    group by s.start)
 {%- endmacro %}
 
-{#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {#- restate_start_sql evaluated now (run_query, when the model runs: its upstream tables are built) into a date
     literal: a constant bound the engine pushes into scans and joins, where the scalar subquery became a
     nested-loop join over every row read (11 s of int_member_unit_months' 53 s at national). -#}
@@ -74,6 +73,7 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
   {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}

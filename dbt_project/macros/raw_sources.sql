@@ -71,7 +71,8 @@
   {%- if table_name in ('units', 'branches') -%}
     {{ return(var('registry_dir') ~ '/' ~ table_name ~ '.parquet') }}
   {%- elif table_name == 'quarantine' -%}
-    {{ return(var('quarantine_dir') ~ '/*.parquet') }}
+    {#- loose files (one per file version) and the segments they are compacted into (pipelines.ingest.quarantine) -#}
+    {{ return(var('quarantine_dir') ~ '/**/*.parquet') }}
   {%- elif table_name == 'files' -%}
     {#- the ledger: loose rows (one file per version) and the segments they are compacted into
         (pipelines.ingest.ledger); stg_raw__files keeps one row per file_id -#}

@@ -1011,9 +1011,11 @@ def branch_workbook(file_id: str) -> Path | None:
         return None
     received = row["received_at"]
     typed, _ = normalise(layout, period=row["period"], today=received.date())
-    qpath = config.quarantine_dir() / f"{file_id}.parquet"
-    qdf = pl.read_parquet(qpath) if qpath.exists() else pl.DataFrame(
-        schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})
+    from pipelines.ingest import quarantine
+
+    qdf = quarantine.rows_for(file_id)  # its loose file, or its rows in the compacted segments
+    if qdf is None:
+        qdf = pl.DataFrame(schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})
     stage = _Stage()
     try:
         _write_xlsx_report(rep, layout, typed, qdf, stage)

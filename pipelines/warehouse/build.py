@@ -208,14 +208,15 @@ def version_fingerprint(db_path: str | os.PathLike) -> str | None:
 
 def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     """Create the build file for `run_id` (a copy of the current version, or nothing for a full build)."""
-    from pipelines.ingest import ledger
+    from pipelines.ingest import ledger, quarantine
     from pipelines.ingest.engine import ledger_lock, migrate_raw_layout
 
     path = build_path_for(run_id)
     serving.remove_build_files(path)  # a retried step starts again from a clean state
     migrate_raw_layout()  # a raw zone an older version wrote flat: into month directories before dbt reads it
-    with ledger_lock():  # the loose ledger rows into one segment, so dbt does not open one file per version
-        ledger.compact()
+    with ledger_lock():  # loose ledger rows and quarantine files into segments: dbt opens a file per build,
+        ledger.compact()  # not one per version received
+        quarantine.compact()
     remove_stale_builds()
     cur = serving.current_version()
     base_file = serving.warehouse_path() if cur is not None else None

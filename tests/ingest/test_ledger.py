@@ -96,3 +96,22 @@ def test_inbox_files_are_hashed_once_until_they_change(root, tmp_path, monkeypat
     (root / "raw" / engine.INBOX_HASHES).write_bytes(b"not parquet")
     hashed.clear()
     assert [f.sha256 for f in engine.pending_inbox_files()] == [again[0].sha256] and sorted(hashed) == ["a.xlsx", "b.xlsx"]
+
+
+def test_quarantine_compaction_keeps_every_refused_row(root, tmp_path):
+    from pipelines.ingest import engine, quarantine
+
+    bad = [member(i) for i in range(4)] + [member(9, **{"Số CMND/CCCD": "12345"})]  # one refused row
+    r1 = ingest(write_xlsx(tmp_path / "a.xlsx", bad))
+    r2 = ingest(write_xlsx(tmp_path / "b.xlsx", [member(i) for i in range(3)]), period="2025-04")
+    assert (r1.rows_refused, r2.rows_refused) == (1, 0)
+    before = quarantine.rows_for(r1.file_id)
+    assert before.height == 1 and before["rule"][0] == "cccd_layout"
+    n = len(quarantine.loose_files())
+    with engine.ledger_lock():
+        assert quarantine.compact() == {"folded": n, "merged": 0} and n >= 1
+    assert quarantine.loose_files() == [] and len(quarantine.segment_files()) == 1
+    assert quarantine.rows_for(r1.file_id).to_dicts() == before.to_dicts()  # read from the segment
+    assert quarantine.rows_for(r2.file_id) is None  # no refused row: nothing kept
+    (root / "reports" / f"{r1.file_id}.xlsx").unlink(missing_ok=True)
+    assert engine.branch_workbook(r1.file_id) is not None  # made on request from the segment's rows

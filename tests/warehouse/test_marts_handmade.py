@@ -259,14 +259,19 @@ def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = F
             bad = [dict(r, insurance_salary=1) for r in rows]
             z.file(branch, per, "roster", bad, received=dt.datetime(2025, 5, 3, 8))
             qfid = z.file(branch, per, "roster", rows, received=dt.datetime(2025, 5, 5, 8), refused=2)
-            _write(root / "quarantine" / f"{qfid}.parquet",
-                   [dict(file_id=qfid, source_sheet="Sheet1", source_row=40, rule="cccd_layout", column="cccd",
-                         value="12345", message_vi="Số CCCD sai", message_en="Bad CCCD"),
-                    dict(file_id=qfid, source_sheet="Sheet1", source_row=41, rule="date_invalid",
-                         column="birth_date", value="31/02/1990", message_vi="Ngày sai", message_en="Bad date")],
-                   {"file_id": pa.string(), "source_sheet": pa.string(), "source_row": pa.int64(),
-                    "rule": pa.string(), "column": pa.string(), "value": pa.string(),
-                    "message_vi": pa.string(), "message_en": pa.string()})
+            # the loose file, and the same rows in a segment, as a compaction cut short leaves them
+            # (stg_raw__refused_rows keeps them once: dq_refused_rows' unique refused_row_id test)
+            refused_rows = [
+                dict(file_id=qfid, source_sheet="Sheet1", source_row=40, rule="cccd_layout", column="cccd",
+                     value="12345", message_vi="Số CCCD sai", message_en="Bad CCCD"),
+                dict(file_id=qfid, source_sheet="Sheet1", source_row=41, rule="date_invalid",
+                     column="birth_date", value="31/02/1990", message_vi="Ngày sai", message_en="Bad date")]
+            for qpath in (root / "quarantine" / f"{qfid}.parquet",
+                          root / "quarantine" / "segments" / "00000000T000000000000Z-leftover.parquet"):
+                _write(qpath, refused_rows,
+                       {"file_id": pa.string(), "source_sheet": pa.string(), "source_row": pa.int64(),
+                        "rule": pa.string(), "column": pa.string(), "value": pa.string(),
+                        "message_vi": pa.string(), "message_en": pa.string()})
             continue
         received = dt.datetime(2025, 9, 15, 10) if (branch, per) == ("X01001", D(2025, 8, 1)) else None
         z.file(branch, per, "roster", rows, received=received)

@@ -1,6 +1,8 @@
--- grain: one refused row × broken rule (file_id × source_sheet × source_row × rule × column)
+-- grain: one refused row × broken rule (file_id × source_sheet × source_row × rule × column). The quarantine is
+-- loose files plus compacted segments (pipelines.ingest.quarantine): rows read twice while being compacted are
+-- identical and kept once.
 with source as (
-    select * from {{ raw_relation('raw', 'quarantine') }}
+    select distinct * from {{ raw_relation('raw', 'quarantine') }}
 )
 select
     file_id,

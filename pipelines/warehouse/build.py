@@ -171,8 +171,10 @@ FINGERPRINT_GLOBS = ("dbt_project.yml", "dbt_project/**/*.sql", "dbt_project/**/
 def warehouse_code_fingerprint() -> str:
     """sha256 of the dbt project and reference files (paths and bytes). A published version records it; a build
     whose code differs from its base version's runs in full (`prepare_build`), because the tables kept month by
-    month and the incremental models hold rows computed by the old code. Docs-only edits count too: a full build
-    is always correct, only slower."""
+    month and the incremental models hold rows computed by the old code. A YAML file counts without its
+    `description` texts (documentation: the warehouse stores no description, the SQL page reads them from the
+    manifest), so a docs-only YAML edit keeps the next refresh incremental; every other edit counts (a full build
+    is always correct, only slower)."""
     h = hashlib.sha256()
     root = config.REPO_ROOT
     # not: hidden files (dbt writes profiles/.user.yml on its first run), the profiles (connection settings, not
@@ -184,9 +186,32 @@ def warehouse_code_fingerprint() -> str:
     for p in files:
         h.update(p.relative_to(root).as_posix().encode())
         h.update(b"\0")
-        h.update(p.read_bytes())
+        h.update(_fingerprint_bytes(p))
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+def _without_descriptions(node):
+    if isinstance(node, dict):
+        return {k: _without_descriptions(v) for k, v in node.items() if k != "description"}
+    if isinstance(node, list):
+        return [_without_descriptions(v) for v in node]
+    return node
+
+
+def _fingerprint_bytes(path: Path) -> bytes:
+    """What of a file the fingerprint covers: its bytes, or for YAML its content without `description` keys
+    (canonical JSON; a file that does not parse counts byte for byte)."""
+    data = path.read_bytes()
+    if path.suffix not in (".yml", ".yaml"):
+        return data
+    try:
+        import yaml
+
+        doc = yaml.safe_load(data)
+    except Exception:  # noqa: BLE001 - unparsable YAML: dbt will say why; its bytes count
+        return data
+    return json.dumps(_without_descriptions(doc), sort_keys=True, default=str, ensure_ascii=False).encode()
 
 
 def version_fingerprint(db_path: str | os.PathLike) -> str | None:

@@ -121,4 +121,17 @@ def test_code_fingerprint_follows_the_models_not_dbt_housekeeping(tmp_path, monk
     second = warehouse_code_fingerprint()
     assert second != first
     (tmp_path / "data/reference/p.csv").write_text("a\n2\n")
-    assert warehouse_code_fingerprint() not in (first, second)
+    third = warehouse_code_fingerprint()
+    assert third not in (first, second)
+    # a YAML edit that only changes descriptions (documentation) keeps the fingerprint; any other edit changes it
+    yml = tmp_path / "dbt_project/models/_m.yml"
+    yml.write_text("models:\n- name: a\n  description: grain one row\n  columns:\n  - name: x\n"
+                   "    description: the x\n    data_type: integer\n")
+    fourth = warehouse_code_fingerprint()
+    assert fourth != third
+    yml.write_text("models:\n- name: a\n  description: >\n    grain: one row per a (reworded)\n  columns:\n"
+                   "  - name: x\n    description: số x\n    data_type: integer\n")
+    assert warehouse_code_fingerprint() == fourth
+    yml.write_text("models:\n- name: a\n  description: grain one row\n  columns:\n  - name: x\n"
+                   "    description: the x\n    data_type: bigint\n")  # a contract type: counts
+    assert warehouse_code_fingerprint() not in (first, second, third, fourth)

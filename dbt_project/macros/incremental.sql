@@ -7,7 +7,8 @@
   back over months a branch did not submit just before it: events seen in its next roster are dated there):
   a new month costs one month; a late correction of month m restates m .. latest.
   No `periods` (or "" / "all") on an incremental run = restate all months (correct, just not cheap);
-  an explicit empty list (`periods: []`, nothing ingested since the base version) restates nothing.
+  an explicit empty list (`periods: []`) or "nothing" (what the orchestrator sends when nothing was ingested
+  since the base version) restates nothing.
   `--full-refresh` rebuilds from nothing and gives the same rows.
 -#}
 
@@ -28,6 +29,7 @@
   {%- set value = var('periods', '') -%}
   {%- if value is none -%}{{ return(none) }}{%- endif -%}
   {%- if value is string -%}
+    {%- if value | trim == 'nothing' -%}{{ return('9999-12-01') }}{%- endif -%}
     {%- set items = value.replace(';', ',').split(',') -%}
   {%- else -%}
     {%- set items = value -%}

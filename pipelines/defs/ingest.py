@@ -19,7 +19,6 @@ the warehouse file.
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from typing import Any, Iterable
 import dagster as dg
 
 from pipelines import config
+from pipelines.ingest.hashing import sha256_file
 
 PARTITION_START = "2020-01"
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITION_START, fmt="%Y-%m", end_offset=1)
@@ -95,14 +95,6 @@ def _subdirs(p: Path) -> list[Path]:
             return sorted(Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
     except FileNotFoundError:
         return []
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def run_key_for(f: InboxFile, sha256: str) -> str:
@@ -343,7 +335,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
             context.log.warning(f"{f.relpath}: month {f.period} outside {first_partition}..{last_partition}; skipped")
             continue
         try:
-            digest = sha256_of(f.path)
+            digest = sha256_file(f.path)
         except FileNotFoundError:  # withdrawn between the scan and the hash
             continue
         requests.append(dg.RunRequest(

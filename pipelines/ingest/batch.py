@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
+
+from pipelines.ingest.hashing import sha256_file
 
 __all__ = ["ingest_batch", "default_workers", "lanes", "bundles"]
 
@@ -62,14 +63,10 @@ def default_workers() -> int:
 
 
 def _sha(path: Path) -> str | None:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 def lanes(items: Sequence[Item], shas: Sequence[str | None] | None = None) -> list[list[int]]:

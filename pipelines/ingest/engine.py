@@ -72,6 +72,7 @@ import polars as pl
 
 from pipelines import config
 from pipelines.ingest import ledger as ledger_store
+from pipelines.ingest.hashing import sha256_file
 from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
@@ -414,12 +415,8 @@ def _open(path: Path, branch_code: str, period: str, declared_kind: str, receive
     oname = sanitise_name(original_name if original_name is not None else path.name)
     branch_code = (branch_code or "").strip().upper()
     if st.st_size > MAX_FILE_BYTES:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
         data = None
-        sha = h.hexdigest()
+        sha = sha256_file(path)
     else:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
@@ -1083,14 +1080,6 @@ def _save_inbox_hashes(known: dict[str, tuple[int, int, str]]) -> None:
         _atomic_parquet(df, _inbox_hash_cache())
 
 
-def _sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def pending_inbox_files(inbox: Path | None = None) -> list[InboxFile]:
     """The inbox's files whose content was not yet received for their branch × month × kind, oldest first.
 
@@ -1109,7 +1098,7 @@ def pending_inbox_files(inbox: Path | None = None) -> list[InboxFile]:
         st = p.stat()
         key = os.fspath(p.resolve())
         hit = known.get(key)
-        sha = hit[2] if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns) else _sha256_file(p)
+        sha = hit[2] if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns) else sha256_file(p)
         seen[key] = (st.st_size, st.st_mtime_ns, sha)
         b, per, k = _inbox_parts(p, inbox)
         if find_version(sha, (b or "").strip().upper(), per or "", k or "")[0] is not None:

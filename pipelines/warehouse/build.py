@@ -7,8 +7,8 @@ A build never touches a published file:
    refresh, the first build, or a build whose warehouse code differs from the base version's, starts from an
    empty file. The monthly refresh starts that copy in a thread while it ingests (`prefetch_base_copy`), and
    `prepare_build` takes it when it is of the version the build starts from. Before dbt reads the raw zone,
-   `prepare_build` also moves an older flat layout into month directories and compacts the ingest ledger
-   (`pipelines.ingest.ledger.compact`).
+   `prepare_build` also moves an older flat layout into month directories and folds the loose ingest ledger rows
+   and quarantine files into segments (`pipelines.ingest.ledger.compact`, `pipelines.ingest.quarantine.compact`).
 2. dbt (`dbt build`) runs against it with `dbt_env(plan)`: DOANVIEN_BUILD_DB, DOANVIEN_RAW_DIR,
    DOANVIEN_REGISTRY_DIR, DOANVIEN_QUARANTINE_DIR, DOANVIEN_MEMBER_KEY_SECRET. Either in-process
    (`run_dbt`, dbtRunner: `doanvien build`) or from Dagster (`pipelines/defs/warehouse.py`).
@@ -410,9 +410,20 @@ def dbt_env(plan: BuildPlan) -> dict[str, str]:
         "DOANVIEN_MEMBER_KEY_SECRET": member_key_secret(),
         "DBT_PROFILES_DIR": os.fspath(config.DBT_PROFILES_DIR),
         "DBT_PROJECT_DIR": os.fspath(config.DBT_PROJECT_DIR),
-        # incremental: the months to restate (dbt_project.yml var `periods`); empty = every month
-        "DOANVIEN_PERIODS": ",".join(plan.periods or []) if not plan.full_refresh else "",
+        # incremental: the months to restate (dbt_project.yml var `periods`); empty = every month (the ledger
+        # could not tell), "nothing" = no file ingested since the base version: restate no month
+        "DOANVIEN_PERIODS": periods_env(plan),
     }
+
+
+def periods_env(plan: BuildPlan) -> str:
+    if plan.full_refresh or plan.periods is None:
+        return ""
+    return ",".join(plan.periods) if plan.periods else NO_MONTH_CHANGED
+
+
+# DOANVIEN_PERIODS when nothing was ingested since the base version (restate_from() in macros/incremental.sql)
+NO_MONTH_CHANGED = "nothing"
 
 
 def dbt_build_args(plan: BuildPlan) -> list[str]:

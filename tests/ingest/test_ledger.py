@@ -81,8 +81,8 @@ def test_inbox_files_are_hashed_once_until_they_change(root, tmp_path, monkeypat
     os.utime(a, (1_743_840_000, 1_743_840_000))
     os.utime(b, (1_743_840_100, 1_743_840_100))
     hashed = []
-    real = engine._sha256_file
-    monkeypatch.setattr(engine, "_sha256_file", lambda p: hashed.append(p.name) or real(p))
+    real = engine.sha256_file
+    monkeypatch.setattr(engine, "sha256_file", lambda p: hashed.append(p.name) or real(p))
     first = engine.pending_inbox_files()
     assert [f.path.name for f in first] == ["a.xlsx", "b.xlsx"] and sorted(hashed) == ["a.xlsx", "b.xlsx"]
     ingest(a)

@@ -72,13 +72,16 @@ def test_incremental_refresh_runs_every_asset(tiny, tmp_path, monkeypatch):
     real_copy = wbuild._copy_base
     monkeypatch.setattr(wbuild, "_copy_base",
                         lambda src, dst: copies.append(threading.current_thread().name) or real_copy(src, dst))
+    sent, real_periods = [], wbuild.periods_env
+    monkeypatch.setattr(wbuild, "periods_env", lambda plan: sent.append(real_periods(plan)) or sent[-1])
 
     out = run_monthly_refresh()
     assert out.success, out.summary()
     # the copy the build started from was made in the background while the inbox was ingested, and taken
     assert copies == ["prefetch-base-copy"]
     assert not [p.name for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
-    # the operator is told how it was built: nothing new in the inbox, so incremental with no month restated
+    # nothing new in the inbox: dbt was told to restate no month (not "" = every month), and the operator is told
+    assert sent and set(sent) == {wbuild.NO_MONTH_CHANGED}
     assert ("cách dựng / build: tăng dần: không có tệp mới, không tháng nào phải tính lại / incremental: "
             "no new file, no month restated") in out.summary().splitlines()[2]
     job = defs.resolve_job_def("monthly_refresh")

@@ -1,7 +1,7 @@
 """The quarantine: the refused rows of every file version, with their rule and message (CONTRACTS §4).
 
-Ingestion writes one Parquet file per accepted file version, `quarantine/<file_id>.parquet` (~8,300 a national
-month). Like the ledger (`pipelines.ingest.ledger`), the warehouse read them all on every build
+Ingestion writes one Parquet file per accepted file version that refused rows, `quarantine/<file_id>.parquet`
+(a version with none writes nothing; older versions of the code wrote an empty file). Like the ledger (`pipelines.ingest.ledger`), the warehouse read them all on every build
 (`stg_raw__refused_rows`, `dq_refused_rows`), a cost growing with history, so before every build `compact()`
 folds the loose files into one immutable segment, `quarantine/segments/<stamp>.parquet` (sorted by file_id),
 and merges the segments once there are many. A segment is durable before the loose files it holds are deleted:

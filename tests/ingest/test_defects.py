@@ -12,6 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.ingest import quarantine
+
 pytest.importorskip("pipelines.generate.engine")
 
 ROW_LEVEL_REFUSED = ("row_refused", "deduplicated")
@@ -50,7 +52,9 @@ def _outcomes(root: Path, by_rel: dict) -> pl.DataFrame:
         if rep.status != "accepted":
             continue
         raw = pl.read_parquet(rep.raw_path)
-        q = pl.read_parquet(root / "quarantine" / f"{rep.file_id}.parquet")
+        q = quarantine.rows_for(rep.file_id, root / "quarantine")  # None: no refused row, no file written
+        assert (q is None) == (rep.rows_refused == 0) == (rep.quarantine_path is None)
+        q = q if q is not None else pl.DataFrame(schema=quarantine.SCHEMA)
         parts.append(raw.select(pl.lit(rel).alias("relpath"), "source_sheet", "source_row",
                                 pl.lit("accepted").alias("outcome"), pl.lit(None, pl.String).alias("rule"),
                                 pl.col("flags"),

@@ -298,6 +298,7 @@ def publish_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult
         "restated_months": ",".join(plan.periods or []),
         "full_refresh_reason_code": plan.full_refresh_reason_code or "",
         "build": wbuild.describe_build(plan.full_refresh, plan.periods, plan.full_refresh_reason_code),
+        "notices": "\n".join(plan.notices),
         "version": version.version,
         "path": version.path,
         "analyst_path": version.analyst_path or "",

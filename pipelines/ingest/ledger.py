@@ -32,6 +32,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "format": pl.String, "encoding": pl.String, "ingested_at": pl.Datetime("us"),
 }
 SEGMENTS = "segments"
+# loose files that cannot be read are moved here (`<name>.unreadable`: outside every reader's *.parquet glob)
+UNREADABLE = "unreadable"
 # merge the segments into one when there are more than this many (one segment is written per build)
 MAX_SEGMENTS = 24
 
@@ -166,17 +168,90 @@ def _write_durable(df: pl.DataFrame, path: Path) -> None:
         os.close(fd)
 
 
+def read_or_set_aside(files: list[Path], read, aside_dir: Path) -> tuple[pl.DataFrame, list[Path]]:
+    """`read(files)`, or, when some of them cannot be read (a truncated or overwritten Parquet file: a disk fault,
+    a copy cut short, a hand edit), the others, with the unreadable ones moved to `aside_dir` as
+    `<name>.unreadable` (kept for inspection, out of every reader's glob). Returns (rows, the moved files' new
+    paths). The caller holds the ledger lock."""
+    try:
+        return read(files), []
+    except FileNotFoundError:
+        raise
+    except (OSError, pl.exceptions.PolarsError, ValueError):
+        pass
+    good, bad = [], []
+    for f in files:
+        try:
+            read([f])
+            good.append(f)
+        except FileNotFoundError:
+            continue
+        except (OSError, pl.exceptions.PolarsError, ValueError):
+            bad.append(f)
+    if not bad:  # not a file's fault (e.g. out of memory): let it fail as it did
+        return read(good), []
+    aside_dir.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for f in bad:
+        dst = aside_dir / f"{f.name}.unreadable"
+        os.replace(f, dst)
+        moved.append(dst)
+    return read(good), moved
+
+
+def row_from_report(file_id: str) -> dict | None:
+    """A ledger row rebuilt from the version's JSON report (`reports/<file_id>.json`, written with the same values
+    when the file was ingested), or None when there is none (a duplicate arrival has no report of its own)."""
+    import json
+
+    path = config.reports_dir() / f"{file_id}.json"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if d.get("file_id") != file_id:
+        return None
+    row = {c: d.get(c) for c in SCHEMA}
+    try:
+        row["period"] = _dt.date.fromisoformat(f"{d['period'][:7]}-01") if d.get("period") else None
+        row["received_at"] = _dt.datetime.fromisoformat(d["received_at"]) if d.get("received_at") else None
+    except (TypeError, ValueError):
+        return None
+    row["ingested_at"] = _dt.datetime.fromtimestamp(path.stat().st_mtime)
+    return row
+
+
 def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
     """Fold the loose ledger rows into a new segment, then (more than `max_segments`) merge the segments.
 
     The caller holds the ledger lock (`engine.ledger_lock`), so no row is written meanwhile. Each new file is
     durable before the files it replaces are deleted: a crash leaves rows twice (kept once by every reader,
-    folded again next time), never missing. Returns {"folded": n loose rows, "merged": n segments merged}."""
-    out = {"folded": 0, "merged": 0}
+    folded again next time), never missing. A loose file that cannot be read is moved to `files/unreadable/` and
+    its row rebuilt from the version's JSON report when there is one. Returns {"folded": n loose rows, "merged":
+    n segments merged, "set_aside": [moved paths], "restored": [file_ids rebuilt], "notice": Vietnamese /
+    English text for the operator, or None}."""
+    out: dict = {"folded": 0, "merged": 0, "set_aside": [], "restored": [], "notice": None}
     loose = loose_files(raw_dir)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if loose:
-        df = _read(loose).unique(subset="file_id", keep="last", maintain_order=True)
+        df, bad = read_or_set_aside(loose, _read, ledger_dir(raw_dir) / UNREADABLE)
+        if bad:
+            ids = [p.name[: -len(".parquet.unreadable")] for p in bad]
+            rows = [r for r in (row_from_report(i) for i in ids) if r is not None]
+            if rows:
+                df = pl.concat([df, pl.DataFrame(rows, schema=SCHEMA)], how="vertical")
+            out["set_aside"], out["restored"] = [os.fspath(p) for p in bad], [r["file_id"] for r in rows]
+            lost = len(bad) - len(rows)
+            out["notice"] = (
+                f"Sổ ghi nhận tệp: {len(bad)} tệp không đọc được đã chuyển sang {ledger_dir(raw_dir) / UNREADABLE}; "
+                f"{len(rows)} dòng đã khôi phục từ báo cáo JSON của tệp"
+                + (f", {lost} dòng không khôi phục được (các lần nhận trùng lặp không có báo cáo riêng; không mất dòng "
+                   "dữ liệu nào)" if lost else "") + ". / "
+                f"Ingest ledger: {len(bad)} unreadable file(s) moved to {ledger_dir(raw_dir) / UNREADABLE}; "
+                f"{len(rows)} row(s) rebuilt from the files' JSON reports"
+                + (f", {lost} not rebuilt (duplicate arrivals have no report of their own; no data row is lost)"
+                   if lost else "") + ".")
+        df = df.unique(subset="file_id", keep="last", maintain_order=True)
         _write_durable(df.sort("file_id"), segments_dir(raw_dir) / f"{stamp}-{os.getpid()}.parquet")
         for f in loose:
             f.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import config
-from pipelines.ingest.ledger import MAX_SEGMENTS, _write_durable
+from pipelines.ingest.ledger import MAX_SEGMENTS, UNREADABLE, _write_durable, read_or_set_aside
 
 SCHEMA: dict[str, pl.DataType] = {
     "file_id": pl.String, "source_sheet": pl.String, "source_row": pl.Int64, "rule": pl.String,
@@ -73,12 +73,27 @@ def rows_for(file_id: str, qdir: Path | None = None) -> pl.DataFrame | None:
 def compact(qdir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
     """Fold the loose quarantine files into a new segment, then (more than `max_segments`) merge the segments.
     The caller holds the ledger lock (ingestion writes the quarantine under it). A file version with no refused
-    row has no row to keep: its empty loose file is deleted. Returns {"folded": n files, "merged": n segments}."""
-    out = {"folded": 0, "merged": 0}
+    row has no row to keep: its empty loose file (written by older versions) is deleted. A loose file that cannot be
+    read is moved to `quarantine/unreadable/`: its version's refused rows are missing from the data-quality marts
+    until the file is ingested again from the archive (the accepted rows are not concerned). Returns {"folded":
+    n files, "merged": n segments, "set_aside": [moved paths], "notice": Vietnamese / English text for the
+    operator, or None}."""
+    out: dict = {"folded": 0, "merged": 0, "set_aside": [], "notice": None}
+    base = Path(qdir) if qdir is not None else config.quarantine_dir()
     loose = loose_files(qdir)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if loose:
-        df = _read(loose)
+        df, bad = read_or_set_aside(loose, _read, base / UNREADABLE)
+        if bad:
+            ids = ", ".join(p.name[: -len(".parquet.unreadable")] for p in bad)
+            out["set_aside"] = [os.fspath(p) for p in bad]
+            out["notice"] = (
+                f"Vùng cách ly: {len(bad)} tệp không đọc được đã chuyển sang {base / UNREADABLE}; các dòng bị từ chối "
+                f"của phiên bản tệp {ids} sẽ thiếu trong báo cáo chất lượng dữ liệu cho đến khi nạp lại tệp gốc "
+                "(lưu trong archive/). Các dòng hợp lệ không bị ảnh hưởng. / "
+                f"Quarantine: {len(bad)} unreadable file(s) moved to {base / UNREADABLE}; the refused rows of file "
+                f"version(s) {ids} are missing from the data-quality marts until the original (in archive/) is "
+                "ingested again. Accepted rows are not affected.")
         if df.height:
             _write_durable(df.sort("file_id", "source_sheet", "source_row"),
                            segments_dir(qdir) / f"{stamp}-{os.getpid()}.parquet")

@@ -61,6 +61,9 @@ class BuildPlan:
     # why this build runs in full: requested (--full-refresh), first_build (no version to start from),
     # code_changed (the warehouse code differs from the base version's); None for an incremental build
     full_refresh_reason_code: str | None = None
+    # what the operator must know about this build's inputs, Vietnamese / English (e.g. a ledger or quarantine file
+    # that could not be read and was set aside by the compaction: `ledger.compact`, `quarantine.compact`)
+    notices: list[str] = field(default_factory=list)
 
     def save(self) -> None:
         serving.atomic_write_text(plan_path(self.run_id), json.dumps(asdict(self), indent=1))
@@ -240,8 +243,10 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
     serving.remove_build_files(path)  # a retried step starts again from a clean state
     migrate_raw_layout()  # a raw zone an older version wrote flat: into month directories before dbt reads it
     with ledger_lock():  # loose ledger rows and quarantine files into segments: dbt opens a file per build,
-        ledger.compact()  # not one per version received
-        quarantine.compact()
+        folded = [ledger.compact(), quarantine.compact()]  # not one per version received
+    notices = [f["notice"] for f in folded if f.get("notice")]
+    for n in notices:
+        log.warning("build %s: %s", run_id, n)
     remove_stale_builds()
     cur = serving.current_version()
     base_file = serving.warehouse_path() if cur is not None else None
@@ -273,6 +278,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         code_fingerprint=fingerprint,
         full_refresh_reason=reason,
         full_refresh_reason_code=reason_code,
+        notices=notices,
     )
     plan.save()
     return plan
@@ -545,6 +551,8 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
         plan = prepare_build(run_id, full_refresh=full_refresh)
         LAST_BUILD.clear()
         LAST_BUILD["build"] = describe_build(plan.full_refresh, plan.periods, plan.full_refresh_reason_code)
+        if plan.notices:
+            LAST_BUILD["notices"] = "\n".join(plan.notices)
         target = dbt_target_path(run_id)
         try:
             res = run_dbt(dbt_build_args(plan), dbt_env(plan), target_path=target)

@@ -50,6 +50,7 @@ def build(full_refresh: bool) -> None:
     click.echo(
         f"Đã công bố phiên bản / published version {v.version} in {time.perf_counter() - t0:.1f} s\n  {v.path}"
         + (f"\n  cách dựng / build: {LAST_BUILD['build']}" if LAST_BUILD.get("build") else "")
+        + "".join(f"\n  lưu ý / notice: {n}" for n in LAST_BUILD.get("notices", "").split("\n") if n)
     )
 
 

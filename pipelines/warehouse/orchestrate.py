@@ -27,6 +27,7 @@ class RefreshOutcome:
     checks_warned: list[str] = field(default_factory=list)
     error: str | None = None
     build: str | None = None  # how the build ran (build.describe_build): incremental from which month, or full and why
+    notices: list[str] = field(default_factory=list)  # BuildPlan.notices: inputs set aside, for the operator
 
     def summary(self, seconds: float | None = None) -> str:
         t = f" ({seconds:.1f} s)" if seconds is not None else ""
@@ -36,6 +37,8 @@ class RefreshOutcome:
             lines.append(f"  kho / warehouse: {self.path}")
             if self.build:
                 lines.append(f"  cách dựng / build: {self.build}")
+            for n in self.notices:
+                lines.append(f"  lưu ý / notice: {n}")
         else:
             lines.append(f"Làm mới thất bại, không công bố gì / refresh failed, nothing published{t}")
             if self.error:
@@ -120,6 +123,7 @@ def run_monthly_refresh(full_refresh: bool = False, *, instance=None) -> Refresh
             md = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
             if mat.asset_key == PUBLISH:
                 out.version, out.path, out.build = md.get("version"), md.get("path"), md.get("build") or None
+                out.notices = [n for n in (md.get("notices") or "").split("\n") if n]
             elif mat.asset_key == dg.AssetKey("raw_files"):
                 out.ingest = {k: md.get(k) for k in ("files", "accepted", "refused", "duplicate", "crashed",
                                                       "rows_accepted", "rows_refused")}

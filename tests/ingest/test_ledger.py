@@ -31,7 +31,7 @@ def test_compaction_keeps_every_row_and_every_lookup(root, tmp_path):
     assert len(before) == 3 and len(ledger.loose_files()) == 3
     months_before = changed_periods_since("2000-01-01T00:00:00+00:00")
     with engine.ledger_lock():
-        assert ledger.compact() == {"folded": 3, "merged": 0}
+        assert ledger.compact() == {"folded": 3, "merged": 0, "set_aside": [], "restored": [], "notice": None}
     assert ledger.loose_files() == [] and len(ledger.segment_files()) == 1
     assert _ledger_state() == before
     assert changed_periods_since("2000-01-01T00:00:00+00:00") == months_before == ["2025-03", "2025-04"]
@@ -44,7 +44,8 @@ def test_compaction_keeps_every_row_and_every_lookup(root, tmp_path):
     assert engine.branch_workbook(r3.file_id) is None  # refused: no workbook
     # the next compaction adds a segment; more than max_segments merge into one, nothing lost
     with engine.ledger_lock():
-        assert ledger.compact(max_segments=1) == {"folded": 1, "merged": 2}
+        assert {k: v for k, v in ledger.compact(max_segments=1).items() if k in ("folded", "merged")} == {
+            "folded": 1, "merged": 2}
     assert len(ledger.segment_files()) == 1 and ledger.loose_files() == []
     after = _ledger_state()
     assert len(after) == 4 and [r for r in after if r["file_id"] != dup.file_id] == before
@@ -109,9 +110,47 @@ def test_quarantine_compaction_keeps_every_refused_row(root, tmp_path):
     assert before.height == 1 and before["rule"][0] == "cccd_layout"
     n = len(quarantine.loose_files())
     with engine.ledger_lock():
-        assert quarantine.compact() == {"folded": n, "merged": 0} and n >= 1
+        assert quarantine.compact() == {"folded": n, "merged": 0, "set_aside": [], "notice": None} and n == 1
+        # n == 1: the version with no refused row wrote no quarantine file
     assert quarantine.loose_files() == [] and len(quarantine.segment_files()) == 1
     assert quarantine.rows_for(r1.file_id).to_dicts() == before.to_dicts()  # read from the segment
     assert quarantine.rows_for(r2.file_id) is None  # no refused row: nothing kept
     (root / "reports" / f"{r1.file_id}.xlsx").unlink(missing_ok=True)
     assert engine.branch_workbook(r1.file_id) is not None  # made on request from the segment's rows
+
+
+def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, tmp_path):
+    """A loose ledger or quarantine file that cannot be read (truncated by a disk fault, overwritten by hand) no
+    longer fails every build: the compaction moves it out of the readers' way and says so in Vietnamese; a ledger
+    row comes back from the version's JSON report, so nothing the warehouse counts is lost."""
+    from pipelines.ingest import engine, ledger, quarantine
+    from pipelines.warehouse import build
+
+    bad = [member(i) for i in range(4)] + [member(9, **{"Số CMND/CCCD": "12345"})]
+    r1 = ingest(write_xlsx(tmp_path / "a.xlsx", bad))
+    r2 = ingest(write_xlsx(tmp_path / "b.xlsx", [member(i) for i in range(3)]), period="2025-04")
+    before = _ledger_state()
+    for path in (ledger.loose_path(r1.file_id), root / "quarantine" / f"{r1.file_id}.parquet"):
+        path.write_bytes(path.read_bytes()[: 40])  # truncated
+    with engine.ledger_lock():
+        out = ledger.compact()
+        q = quarantine.compact()
+    assert out["restored"] == [r1.file_id] and out["folded"] == 2
+    assert [p.split("/")[-1] for p in out["set_aside"]] == [f"{r1.file_id}.parquet.unreadable"]
+    assert "không đọc được" in out["notice"] and "khôi phục" in out["notice"]
+    after = _ledger_state()
+    assert [{k: v for k, v in r.items() if k != "ingested_at"} for r in after] == \
+        [{k: v for k, v in r.items() if k != "ingested_at"} for r in before]  # every row, the same values
+    assert ledger.row(r2.file_id)["status"] == r2.status
+    assert q["set_aside"] and r1.file_id in q["notice"] and "Vùng cách ly" in q["notice"]
+    assert quarantine.rows_for(r1.file_id) is None  # its refused rows are what is missing, as the notice says
+    assert (root / "quarantine" / "unreadable" / f"{r1.file_id}.parquet.unreadable").exists()  # kept, not deleted
+    # the next build's plan carries the notices (the refresh summary and the publish metadata print them)
+    ledger.loose_path(r2.file_id).write_bytes(b"PAR1 not a parquet file")
+    (root / "reports" / f"{r2.file_id}.json").unlink()  # no report to rebuild it from
+    plan = build.prepare_build("notice-test", full_refresh=True)
+    try:
+        assert len(plan.notices) == 1 and "1 dòng không khôi phục được" in plan.notices[0]
+        assert build.BuildPlan.load("notice-test").notices == plan.notices
+    finally:
+        build.discard_build("notice-test")

@@ -21,9 +21,13 @@ with two_units as (
         c.cdcs_code                      as other_cdcs_code,
         cast(u.n_units as bigint)        as variant_count
     from {{ ref('int_member_unit_months') }} as u
-    join {{ ref('int_member_months') }} as c
+    join {{ ref('int_member_unit_months') }} as c
       on c.member_key = u.member_key and c.period = u.period
-    where u.unit_rank > 1
+    -- both sides filtered on n_units (the person's units that month, on every one of their rows): a scan of one
+    -- integer column keeps the few conflicted rows, where joining the counted side (int_member_months) read the
+    -- keys of every person × month of history
+    where u.n_units > 1 and u.unit_rank > 1
+      and c.n_units > 1 and c.unit_rank = 1
 ),
 
 cccd_candidates as (

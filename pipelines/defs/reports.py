@@ -15,9 +15,8 @@ import datetime as dt
 
 import dagster as dg
 
+from pipelines.defs.ingest import REFRESH_JOB_NAME
 from pipelines.reports.periods import TIMEZONE, default_key
-
-REFRESH_JOB_NAME = "monthly_refresh"
 
 
 class SendReportsConfig(dg.Config):

@@ -32,7 +32,7 @@ from dagster_dbt import (
 )
 
 from pipelines import config
-from pipelines.defs.ingest import RAW_FILES, REGISTRY, raw_files
+from pipelines.defs.ingest import FULL_REFRESH_TAG, RAW_FILES, REFRESH_JOB_NAME, REGISTRY, raw_files
 from pipelines.warehouse import build as wbuild
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 WAREHOUSE_POOL = "doanvien_warehouse"
 MODEL_GROUPS = ("staging", "intermediate", "marts", "restricted")
 PUBLISH = dg.AssetKey("publish_warehouse")
-FULL_REFRESH_TAG = "doanvien/full_refresh"
 
 dbt_project = DbtProject(
     project_dir=config.DBT_PROJECT_DIR,
@@ -307,7 +306,7 @@ def publish_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult
 
 
 monthly_refresh_job = dg.define_asset_job(
-    "monthly_refresh",
+    REFRESH_JOB_NAME,
     selection=dg.AssetSelection.assets(raw_files, publish_warehouse)
     | (dg.AssetSelection.assets(doanvien_dbt) if doanvien_dbt is not None else dg.AssetSelection.assets()),
     executor_def=dg.in_process_executor,

@@ -311,7 +311,9 @@ def _copy_base(base_file: Path, dst: Path) -> None:
 # The copy an incremental build starts from (~9 GB at national, ~40 s) does not depend on the files being
 # ingested, so the monthly refresh starts it in a thread when ingestion starts (`prefetch_base_copy`) and
 # `prepare_build` takes it when it is of the version the build starts from (else it is deleted and the build
-# copies as before).
+# copies as before). A run of the monthly_refresh job launched from the Dagster UI runs each step in its own
+# process: the raw_files step starts the copy and waits for it before it ends (`finish_prefetch`), leaving the
+# finished file, `prefetch-<version>.duckdb`, for the build step's process to take.
 _PREFETCH_LOCK = threading.Lock()
 _PREFETCH: dict[str, object] = {}
 
@@ -360,18 +362,53 @@ def _discard_prefetch_locked() -> None:
     _PREFETCH.clear()
 
 
+def _finished_prefetches() -> list[Path]:
+    """Finished prefetched copies on disk (a copy under way is `*.copying` until it is complete)."""
+    d = serving.build_dir()
+    return sorted(d.glob("prefetch-*.duckdb")) if d.is_dir() else []
+
+
 def discard_prefetch() -> None:
     """Delete a prefetched copy no build took (the refresh failed before building, or built in full)."""
     with _PREFETCH_LOCK:
         _discard_prefetch_locked()
+        for p in _finished_prefetches():
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
-def take_prefetched_copy(version: str | None) -> Path | None:
-    """The prefetched copy of `version` once complete (waits for it), or None; a copy of another version, or
-    one that failed, is deleted."""
+def finish_prefetch() -> str | None:
+    """Wait for this process's prefetched copy and leave it on disk for a build in another process (the step
+    processes of a run launched from the Dagster UI); this process forgets it. Returns its version, or None (no
+    copy, or it failed: nothing is left)."""
     with _PREFETCH_LOCK:
         if not _PREFETCH:
             return None
+        _PREFETCH["thread"].join()
+        version, path, error = _PREFETCH.get("version"), Path(_PREFETCH["path"]), _PREFETCH.get("error")
+        _PREFETCH.clear()
+        if error or not path.exists():
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return str(version)
+
+
+def take_prefetched_copy(version: str | None) -> Path | None:
+    """The prefetched copy of `version` once complete (waits for a copy this process is making; a finished one
+    left by another process is taken as it is), or None; a copy of another version, or one that failed, is
+    deleted."""
+    with _PREFETCH_LOCK:
+        if not _PREFETCH:
+            wanted = _prefetch_path(version) if version is not None else None
+            found = None
+            for p in _finished_prefetches():
+                if p == wanted:
+                    found = p
+                else:  # of a version this build does not start from: it can never be used
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+            return found
         if version is None or _PREFETCH.get("version") != version:
             _discard_prefetch_locked()
             return None

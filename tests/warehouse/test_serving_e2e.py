@@ -139,3 +139,25 @@ def test_a_prefetched_copy_of_another_version_is_never_used(tiny, tmp_path, monk
     assert not plan.full_refresh and plan.base_version == version and Path(plan.build_path).exists()
     assert not [p for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
     wbuild.discard_build("inc-run")
+    # steps in separate processes (a run launched from the Dagster UI): the raw_files step finishes the copy and
+    # leaves it on disk; the build step's process, which never started a copy, takes that finished file
+    prefetches = lambda: sorted(p.name for p in (root / "warehouse" / "build").iterdir()  # noqa: E731
+                                if p.name.startswith("prefetch-"))
+    wbuild.prefetch_base_copy()
+    assert wbuild.finish_prefetch() == version and wbuild._PREFETCH == {}
+    assert prefetches() == [f"prefetch-{version}.duckdb"]
+    copied, real_copy = [], wbuild._copy_base
+    monkeypatch.setattr(wbuild, "_copy_base", lambda src, dst: copied.append(dst) or real_copy(src, dst))
+    plan = wbuild.prepare_build("step-run")
+    assert not plan.full_refresh and Path(plan.build_path).exists() and copied == []  # taken, not copied again
+    assert prefetches() == []
+    wbuild.discard_build("step-run")
+    # a finished copy nobody took (the run failed after ingesting) is removed by discard_prefetch, and one of
+    # another version by the next build
+    (root / "warehouse" / "build" / f"prefetch-{version}.duckdb").write_bytes(b"x")
+    wbuild.discard_prefetch()
+    assert prefetches() == []
+    (root / "warehouse" / "build" / "prefetch-20200101T000000Z-old.duckdb").write_bytes(b"x")
+    plan = wbuild.prepare_build("step-run-2")
+    assert copied and prefetches() == []  # not of the base version: deleted, the build copied by itself
+    wbuild.discard_build("step-run-2")

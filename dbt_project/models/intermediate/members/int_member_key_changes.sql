@@ -10,10 +10,11 @@
 --   restated (restate_start_sql).
 -- Empty on a build from nothing.
 with old_and_new as (
-    -- records of the starting warehouse that still exist, with their old and new keys
-    select p.identity_record, p.member_key as previous_member_key, k.member_key
-    from {{ ref('int_member_keys_previous') }} as p
-    join {{ ref('int_member_keys') }} as k on k.identity_record = p.identity_record
+    -- records of the starting warehouse that still exist, with their old and new keys (int_member_keys keeps the
+    -- old key of a record whose key changed)
+    select identity_record, coalesce(previous_member_key, member_key) as previous_member_key, member_key
+    from {{ ref('int_member_keys') }}
+    where not is_new_record
 ),
 
 changed as (

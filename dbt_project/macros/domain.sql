@@ -33,3 +33,20 @@
 {% macro submission_deadline(period) -%}
   cast({{ dbt.dateadd('day', 9, dbt.dateadd('month', 1, period)) }} as date)
 {%- endmacro %}
+
+
+{#- The rows of a fact (every column, same values) whose member_key occurs in more than one of its rows: the
+    *_repeated marts. A member with a single row is distinct from every other row, so the distinct members of any
+    slice = rows of the fact in the slice − rows of the repeated table in the slice + distinct member_key of the
+    repeated table in the slice: exact, with the distinct count over a few % of the rows. -#}
+{% macro repeated_member_rows(fact) -%}
+select f.*
+from {{ fact }} as f
+where f.member_key in (
+    select member_key
+    from {{ fact }}
+    where member_key is not null
+    group by member_key
+    having count(*) > 1
+)
+{%- endmacro %}

@@ -624,5 +624,7 @@ def summarise_dbt_failure(res) -> str:
     for r in getattr(res.result, "results", None) or []:
         status = str(getattr(r, "status", ""))
         if status in ("error", "fail", "runtime error"):
-            failed.append(f"{r.node.unique_id}: {status}")
+            # the first line of dbt's message (the database error: what an operator needs to act on)
+            message = " ".join(str(getattr(r, "message", "") or "").split())[:300]
+            failed.append(f"{r.node.unique_id}: {status}" + (f" ({message})" if message else ""))
     return "; ".join(failed[:10]) or "unknown error"

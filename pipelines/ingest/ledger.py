@@ -90,6 +90,16 @@ def _read(files: list[Path]) -> pl.DataFrame:
         return pl.concat([conform(pl.read_parquet(f)) for f in files], how="vertical")
 
 
+def _read_readable(files: list[Path]) -> pl.DataFrame:
+    """The rows of the files that can be read, skipping (with a warning) those that cannot."""
+    import logging
+
+    good, bad = split_readable(files, _read)
+    for f in bad:
+        logging.getLogger(__name__).warning("ledger file %s cannot be read: skipped", f)
+    return _read(good)
+
+
 def read_all(raw_dir: Path | None = None) -> pl.DataFrame:
     """Every ledger row, one per file_id: the latest written (segments in the order written, then the loose rows),
     so a row seen twice mid-compaction is kept once."""
@@ -98,10 +108,13 @@ def read_all(raw_dir: Path | None = None) -> pl.DataFrame:
         try:
             df = _read(files)
             break
-        except (OSError, pl.exceptions.PolarsError):
+        except (OSError, pl.exceptions.PolarsError, ValueError):
             # a loose file folded (deleted) by a compaction between listing and reading: list again
-            if attempt == 2 or all(f.exists() for f in files):
-                raise
+            if attempt < 2 and not all(f.exists() for f in files):
+                continue
+            # a file that cannot be read (the next build's compaction sets it aside and says so): the others
+            df = _read_readable(files)
+            break
     return df.unique(subset="file_id", keep="last", maintain_order=True) if df.height else df
 
 
@@ -168,6 +181,20 @@ def _write_durable(df: pl.DataFrame, path: Path) -> None:
         os.close(fd)
 
 
+def split_readable(files: list[Path], read) -> tuple[list[Path], list[Path]]:
+    """(files `read([f])` can read, files it cannot), each opened alone; files gone meanwhile are in neither."""
+    good, bad = [], []
+    for f in files:
+        try:
+            read([f])
+            good.append(f)
+        except FileNotFoundError:
+            continue
+        except (OSError, pl.exceptions.PolarsError, ValueError):
+            bad.append(f)
+    return good, bad
+
+
 def read_or_set_aside(files: list[Path], read, aside_dir: Path) -> tuple[pl.DataFrame, list[Path]]:
     """`read(files)`, or, when some of them cannot be read (a truncated or overwritten Parquet file: a disk fault,
     a copy cut short, a hand edit), the others, with the unreadable ones moved to `aside_dir` as
@@ -179,15 +206,7 @@ def read_or_set_aside(files: list[Path], read, aside_dir: Path) -> tuple[pl.Data
         raise
     except (OSError, pl.exceptions.PolarsError, ValueError):
         pass
-    good, bad = [], []
-    for f in files:
-        try:
-            read([f])
-            good.append(f)
-        except FileNotFoundError:
-            continue
-        except (OSError, pl.exceptions.PolarsError, ValueError):
-            bad.append(f)
+    good, bad = split_readable(files, read)
     if not bad:  # not a file's fault (e.g. out of memory): let it fail as it did
         return read(good), []
     aside_dir.mkdir(parents=True, exist_ok=True)
@@ -199,12 +218,13 @@ def read_or_set_aside(files: list[Path], read, aside_dir: Path) -> tuple[pl.Data
     return read(good), moved
 
 
-def row_from_report(file_id: str) -> dict | None:
-    """A ledger row rebuilt from the version's JSON report (`reports/<file_id>.json`, written with the same values
-    when the file was ingested), or None when there is none (a duplicate arrival has no report of its own)."""
+def row_from_report(file_id: str, raw_dir: Path | None = None) -> dict | None:
+    """A ledger row rebuilt from the version's JSON report (`<data>/reports/<file_id>.json`, written with the same
+    values when the file was ingested), or None when there is none (a duplicate arrival has no report of its own)."""
     import json
 
-    path = config.reports_dir() / f"{file_id}.json"
+    reports = (Path(raw_dir).parent / "reports") if raw_dir is not None else config.reports_dir()
+    path = reports / f"{file_id}.json"
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -237,19 +257,22 @@ def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> di
         df, bad = read_or_set_aside(loose, _read, ledger_dir(raw_dir) / UNREADABLE)
         if bad:
             ids = [p.name[: -len(".parquet.unreadable")] for p in bad]
-            rows = [r for r in (row_from_report(i) for i in ids) if r is not None]
+            rows = [r for r in (row_from_report(i, raw_dir) for i in ids) if r is not None]
             if rows:
                 df = pl.concat([df, pl.DataFrame(rows, schema=SCHEMA)], how="vertical")
             out["set_aside"], out["restored"] = [os.fspath(p) for p in bad], [r["file_id"] for r in rows]
             lost = len(bad) - len(rows)
+            lost = [i for i in ids if i not in set(out["restored"])]
             out["notice"] = (
                 f"Sổ ghi nhận tệp: {len(bad)} tệp không đọc được đã chuyển sang {ledger_dir(raw_dir) / UNREADABLE}; "
                 f"{len(rows)} dòng đã khôi phục từ báo cáo JSON của tệp"
-                + (f", {lost} dòng không khôi phục được (các lần nhận trùng lặp không có báo cáo riêng; không mất dòng "
-                   "dữ liệu nào)" if lost else "") + ". / "
+                + (f"; {len(lost)} dòng không khôi phục được (không có báo cáo JSON: {', '.join(lost)}). Một lần nhận "
+                   "trùng lặp không mất gì; một phiên bản tệp khác chỉ được tính lại khi nạp lại tệp gốc (lưu trong "
+                   "archive/)" if lost else "") + ". / "
                 f"Ingest ledger: {len(bad)} unreadable file(s) moved to {ledger_dir(raw_dir) / UNREADABLE}; "
                 f"{len(rows)} row(s) rebuilt from the files' JSON reports"
-                + (f", {lost} not rebuilt (duplicate arrivals have no report of their own; no data row is lost)"
+                + (f"; {len(lost)} not rebuilt (no JSON report: {', '.join(lost)}). A duplicate arrival loses "
+                   "nothing; any other file version counts again once its original (in archive/) is ingested again"
                    if lost else "") + ".")
         df = df.unique(subset="file_id", keep="last", maintain_order=True)
         _write_durable(df.sort("file_id"), segments_dir(raw_dir) / f"{stamp}-{os.getpid()}.parquet")

@@ -132,6 +132,8 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
     before = _ledger_state()
     for path in (ledger.loose_path(r1.file_id), root / "quarantine" / f"{r1.file_id}.parquet"):
         path.write_bytes(path.read_bytes()[: 40])  # truncated
+    # until the next build sets it aside, the readers (upload history, duplicate checks) skip it instead of failing
+    assert [r["file_id"] for r in _ledger_state()] == [r2.file_id]
     with engine.ledger_lock():
         out = ledger.compact()
         q = quarantine.compact()
@@ -151,6 +153,11 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
     plan = build.prepare_build("notice-test", full_refresh=True)
     try:
         assert len(plan.notices) == 1 and "1 dòng không khôi phục được" in plan.notices[0]
+        assert r2.file_id in plan.notices[0] and "nạp lại tệp gốc" in plan.notices[0]  # says what to do
         assert build.BuildPlan.load("notice-test").notices == plan.notices
+        from pipelines.warehouse.orchestrate import RefreshOutcome
+
+        shown = RefreshOutcome(success=True, run_id="r", version="v", notices=plan.notices).summary()
+        assert f"lưu ý / notice: {plan.notices[0]}" in shown
     finally:
         build.discard_build("notice-test")

@@ -20,7 +20,7 @@
     pre_hook=["{{ delete_variants_from_window() }}"]
 ) }}
 
-with written as (
+with rows_ as (
     select
         cccd,
         cmnd,
@@ -28,28 +28,42 @@ with written as (
         birth_date,
         coalesce(birth_date_precision, 'day')                       as birth_date_precision,
         gender,
-        min(period)                                                 as first_period,
-        arg_min(cdcs_code, struct_pack(p := period, c := cdcs_code)) as first_cdcs_code
+        period,
+        cdcs_code
     from {{ ref('int_roster_rows_monthly') }}
     where not is_carried_forward
     {%- if combine %}
       and period >= cast('{{ window_start }}' as date)
       and {{ raw_file_month_floor('file_month', "'" ~ window_start ~ "'") }}
     {%- endif %}
-    group by all
-)
+){%- if combine %},
 
-select w.*
-from written as w
-{%- if combine %}
--- the kept variants (first written before W, after the pre-hook) keep their row
-where not exists (
-    select 1 from {{ this }} as s
-    where s.cccd is not distinct from w.cccd
-      and s.cmnd is not distinct from w.cmnd
-      and s.name_key is not distinct from w.name_key
-      and s.birth_date is not distinct from w.birth_date
-      and s.birth_date_precision = w.birth_date_precision
-      and s.gender is not distinct from w.gender
+new_rows as (
+    -- the rows written the way a kept variant (first written before W, after the pre-hook) has it keep that
+    -- row: dropped before grouping, so only the few new variants are grouped (a variant's rows are all dropped
+    -- or all kept, so each new variant's first month and unit come from all its rows)
+    select r.*
+    from rows_ as r
+    where not exists (
+        select 1 from {{ this }} as s
+        where s.cccd is not distinct from r.cccd
+          and s.cmnd is not distinct from r.cmnd
+          and s.name_key is not distinct from r.name_key
+          and s.birth_date is not distinct from r.birth_date
+          and s.birth_date_precision = r.birth_date_precision
+          and s.gender is not distinct from r.gender
+    )
 )
 {%- endif %}
+
+select
+    cccd,
+    cmnd,
+    name_key,
+    birth_date,
+    birth_date_precision,
+    gender,
+    min(period)                                                 as first_period,
+    arg_min(cdcs_code, struct_pack(p := period, c := cdcs_code)) as first_cdcs_code
+from {{ 'new_rows' if combine else 'rows_' }}
+group by cccd, cmnd, name_key, birth_date, birth_date_precision, gender

@@ -89,7 +89,9 @@ pairs as (
         coalesce(cur.gender, prev.gender)            as gender,
         coalesce(cur.birth_date, prev.birth_date)    as birth_date,
         coalesce(cur.ethnicity_code, prev.ethnicity_code) as ethnicity_code
-    from months as cur
+    -- this month: the restated months only (a month before them, read as last month, would pair with the
+    -- month before it, which is not read, and give 12 M entries at national scale that the final filter drops)
+    from (select * from months where {{ period_window('period') }}) as cur
     full outer join months as prev
       on prev.member_key = cur.member_key
      and cast({{ dbt.dateadd('month', 1, 'prev.period') }} as date) = cur.period

@@ -5,24 +5,23 @@
 -- A projection of int_member_month_states and int_member_roster_states (one row per person each, kept up to
 -- date month by month).
 with states as (
+    -- every person has a current-roster row (identity records come from current-roster rows), so the roster
+    -- states are the list of people: no distinct over the 12 M identity records, one join less
     select
-        coalesce(m.member_key, r.member_key) as member_key,
+        r.member_key,
+        r.r_identity_id,
         m.m_last_period, m.m_cdcs_code, m.m_gender, m.m_birth_date, m.m_first_period, m.m_first_join_date,
         r.r_gender, r.r_birth_date, r.r_cdcs_code, r.r_last_period, r.r_join_date
-    from {{ ref('int_member_month_states') }} as m
-    full outer join {{ ref('int_member_roster_states') }} as r on r.member_key = m.member_key
+    from {{ ref('int_member_roster_states') }} as r
+    left join {{ ref('int_member_month_states') }} as m on m.member_key = r.member_key
 ),
 
 last_period as (
     select max(m_last_period) as period from {{ ref('int_member_month_states') }}
-),
-
-keys as (
-    select distinct member_key, identity_id from {{ ref('int_member_keys') }}
 )
 
 select
-    k.member_key,
+    s.member_key,
     coalesce(s.m_gender, s.r_gender)                                           as gender,
     cast(extract(year from coalesce(s.m_birth_date, s.r_birth_date)) as integer) as birth_year,
     {{ age_band('coalesce(s.m_birth_date, s.r_birth_date)', '(select period from last_period)') }} as age_band,
@@ -33,15 +32,14 @@ select
     s.m_first_period                                                           as first_period,
     s.m_last_period                                                            as last_period,
     coalesce(s.m_first_join_date, s.r_join_date)                               as first_join_date,
-    case when k.identity_id like 'cmnd:%' then 'cmnd' else 'cccd' end          as identity_source,
+    case when s.r_identity_id like 'cmnd:%' then 'cmnd' else 'cccd' end          as identity_source,
     sc.top_unit_code,
     sc.upper_unit_code,
     sc.province_old_code,
     sc.province_new_code,
     sc.ownership_type,
     sc.industry_code
-from keys as k
-left join states as s on s.member_key = k.member_key
+from states as s
 left join {{ ref('int_cdcs_scope_months') }} as sc
   on sc.cdcs_code = coalesce(s.m_cdcs_code, s.r_cdcs_code)
  and sc.period = coalesce(s.m_last_period, s.r_last_period)

@@ -47,7 +47,8 @@ def ingest(files, branch, period, kind, inbox, as_json, workbook):
     if workbook:
         path = branch_workbook(workbook)
         if path is None:
-            click.echo(f"Không có báo cáo chi tiết cho tệp {workbook} (tệp không tồn tại hoặc không được nhận).", err=True)
+            click.echo(f"Không có báo cáo chi tiết cho tệp {workbook} (tệp không tồn tại, không được nhận, hoặc danh "
+                       "sách dòng bị từ chối của tệp không còn đọc được: hãy nạp lại tệp gốc).", err=True)
             sys.exit(1)
         click.echo(str(path))
         sys.exit(0)

@@ -61,6 +61,7 @@ import datetime as _dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -995,7 +996,8 @@ def branch_workbook(file_id: str) -> Path | None:
     """The branch workbook (its own rows with the "Lỗi" column, plus the summary) of an accepted file version:
     `reports/<file_id>.xlsx`, made now from the archived original, the quarantine and the JSON report when
     the batch deferred it. The same reading, layout and normalisation as at ingestion (the same engine code),
-    so the workbook is the one a single upload gets. None for an unknown, refused or duplicate file id."""
+    so the workbook is the one a single upload gets. None for an unknown, refused or duplicate file id, and for a
+    version whose refused rows can no longer be read (its quarantine file unreadable or set aside)."""
     if not re.fullmatch(r"[0-9a-f]{16}", file_id or ""):
         return None
     path = config.reports_dir() / f"{file_id}.xlsx"
@@ -1024,6 +1026,13 @@ def branch_workbook(file_id: str) -> Path | None:
     from pipelines.ingest import quarantine
 
     qdf = quarantine.rows_for(file_id)  # its loose file, or its rows in the compacted segments
+    if qdf is None and (rep.rows_refused or 0) > 0:
+        # its refused rows cannot be read (an unreadable quarantine file, set aside by a build): a workbook
+        # without them would tell the branch every row passed. None; the original, ingested again, gives them.
+        logging.getLogger(__name__).warning(
+            "branch workbook of %s: its %d refused rows cannot be read; ingest the original again",
+                    file_id, rep.rows_refused)
+        return None
     if qdf is None:
         qdf = pl.DataFrame(schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})
     stage = _Stage()

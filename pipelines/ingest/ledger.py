@@ -142,7 +142,10 @@ def _segment_index(raw_dir: Path | None = None) -> tuple[pl.DataFrame, dict[str,
     key = tuple((os.fspath(f), f.stat().st_size) for f in files if f.exists())
     with _index_lock:
         if _index["key"] != key:
-            df = _read([Path(k[0]) for k in key])
+            try:
+                df = _read([Path(k[0]) for k in key])
+            except (OSError, pl.exceptions.PolarsError, ValueError):  # an unreadable segment (set aside next build)
+                df = _read_readable([Path(k[0]) for k in key])
             if df.height:
                 df = df.unique(subset="file_id", keep="last", maintain_order=True)
             _index.update(key=key, df=df, pos={fid: i for i, fid in enumerate(df.get_column("file_id").to_list())})
@@ -247,7 +250,8 @@ def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> di
     The caller holds the ledger lock (`engine.ledger_lock`), so no row is written meanwhile. Each new file is
     durable before the files it replaces are deleted: a crash leaves rows twice (kept once by every reader,
     folded again next time), never missing. A loose file that cannot be read is moved to `files/unreadable/` and
-    its row rebuilt from the version's JSON report when there is one. Returns {"folded": n loose rows, "merged":
+    its row rebuilt from the version's JSON report when there is one; so is a segment that cannot be read (its rows
+    rebuilt from every JSON report left without a ledger row). Returns {"folded": n loose rows, "merged":
     n segments merged, "set_aside": [moved paths], "restored": [file_ids rebuilt], "notice": Vietnamese /
     English text for the operator, or None}."""
     out: dict = {"folded": 0, "merged": 0, "set_aside": [], "restored": [], "notice": None}
@@ -280,6 +284,28 @@ def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> di
             f.unlink(missing_ok=True)
         out["folded"] = len(loose)
     segs = segment_files(raw_dir)
+    # a segment that cannot be read fails every build that reads the ledger: set it aside too, and rebuild the rows
+    # it held from the JSON reports that have no ledger row left (a report is written just before its ledger row)
+    seg_df, bad_segs = read_or_set_aside(segs, _read, ledger_dir(raw_dir) / UNREADABLE)
+    if bad_segs:
+        known = set(seg_df.get_column("file_id").to_list()) if seg_df.height else set()
+        reports = (Path(raw_dir).parent / "reports") if raw_dir is not None else config.reports_dir()
+        missing = sorted(p.stem for p in reports.glob("*.json") if p.stem not in known)
+        rows = [r for r in (row_from_report(i, raw_dir) for i in missing) if r is not None]
+        if rows:
+            _write_durable(pl.DataFrame(rows, schema=SCHEMA).sort("file_id"),
+                           segments_dir(raw_dir) / f"{stamp}-{os.getpid()}-restored.parquet")
+        out["set_aside"] += [os.fspath(p) for p in bad_segs]
+        out["restored"] += [r["file_id"] for r in rows]
+        seg_notice = (
+            f"Sổ ghi nhận tệp: {len(bad_segs)} tệp phân đoạn không đọc được đã chuyển sang "
+            f"{ledger_dir(raw_dir) / UNREADABLE}; {len(rows)} dòng đã khôi phục từ báo cáo JSON của các phiên bản "
+            "tệp. Các lần nhận trùng lặp chỉ ghi trong tệp đó không khôi phục được (không ảnh hưởng số liệu). / "
+            f"Ingest ledger: {len(bad_segs)} unreadable segment file(s) moved to {ledger_dir(raw_dir) / UNREADABLE}; "
+            f"{len(rows)} row(s) rebuilt from the file versions' JSON reports. Duplicate arrivals recorded only in "
+            "that file are not rebuilt (no figure depends on them).")
+        out["notice"] = f"{out['notice']} {seg_notice}" if out["notice"] else seg_notice
+        segs = segment_files(raw_dir)
     if len(segs) > max_segments:
         # later segments hold the later writes of a file_id (a refused version rewritten): keep the last
         df = _read(segs).unique(subset="file_id", keep="last", maintain_order=True)

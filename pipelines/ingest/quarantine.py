@@ -11,13 +11,14 @@ a reader may see a file's rows twice for a moment (identical; the warehouse keep
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 from pathlib import Path
 
 import polars as pl
 
 from pipelines import config
-from pipelines.ingest.ledger import MAX_SEGMENTS, UNREADABLE, _write_durable, read_or_set_aside
+from pipelines.ingest.ledger import MAX_SEGMENTS, UNREADABLE, _write_durable, read_or_set_aside, split_readable
 
 SCHEMA: dict[str, pl.DataType] = {
     "file_id": pl.String, "source_sheet": pl.String, "source_row": pl.Int64, "rule": pl.String,
@@ -63,10 +64,23 @@ def rows_for(file_id: str, qdir: Path | None = None) -> pl.DataFrame | None:
             return conform(pl.read_parquet(p))
         except FileNotFoundError:  # folded meanwhile: read the segments
             pass
+        except (OSError, pl.exceptions.PolarsError, ValueError):  # unreadable (the next build sets it aside)
+            logging.getLogger(__name__).warning("quarantine file %s cannot be read", p)
+            return None
     segs = segment_files(qdir)
     if not segs:
         return None
-    df = conform(pl.scan_parquet([os.fspath(f) for f in segs]).filter(pl.col("file_id") == file_id).collect())
+
+    def scan(files):
+        return conform(pl.scan_parquet([os.fspath(f) for f in files]).filter(pl.col("file_id") == file_id).collect())
+
+    try:
+        df = scan(segs)
+    except (OSError, pl.exceptions.PolarsError, ValueError):  # a segment that cannot be read: the others
+        good, bad = split_readable(segs, _read)
+        for f in bad:
+            logging.getLogger(__name__).warning("quarantine segment %s cannot be read: skipped", f)
+        df = scan(good) if good else pl.DataFrame(schema=SCHEMA)
     return df.unique(maintain_order=True).sort("source_row") if df.height else None
 
 
@@ -101,6 +115,19 @@ def compact(qdir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
             f.unlink(missing_ok=True)
         out["folded"] = len(loose)
     segs = segment_files(qdir)
+    _, bad_segs = read_or_set_aside(segs, _read, base / UNREADABLE)
+    if bad_segs:  # the refused rows it held cannot be rebuilt (only re-ingesting the originals gives them back)
+        names = ", ".join(p.name for p in bad_segs)
+        seg_notice = (
+            f"Vùng cách ly: {len(bad_segs)} tệp phân đoạn không đọc được ({names}) đã chuyển sang {base / UNREADABLE}; "
+            "các dòng bị từ chối trong đó sẽ thiếu trong báo cáo chất lượng dữ liệu cho đến khi nạp lại tệp gốc "
+            "(lưu trong archive/). Các dòng hợp lệ không bị ảnh hưởng. / "
+            f"Quarantine: {len(bad_segs)} unreadable segment file(s) ({names}) moved to {base / UNREADABLE}; the "
+            "refused rows they held are missing from the data-quality marts until the originals (in archive/) are "
+            "ingested again. Accepted rows are not affected.")
+        out["set_aside"] += [os.fspath(p) for p in bad_segs]
+        out["notice"] = f"{out['notice']} {seg_notice}" if out["notice"] else seg_notice
+        segs = segment_files(qdir)
     if len(segs) > max_segments:
         df = _read(segs).unique(maintain_order=True)
         _write_durable(df.sort("file_id", "source_sheet", "source_row"),

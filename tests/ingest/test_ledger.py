@@ -134,6 +134,8 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
         path.write_bytes(path.read_bytes()[: 40])  # truncated
     # until the next build sets it aside, the readers (upload history, duplicate checks) skip it instead of failing
     assert [r["file_id"] for r in _ledger_state()] == [r2.file_id]
+    (root / "reports" / f"{r1.file_id}.xlsx").unlink(missing_ok=True)
+    assert quarantine.rows_for(r1.file_id) is None  # unreadable: no rows, no exception
     with engine.ledger_lock():
         out = ledger.compact()
         q = quarantine.compact()
@@ -146,6 +148,8 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
     assert ledger.row(r2.file_id)["status"] == r2.status
     assert q["set_aside"] and r1.file_id in q["notice"] and "Vùng cách ly" in q["notice"]
     assert quarantine.rows_for(r1.file_id) is None  # its refused rows are what is missing, as the notice says
+    # no branch workbook that would tell the branch all its rows passed: none, until the original is re-ingested
+    assert engine.branch_workbook(r1.file_id) is None
     assert (root / "quarantine" / "unreadable" / f"{r1.file_id}.parquet.unreadable").exists()  # kept, not deleted
     # the next build's plan carries the notices (the refresh summary and the publish metadata print them)
     ledger.loose_path(r2.file_id).write_bytes(b"PAR1 not a parquet file")
@@ -161,3 +165,40 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
         assert f"lưu ý / notice: {plan.notices[0]}" in shown
     finally:
         build.discard_build("notice-test")
+
+
+def test_unreadable_segments_are_set_aside_and_the_ledger_rows_rebuilt(root, tmp_path):
+    """A ledger or quarantine *segment* that cannot be read (a disk fault after compaction) no longer fails every
+    build either: the next compaction sets it aside and rebuilds the ledger rows it held from the JSON reports
+    left without a ledger row; the refused rows it held are named as missing until the originals are re-ingested."""
+    from pipelines.ingest import engine, ledger, quarantine
+
+    bad = [member(i) for i in range(4)] + [member(9, **{"Số CMND/CCCD": "12345"})]
+    r1 = ingest(write_xlsx(tmp_path / "a.xlsx", bad))
+    r2 = ingest(write_xlsx(tmp_path / "b.xlsx", [member(i) for i in range(3)]), period="2025-04")
+    with engine.ledger_lock():
+        ledger.compact()
+        quarantine.compact()
+    r3 = ingest(write_xlsx(tmp_path / "c.xlsx", [member(i) for i in range(2)]), period="2025-05")
+    before = _ledger_state()
+    assert len(before) == 3 and len(ledger.segment_files()) == 1 and len(quarantine.segment_files()) == 1
+    seg, qseg = ledger.segment_files()[0], quarantine.segment_files()[0]
+    for path in (seg, qseg):
+        path.write_bytes(path.read_bytes()[:60])  # truncated
+    (root / "reports" / f"{r1.file_id}.xlsx").unlink(missing_ok=True)
+    assert quarantine.rows_for(r1.file_id) is None and engine.branch_workbook(r1.file_id) is None  # no exception
+    with engine.ledger_lock():
+        out = ledger.compact()
+        q = quarantine.compact()
+    assert sorted(out["restored"]) == sorted([r1.file_id, r2.file_id]) and out["folded"] == 1
+    assert [p.split("/")[-1] for p in out["set_aside"]] == [f"{seg.name}.unreadable"]
+    assert "tệp phân đoạn không đọc được" in out["notice"] and "2 dòng đã khôi phục" in out["notice"]
+    after = _ledger_state()
+    assert [{k: v for k, v in r.items() if k != "ingested_at"} for r in after] == \
+        [{k: v for k, v in r.items() if k != "ingested_at"} for r in before]  # every row, the same values
+    assert ledger.row(r1.file_id)["rows_refused"] == 1 and ledger.row(r3.file_id)["status"] == r3.status
+    assert q["set_aside"] and qseg.name in q["notice"] and "nạp lại tệp gốc" in q["notice"]
+    assert quarantine.rows_for(r1.file_id) is None  # what the notice says is missing
+    assert (root / "raw" / "files" / "unreadable" / f"{seg.name}.unreadable").exists()  # kept for inspection
+    with engine.ledger_lock():  # the next compaction finds nothing wrong
+        assert ledger.compact()["notice"] is None and quarantine.compact()["notice"] is None

@@ -75,8 +75,17 @@ def test_incremental_refresh_runs_every_asset(tiny, tmp_path, monkeypatch):
     sent, real_periods = [], wbuild.periods_env
     monkeypatch.setattr(wbuild, "periods_env", lambda plan: sent.append(real_periods(plan)) or sent[-1])
 
+    # a loose ledger file a disk fault truncated: the build sets it aside, and the operator is told through the
+    # publish asset's materialisation metadata of this real run (RefreshOutcome reads the notices from there)
+    from pipelines.ingest import ledger
+
+    ledger.loose_path("deadbeefdeadbeef").write_bytes(b"PAR1 not a parquet file")
+
     out = run_monthly_refresh()
     assert out.success, out.summary()
+    assert len(out.notices) == 1 and "deadbeefdeadbeef" in out.notices[0] and "không đọc được" in out.notices[0]
+    assert f"lưu ý / notice: {out.notices[0]}" in out.summary()
+    assert (root / "raw" / "files" / "unreadable" / "deadbeefdeadbeef.parquet.unreadable").exists()
     # the copy the build started from was made in the background while the inbox was ingested, and taken
     assert copies == ["prefetch-base-copy"]
     assert not [p.name for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]

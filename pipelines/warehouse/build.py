@@ -176,8 +176,8 @@ def warehouse_code_fingerprint() -> str:
     whose code differs from its base version's runs in full (`prepare_build`), because the tables kept month by
     month and the incremental models hold rows computed by the old code. A YAML file counts without its
     `description` texts (documentation: the warehouse stores no description, the SQL page reads them from the
-    manifest), so a docs-only YAML edit keeps the next refresh incremental; every other edit counts (a full build
-    is always correct, only slower)."""
+    manifest) and a SQL file without its comments, so a docs-only YAML edit or a comment edit keeps the next
+    refresh incremental; every other edit counts (a full build is always correct, only slower)."""
     h = hashlib.sha256()
     root = config.REPO_ROOT
     # not: hidden files (dbt writes profiles/.user.yml on its first run), the profiles (connection settings, not
@@ -202,10 +202,25 @@ def _without_descriptions(node):
     return node
 
 
+_JINJA_COMMENT = re.compile(rb"\{#.*?#\}", re.S)
+_SQL_COMMENT_LINE = re.compile(rb"^[ \t]*--[^\n]*(\n|$)", re.M)
+
+
+def _without_comments(sql: bytes) -> bytes:
+    """A model or macro without its comments: Jinja comments (`{# … #}`, never rendered) and whole-line SQL
+    comments (`-- …` from the line start; a comment after code on the same line still counts, since telling it
+    from `--` inside a string would need a SQL parser), and without blank lines."""
+    text = _SQL_COMMENT_LINE.sub(b"", _JINJA_COMMENT.sub(b"", sql))
+    return b"\n".join(line for line in text.splitlines() if line.strip())  # nor the blank lines left
+
+
 def _fingerprint_bytes(path: Path) -> bytes:
-    """What of a file the fingerprint covers: its bytes, or for YAML its content without `description` keys
-    (canonical JSON; a file that does not parse counts byte for byte)."""
+    """What of a file the fingerprint covers: its bytes; for SQL without its comments (`_without_comments`); for
+    YAML its content without `description` keys (canonical JSON; a file that does not parse counts byte for
+    byte)."""
     data = path.read_bytes()
+    if path.suffix == ".sql":
+        return _without_comments(data)
     if path.suffix not in (".yml", ".yaml"):
         return data
     try:

@@ -134,4 +134,15 @@ def test_code_fingerprint_follows_the_models_not_dbt_housekeeping(tmp_path, monk
     assert warehouse_code_fingerprint() == fourth
     yml.write_text("models:\n- name: a\n  description: grain one row\n  columns:\n  - name: x\n"
                    "    description: the x\n    data_type: bigint\n")  # a contract type: counts
-    assert warehouse_code_fingerprint() not in (first, second, third, fourth)
+    fifth = warehouse_code_fingerprint()
+    assert fifth not in (first, second, third, fourth)
+    # comments in a model or macro (whole-line SQL comments, Jinja comments) are documentation too
+    sql = tmp_path / "dbt_project/models/a.sql"
+    sql.write_text("-- grain: one row\n{#- a Jinja note\n   on two lines -#}\nselect 2\n")
+    assert warehouse_code_fingerprint() == fifth
+    sql.write_text("-- grain: one row, reworded\nselect 2\n    -- an indented note\n")
+    assert warehouse_code_fingerprint() == fifth
+    sql.write_text("select 2 -- after code: counts (it could be inside a string)\n")
+    assert warehouse_code_fingerprint() != fifth
+    sql.write_text("-- grain: one row\nselect 3\n")
+    assert warehouse_code_fingerprint() not in (fifth, second)

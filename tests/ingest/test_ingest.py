@@ -161,8 +161,36 @@ def test_parquet_reader(root, tmp_path):
     assert rep.status == "accepted" and rep.rows_accepted == 3, rep.message_vi
 
 
-def test_xls_legacy_skipped_honestly():
-    pytest.skip("no .xls writer available offline (xlwt missing); .xls goes through the same calamine reader")
+def test_xls_legacy_workbook(root, tmp_path):
+    """A real Excel 97-2003 .xls (written with xlwt, the format many offices still save in): title rows, text
+    CCCDs that keep their leading zero, birth dates typed as Excel dates, salaries typed as numbers."""
+    import xlwt  # pinned in requirements.lock (tests only)
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("Danh sach")
+    date_style = xlwt.easyxf(num_format_str="dd/mm/yyyy")
+    ws.write(0, 0, "LIÊN ĐOÀN LAO ĐỘNG QUẬN 1")
+    ws.write(1, 2, "DANH SÁCH ĐOÀN VIÊN THÁNG 03/2025")
+    for c, h in enumerate(HDR):
+        ws.write(3, c, h)
+    rows = [member(i) for i in range(4)]
+    for r, row in enumerate(rows, start=4):
+        for c, h in enumerate(HDR):
+            v = row[h]
+            if h == "Ngày sinh":
+                d, m, y = (int(x) for x in v.split("/"))
+                ws.write(r, c, dt.date(y, m, d), date_style)  # an Excel date (a number), not text
+            elif h == "Lương đóng BHXH":
+                ws.write(r, c, int(v.replace(".", "")))  # a number
+            else:
+                ws.write(r, c, v)  # text, the CCCD included
+    p = tmp_path / "DS doan vien T3.2025.xls"
+    wb.save(str(p))
+    rep = ingest(p)
+    assert rep.status == "accepted" and rep.format == "xls" and rep.rows_accepted == 4, rep.message_vi
+    raw = pl.read_parquet(rep.raw_path).sort("source_row")
+    assert raw["cccd"].to_list() == [r["Số CMND/CCCD"] for r in rows]  # "0790…": the leading zero kept
+    assert raw["birth_date"].to_list() == [dt.date(1980 + i, 3, 5) for i in range(4)]
+    assert raw["insurance_salary"].to_list() == [6_500_000] * 4
 
 
 # ------------------------------------------------------------------------------------------------ normalising

@@ -20,12 +20,6 @@ with rows_ as (
     from {{ ref('int_identity_variants') }}
 ),
 
-cccd_people as (
-    select cccd, name_key, birth_date, birth_date_precision, gender, min(first_period) as first_period
-    from rows_ where cccd is not null
-    group by all
-),
-
 cmnd_cooccurring as (
     select cmnd, min(cccd) as cccd, count(distinct cccd) as n_cccd
     from rows_
@@ -40,12 +34,28 @@ cmnd_only as (
     group by all
 ),
 
+cccd_people as (
+    -- the CCCD people some CMND-only record could match (same name, gender and exact birth date): the matching
+    -- below needs no other, so the 12 M CCCD variants of a national warehouse are not all grouped by their details
+    select v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender, min(v.first_period) as first_period
+    from rows_ as v
+    where v.cccd is not null and v.birth_date_precision = 'day'
+      and exists (select 1 from cmnd_only as c
+                  where c.name_key = v.name_key and c.gender = v.gender and c.birth_date = v.birth_date
+                    and c.birth_date_precision = 'day')
+    group by v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender
+),
+
 cmnd_first as (
     select cmnd, min(first_period) as first_seen from cmnd_only group by cmnd
 ),
 
 cccd_first as (
-    select cccd, min(first_period) as first_seen from cccd_people group by cccd
+    -- when each of those CCCDs was first written, however (all its variants)
+    select cccd, min(first_period) as first_seen
+    from rows_
+    where cccd in (select cccd from cccd_people)
+    group by cccd
 ),
 
 all_matches as (
@@ -99,7 +109,8 @@ cccd_records as (
         cccd                     as identity_id,
         'cccd'                   as resolution,
         cast(0 as bigint)        as n_later_matches
-    from cccd_people
+    from rows_
+    where cccd is not null
 ),
 
 cmnd_records as (

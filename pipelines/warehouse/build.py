@@ -457,9 +457,30 @@ def remove_stale_builds(max_age_seconds: float = STALE_BUILD_SECONDS) -> list[st
     return removed
 
 
+# dbt runs this many models at once (profiles.yml `threads`) unless DOANVIEN_DBT_THREADS says otherwise. Each DuckDB
+# query already uses every core, and two 12 M-row models side by side share memory_limit and spill: in the national
+# refresh at 8668f52, int_member_roster_states and int_member_unit_months took 104 s and 99 s side by side against
+# 38 s and 37 s one after the other, and dbt as a whole ~30 s longer with two threads. So a build whose latest
+# month of roster rows is large runs one model at a time; a small one keeps two (many small models and tests).
+LARGE_MONTH_BYTES = 64 * 1024 * 1024  # Parquet bytes of one month's roster rows: national ~380 MB, small ~2 MB
+
+
+def default_dbt_threads(raw_dir: Path | None = None) -> int:
+    """1 when the latest month of raw roster rows holds more than `LARGE_MONTH_BYTES`, else 2."""
+    months = sorted(p for p in (Path(raw_dir or config.raw_dir()) / "roster").glob("file_month=*") if p.is_dir())
+    if not months:
+        return 2
+    size = 0
+    for f in months[-1].glob("*.parquet"):
+        with contextlib.suppress(FileNotFoundError):
+            size += f.stat().st_size
+    return 1 if size > LARGE_MONTH_BYTES else 2
+
+
 def dbt_env(plan: BuildPlan) -> dict[str, str]:
     """Environment variables dbt needs for this build (profiles.yml and dbt_project.yml read them)."""
     return {
+        "DOANVIEN_DBT_THREADS": os.environ.get("DOANVIEN_DBT_THREADS") or str(default_dbt_threads()),
         "DOANVIEN_BUILD_DB": plan.build_path,
         "DOANVIEN_RAW_DIR": os.fspath(config.raw_dir()),
         "DOANVIEN_REGISTRY_DIR": os.fspath(config.registry_dir()),

@@ -1031,7 +1031,7 @@ def branch_workbook(file_id: str) -> Path | None:
         # without them would tell the branch every row passed. None; the original, ingested again, gives them.
         logging.getLogger(__name__).warning(
             "branch workbook of %s: its %d refused rows cannot be read; ingest the original again",
-                    file_id, rep.rows_refused)
+            file_id, rep.rows_refused)
         return None
     if qdf is None:
         qdf = pl.DataFrame(schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})

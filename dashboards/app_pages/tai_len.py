@@ -107,7 +107,10 @@ def body():
         if st.button(tr("Chuẩn bị bảng lỗi (Excel)", "Prepare the error workbook"), key="up_hist_prepare"):
             path = uploads.history_workbook(user, fid, page=PAGE)
             if path is None:
-                st.error(tr("Không tạo được bảng lỗi cho tệp này.", "No error workbook for this file."))
+                st.error(tr("Không tạo được bảng lỗi cho tệp này: tệp gốc không còn trong kho lưu trữ, hoặc danh sách "
+                            "dòng bị từ chối của tệp không còn đọc được. Vui lòng gửi lại tệp để có bảng lỗi.",
+                            "No error workbook for this file: its original is no longer archived, or its refused "
+                            "rows can no longer be read. Send the file again to get one."))
             else:
                 st.download_button(tr("Tải bảng lỗi (Excel)", "Download the error workbook"), path.read_bytes(),
                                    file_name=f"loi_{fid}.xlsx",

@@ -307,8 +307,9 @@ def compact(raw_dir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> di
         out["notice"] = f"{out['notice']} {seg_notice}" if out["notice"] else seg_notice
         segs = segment_files(raw_dir)
     if len(segs) > max_segments:
-        # later segments hold the later writes of a file_id (a refused version rewritten): keep the last
-        df = _read(segs).unique(subset="file_id", keep="last", maintain_order=True)
+        # later segments hold the later writes of a file_id (a refused version rewritten): keep the last (the rows
+        # just read, unless segments were set aside and restored meanwhile)
+        df = (_read(segs) if bad_segs else seg_df).unique(subset="file_id", keep="last", maintain_order=True)
         _write_durable(df.sort("file_id"), segments_dir(raw_dir) / f"{stamp}-{os.getpid()}-merged.parquet")
         for f in segs:
             f.unlink(missing_ok=True)

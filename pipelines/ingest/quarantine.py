@@ -115,7 +115,7 @@ def compact(qdir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
             f.unlink(missing_ok=True)
         out["folded"] = len(loose)
     segs = segment_files(qdir)
-    _, bad_segs = read_or_set_aside(segs, _read, base / UNREADABLE)
+    seg_df, bad_segs = read_or_set_aside(segs, _read, base / UNREADABLE)
     if bad_segs:  # the refused rows it held cannot be rebuilt (only re-ingesting the originals gives them back)
         names = ", ".join(p.name for p in bad_segs)
         seg_notice = (
@@ -129,7 +129,7 @@ def compact(qdir: Path | None = None, max_segments: int = MAX_SEGMENTS) -> dict:
         out["notice"] = f"{out['notice']} {seg_notice}" if out["notice"] else seg_notice
         segs = segment_files(qdir)
     if len(segs) > max_segments:
-        df = _read(segs).unique(maintain_order=True)
+        df = seg_df.unique(maintain_order=True)  # the readable segments, just read (segs lists no other now)
         _write_durable(df.sort("file_id", "source_sheet", "source_row"),
                        segments_dir(qdir) / f"{stamp}-{os.getpid()}-merged.parquet")
         for f in segs:

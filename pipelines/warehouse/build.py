@@ -466,15 +466,18 @@ LARGE_MONTH_BYTES = 64 * 1024 * 1024  # Parquet bytes of one month's roster rows
 
 
 def default_dbt_threads(raw_dir: Path | None = None) -> int:
-    """1 when the latest month of raw roster rows holds more than `LARGE_MONTH_BYTES`, else 2."""
+    """1 when one of the three latest months of raw roster rows holds more than `LARGE_MONTH_BYTES`, else 2 (not
+    the latest alone: a branch sending next month's roster early opens a month directory with one file)."""
     months = sorted(p for p in (Path(raw_dir or config.raw_dir()) / "roster").glob("file_month=*") if p.is_dir())
-    if not months:
-        return 2
-    size = 0
-    for f in months[-1].glob("*.parquet"):
-        with contextlib.suppress(FileNotFoundError):
-            size += f.stat().st_size
-    return 1 if size > LARGE_MONTH_BYTES else 2
+
+    def size(d: Path) -> int:
+        total = 0
+        for f in d.glob("*.parquet"):
+            with contextlib.suppress(FileNotFoundError):
+                total += f.stat().st_size
+        return total
+
+    return 1 if any(size(d) > LARGE_MONTH_BYTES for d in months[-3:]) else 2
 
 
 def dbt_env(plan: BuildPlan) -> dict[str, str]:

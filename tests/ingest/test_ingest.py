@@ -555,3 +555,19 @@ def test_a_flat_rows_file_with_no_month_is_kept_aside_not_lost(root):
     assert (root / "raw" / "roster" / "unplaced" / orphan.name).exists() and not orphan.exists()
     template_dir = raw_schema_template_path("roster").parent
     assert sorted(p.name for p in template_dir.iterdir()) == ["_schema.parquet"]
+
+
+def test_names_are_stored_nfc_trimmed_single_spaced(root, tmp_path):
+    """The raw zone's names are NFC, trimmed and single-spaced whatever the office typed (decomposed accents,
+    non-breaking and doubled spaces): the warehouse relies on it (int_roster_rows_monthly takes name_key as
+    lower(full_name), and identity resolution matches CMND records to CCCD people on it)."""
+    import unicodedata
+
+    messy = ["  Nguyễn   Thị\u00a0Hoà ", unicodedata.normalize("NFD", "Trần Văn Bình"), "Lê\tVăn \u200bCường",
+             "Phạm Thu Dung"]
+    rows = [member(i, **{"Họ và tên": name}) for i, name in enumerate(messy)]
+    rep = ingest(write_xlsx(tmp_path / "names.xlsx", rows))
+    assert rep.status == "accepted" and rep.rows_accepted == 4, rep.message_vi
+    names = pl.read_parquet(rep.raw_path).sort("source_row")["full_name"].to_list()
+    assert names == ["Nguyễn Thị Hòa", "Trần Văn Bình", "Lê Văn Cường", "Phạm Thu Dung"]  # one tone-mark style too
+    assert all(n == unicodedata.normalize("NFC", n) for n in names)

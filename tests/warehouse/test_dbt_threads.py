@@ -19,10 +19,13 @@ def test_threads_follow_the_size_of_the_latest_month(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     assert build.default_dbt_threads(raw) == 2  # nothing ingested yet
     _month(raw, "0000-00", 10)  # the schema file sorts first
-    _month(raw, "2026-10", build.LARGE_MONTH_BYTES + 1)
-    _month(raw, "2026-11", 2_000_000)  # the latest month decides: small
+    _month(raw, "2026-07", build.LARGE_MONTH_BYTES + 1)  # large, but older than the three latest months
+    for m in ("2026-08", "2026-09", "2026-10"):
+        _month(raw, m, 2_000_000)
     assert build.default_dbt_threads(raw) == 2
-    _month(raw, "2026-12", build.LARGE_MONTH_BYTES + 1)
+    _month(raw, "2026-11", build.LARGE_MONTH_BYTES + 1)
+    assert build.default_dbt_threads(raw) == 1
+    _month(raw, "2026-12", 50_000)  # one branch sent December's roster early: November still counts
     assert build.default_dbt_threads(raw) == 1
     plan = build.BuildPlan(run_id="r", version="v", build_path=os.fspath(tmp_path / "b.duckdb"),
                            analyst_build_path=os.fspath(tmp_path / "b.analyst.duckdb"), full_refresh=True,

@@ -26,7 +26,8 @@ select
     coalesce(r.cccd, 'cmnd:' || r.cmnd)                 as identity_record,
     r.full_name,
     -- name_key(r.full_name) without its NFC and blank folding: ingestion (normalize.prepare_text) stores names
-    -- NFC, trimmed, with single spaces, so lower case is all that is left (~8 s less over a national month)
+    -- NFC, trimmed, with single spaces (tests/ingest/test_ingest.py::test_names_are_stored_nfc_trimmed_single_spaced),
+    -- so lower case is all that is left (~8 s less over a national month)
     lower(r.full_name)                                  as name_key,
     r.birth_date,
     r.birth_date_precision,

@@ -1,5 +1,5 @@
 -- grain: one way a person was written on current-roster rows (not carried forward): cccd × cmnd × name_key ×
--- birth_date × birth_date_precision × gender (nulls are values), with the first month it was written and the
+-- birth_date × birth_date_precision × gender × bhxh_code (nulls are values), with the first month it was written and the
 -- smallest CĐCS code that wrote it that month. What identity resolution (int_member_identities), its conflicts
 -- (dq_member_conflicts) and key changes read instead of every roster row of all history.
 -- IDENTIFYING (CCCD, CMND, names, birth dates): intermediate schema, never in the analysts' file.
@@ -28,6 +28,7 @@ with rows_ as (
         birth_date,
         coalesce(birth_date_precision, 'day')                       as birth_date_precision,
         gender,
+        bhxh_code,
         period,
         cdcs_code
     from {{ ref('int_roster_rows_monthly') }}
@@ -52,6 +53,7 @@ new_rows as (
           and s.birth_date is not distinct from r.birth_date
           and s.birth_date_precision = r.birth_date_precision
           and s.gender is not distinct from r.gender
+          and s.bhxh_code is not distinct from r.bhxh_code
     )
 )
 {%- endif %}
@@ -63,7 +65,8 @@ select
     birth_date,
     birth_date_precision,
     gender,
+    bhxh_code,
     min(period)                                                 as first_period,
     arg_min(cdcs_code, struct_pack(p := period, c := cdcs_code)) as first_cdcs_code
 from {{ 'new_rows' if combine else 'rows_' }}
-group by cccd, cmnd, name_key, birth_date, birth_date_precision, gender
+group by cccd, cmnd, name_key, birth_date, birth_date_precision, gender, bhxh_code

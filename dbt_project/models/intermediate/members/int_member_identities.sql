@@ -12,11 +12,15 @@
 --   month never merges or splits people already built (keys stay stable; the months built keep theirs), except
 --   a CMND-only member whose matching CCCD person appears for the first time: a pure re-key
 --   (int_member_key_changes). The match is exact: a birth date known only to the year or month never links
---   (common names share a birth year; a wrong link would merge two people).
+--   (common names share a birth year; a wrong link would merge two people). Nor does a CCCD person whose social
+--   insurance codes (BHXH, a lifelong personal number) written by then all differ from those of the CMND record:
+--   at national scale thousands of different people share a name, a gender and a birth date (~1,000 CMND-only
+--   members of the 12 M-member test data matched exactly one such stranger). A side without a BHXH code does not
+--   block a match.
 with rows_ as (
     -- every way a person was written on the current rosters, with its first month (int_identity_variants: kept
     -- month by month, so resolution reads one row per variant, not every roster row of all history)
-    select cccd, cmnd, name_key, birth_date, birth_date_precision, gender, first_period
+    select cccd, cmnd, name_key, birth_date, birth_date_precision, gender, bhxh_code, first_period
     from {{ ref('int_identity_variants') }}
 ),
 
@@ -44,6 +48,22 @@ cccd_people as (
                   where c.name_key = v.name_key and c.gender = v.gender and c.birth_date = v.birth_date
                     and c.birth_date_precision = 'day')
     group by v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender
+),
+
+cmnd_bhxh as (
+    -- the BHXH codes written for each CMND-only record, each with the first month it was written
+    select cmnd, bhxh_code, min(first_period) as first_period
+    from rows_
+    where cccd is null and cmnd is not null and bhxh_code is not null
+    group by cmnd, bhxh_code
+),
+
+cccd_bhxh as (
+    -- the same for the CCCD people some CMND-only record could match
+    select cccd, bhxh_code, min(first_period) as first_period
+    from rows_
+    where cccd in (select cccd from cccd_people) and bhxh_code is not null
+    group by cccd, bhxh_code
 ),
 
 cmnd_first as (
@@ -74,6 +94,19 @@ all_matches as (
      and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
     join cmnd_first as cf on cf.cmnd = c.cmnd
     join cccd_first as pf on pf.cccd = p.cccd
+    -- not two different people by their BHXH codes: both had one written by the time they were first seen
+    -- together, and none in common
+    where not (
+        exists (select 1 from cmnd_bhxh as cb
+                where cb.cmnd = c.cmnd and cb.first_period <= greatest(cf.first_seen, pf.first_seen))
+        and exists (select 1 from cccd_bhxh as pb
+                    where pb.cccd = p.cccd and pb.first_period <= greatest(cf.first_seen, pf.first_seen))
+        and not exists (select 1 from cmnd_bhxh as cb
+                        join cccd_bhxh as pb on pb.bhxh_code = cb.bhxh_code
+                        where cb.cmnd = c.cmnd and pb.cccd = p.cccd
+                          and cb.first_period <= greatest(cf.first_seen, pf.first_seen)
+                          and pb.first_period <= greatest(cf.first_seen, pf.first_seen))
+    )
     group by c.cmnd, p.cccd, cf.first_seen, pf.first_seen
 ),
 

@@ -68,8 +68,11 @@ def build(full_refresh: bool) -> dict:
 
     from pipelines.warehouse.build import LAST_NODE_TIMINGS
 
+    from pipelines.warehouse.serving import warehouse_path
+
     res = build_and_publish(full_refresh=full_refresh)
-    return {"result": str(res)[:500], "slowest_nodes": [[n, round(s, 2)] for n, s in LAST_NODE_TIMINGS[:15]]}
+    return {"result": str(res)[:500], "version_path": str(warehouse_path()),
+            "slowest_nodes": [[n, round(s, 2)] for n, s in LAST_NODE_TIMINGS[:15]]}
 
 
 def refresh_month(full_refresh: bool = False) -> dict:
@@ -88,9 +91,31 @@ def refresh_month(full_refresh: bool = False) -> dict:
     finally:
         discard_prefetch()
     from pipelines.warehouse.build import LAST_NODE_TIMINGS
+    from pipelines.warehouse.serving import warehouse_path
 
     return {**tally, "ingest_s": t1 - t0, "build_s": t2 - t1, "result": str(res)[:500],
+            "version_path": str(warehouse_path()),
             "slowest_nodes": [[n, round(s, 2)] for n, s in LAST_NODE_TIMINGS[:15]]}
+
+
+def verify(root: str, refresh_path: str | None, full_path: str | None) -> dict:
+    """The refresh's and the full rebuild's warehouse against the generator's ground truth (mismatching rows per
+    comparison), and the two against each other (rows only in one, per table): pipelines.generate.verify."""
+    from pipelines.generate.verify import truth_mismatches, version_differences
+
+    out: dict = {}
+    for name, path in (("refresh", refresh_path), ("full_rebuild", full_path)):
+        if path:
+            t = time.perf_counter()
+            found = truth_mismatches(path, root)
+            out[f"truth_{name}"] = {k: len(v) for k, v in found.items()}
+            out[f"truth_{name}_first"] = {k: [str(x) for x in v[:3]] for k, v in found.items() if v}
+            out[f"truth_{name}_s"] = time.perf_counter() - t
+    if refresh_path and full_path:
+        t = time.perf_counter()
+        out["refresh_vs_full"] = {k: list(v) for k, v in version_differences(refresh_path, full_path).items()}
+        out["refresh_vs_full_s"] = time.perf_counter() - t
+    return out
 
 
 # --------------------------------------------------------------------------- lookups

@@ -283,6 +283,7 @@ def markdown(res: dict) -> str:
                   + (" (a projection, not a measurement: this data set's build step covers "
                      f"{len(b['months'])} months; see bench/README.md for how well the projection held at small scale)"
                      if twelve.get("projected") else "") + "."]
+        L += _verify_lines(b.get("verify"))
     else:
         L.append(_na(b or {"reason": "not run"}))
     d = st.get("dashboards") or {}
@@ -331,3 +332,32 @@ def summary(res: dict) -> str:
     if ing.get("xlsx", {}).get("ratio"):
         L.append(f"- XLSX ingestion / fastest XLSX reader: {_s(ing['xlsx']['ratio'], 'x')}")
     return "\n".join(L)
+
+
+def _verify_lines(v: dict | None) -> list[str]:
+    """Section 4's check that the numbers are right (bench.engines.verify): both warehouses against the
+    generator's ground truth, and the refresh against the full rebuild, table by table."""
+    if not v:
+        return []
+    if not v.get("ok"):
+        return ["", f"Verification: {_na(v)}"]
+    r = v.get("result") or {}
+    L = ["", "**Are the numbers right?** (`pipelines.generate.verify`, run on the two warehouses this step published)", ""]
+    for name, label in (("refresh", "the incremental refresh"), ("full_rebuild", "the full rebuild")):
+        t = r.get(f"truth_{name}")
+        if t is None:
+            continue
+        bad = {k: n for k, n in t.items() if n}
+        L.append(f"- Ground truth, {label}: " + (f"**all {len(t)} comparisons equal**" if not bad else
+                 f"**{len(bad)} of {len(t)} comparisons differ**: " + "; ".join(f"{k}: {n} rows" for k, n in bad.items()))
+                 + f" ({_s(r.get(f'truth_{name}_s'), 's')}).")
+        for k, rows in (r.get(f"truth_{name}_first") or {}).items():
+            L.append(f"  - {k}, first: {_flat('; '.join(rows))}")
+    d = r.get("refresh_vs_full")
+    if d is not None:
+        diff = {k: ab for k, ab in d.items() if ab[0] or ab[1]}
+        L.append(f"- Refresh vs full rebuild: " + (f"**all {len(d)} tables identical** (marts, restricted, per-person states)"
+                 if not diff else f"**{len(diff)} of {len(d)} tables differ**: "
+                 + "; ".join(f"{k}: {a} rows only in the refresh, {b} only in the rebuild" for k, (a, b) in diff.items()))
+                 + f" ({_s(r.get('refresh_vs_full_s'), 's')}).")
+    return L

@@ -384,6 +384,12 @@ def bench_build(ctx: dict) -> dict:
     out["incremental"] = run_callable("bench.engines:refresh_month", {"full_refresh": False}, env=env, timeout=T).to_dict()
     log(f"build: full rebuild of all {len(months)} months")
     out["full_rebuild"] = run_callable("bench.engines:build", {"full_refresh": True}, env=env, timeout=T).to_dict()
+    # the same numbers: both warehouses against the generator's ground truth, and the refresh against the rebuild
+    log("build: verify (ground truth, refresh = full rebuild)")
+    paths = [(out[k].get("result") or {}).get("version_path") if out[k]["ok"] else None
+             for k in ("incremental", "full_rebuild")]
+    out["verify"] = run_callable("bench.engines:verify", {"root": str(root), "refresh_path": paths[0],
+                                                          "full_path": paths[1]}, timeout=T).to_dict()
     # floors on the same raw zone: one plain DuckDB script, one month and all months
     for name, sel in (("floor_month", [months[-1]]), ("floor_all", months)):
         log(f"build: {name}")

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.generate import verify
 from pipelines.ingest.engine import RAW_SCHEMA, write_raw_schema_templates
 
 REPO = Path(__file__).resolve().parents[2]
@@ -366,10 +367,7 @@ def key_of(identity: str) -> str:
     return hashlib.sha256(f"{SECRET}|{identity}".encode()).hexdigest()[:32]
 
 
-MART_TABLES = ["dim_member", "dim_union_unit", "dim_province", "dim_date", "fct_membership_monthly",
-               "fct_member_events", "fct_dues_monthly", "fct_service_deliveries", "fct_activity_participation",
-               "fct_recruitment_potential", "fct_submissions", "mart_membership_cube", "mart_statutory_report",
-               "dq_member_conflicts", "dq_refused_rows"]
+MART_TABLES = list(verify.MART_TABLES)
 
 # counted members per period and CĐCS, by construction (see rosters())
 COUNTED = {

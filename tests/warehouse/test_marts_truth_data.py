@@ -10,26 +10,17 @@ the variable is unset.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_marts_ground_truth import COMPARISONS  # noqa: E402
+from pipelines.generate.verify import COMPARISONS, published_db, truth_mismatches
 
 DATA = os.environ.get("DOANVIEN_TRUTH_DATA")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not DATA, reason="DOANVIEN_TRUTH_DATA (a generated and refreshed data root) unset")]
-
-
-def published_db(root: Path) -> Path:
-    """The full warehouse file the CURRENT pointer names (CONTRACTS §6)."""
-    cur = json.loads((root / "warehouse" / "CURRENT").read_text())
-    path = Path(cur["path"])
-    return path if path.is_absolute() else root / "warehouse" / path
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +39,7 @@ def test_mart_equals_ground_truth(con, name):
 
 
 def summary(root: Path) -> dict[str, list[tuple]]:
-    import duckdb
-
-    con = duckdb.connect(str(published_db(root)), read_only=True)
-    try:
-        return {name: f(con, root) for name, f in COMPARISONS.items()}
-    finally:
-        con.close()
+    return truth_mismatches(published_db(root), root)
 
 
 if __name__ == "__main__":

@@ -172,8 +172,11 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     # a few legacy members known only by a 9-digit CMND
     legacy = np.zeros(P, bool)
     legacy[:N0] = (rng.random(N0) < LEGACY_CMND_SHARE) & (join[:N0] < d2i(date(2015, 1, 1)))
+    # the old province's code, then 7 digits unique within it (7,919 is prime to 10^7): unique nationwide, as real
+    # CMNDs are (their first digits name the issuing province). A shared prefix ("1" + the code's last digit)
+    # made two people of different provinces share a CMND at national scale.
     cmnd_num = (np.arange(P) * 7_919 + rng.integers(0, 10_000_000)) % 10_000_000
-    cmnd = pl.Series("c", ["1" + old_code[1]] * P) + pl.Series(cmnd_num).cast(pl.String).str.zfill(7)
+    cmnd = pl.Series("c", [old_code] * P) + pl.Series(cmnd_num).cast(pl.String).str.zfill(7)
     person_id = int(old_code) * 100_000_000 + np.arange(P, dtype=np.int64)
     bhxh = pl.Series((person_id * A_BHXH + 1_234_567) % 10_000_000_000).cast(pl.String).str.zfill(10)
     floor = MIN_WAGE[1] if old_code in REGION_I_OLD else MIN_WAGE[3]

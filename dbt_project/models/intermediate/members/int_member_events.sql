@@ -17,9 +17,8 @@
 -- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
 --   left in the first month of data) → leave/transfer_out, plus how they came: transfer_in when another
 --   CĐCS has a 'transfer' leaver row of theirs in the months the row covers (that transfer_out then names
---   this CĐCS), or when they were counted last month in a CĐCS whose roster is carried forward this month,
---   else a join when the join date falls in those months (the month, or since the branch's last roster when
---   last month was carried forward).
+--   this CĐCS), else a join when the join date falls in those months (the month, or since the branch's last
+--   roster when last month was carried forward).
 -- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
 -- into the gap month it happened in (period = month of event_date when it falls in the gap).
 -- An incremental table (keys only): a refresh computes the restated months from the month before them.
@@ -184,40 +183,22 @@ standalone_origins as (
      and t.period >= l.origin_lookback_from
 ),
 
-carried_origins as (
-    -- a standalone leaver counted last month in another CĐCS whose branch did not send this month's roster: that
-    -- repeated roster cannot show them leaving, the new unit's roster shows them arriving (a transfer_in from
-    -- there, dated to the month's start: the move date is not on any roster)
-    select l.member_key, l.period, l.cdcs_code, min(prev.cdcs_code) as origin_cdcs_code
-    from standalone_leavers as l
-    join months as prev
-      on prev.member_key = l.member_key
-     and prev.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
-     and prev.cdcs_code <> l.cdcs_code
-    join months as cur
-      on cur.member_key = l.member_key and cur.period = l.period and cur.cdcs_code = prev.cdcs_code
-     and cur.is_carried_forward
-    group by l.member_key, l.period, l.cdcs_code
-),
-
 standalone_entries as (
     select
         l.*,
-        coalesce(o.origin_cdcs_code, c.origin_cdcs_code)       as origin_cdcs_code,
+        o.origin_cdcs_code,
         o.origin_period,
-        case when o.origin_cdcs_code is not null then o.origin_date else c.period end as origin_date
+        o.origin_date
     from standalone_windows as l
     left join standalone_origins as o
       on o.member_key = l.member_key and o.period = l.period and o.cdcs_code = l.cdcs_code and o.rn = 1
-    left join carried_origins as c
-      on c.member_key = l.member_key and c.period = l.period and c.cdcs_code = l.cdcs_code
 ),
 
 standalone_destinations as (
     -- the unit a transfer_out went to when the person left it again before a month end there
     select member_key, origin_cdcs_code, origin_period, min(cdcs_code) as dest_cdcs_code
     from standalone_entries
-    where origin_cdcs_code is not null and origin_period is not null
+    where origin_cdcs_code is not null
     group by member_key, origin_cdcs_code, origin_period
 ),
 

@@ -53,6 +53,15 @@ class Chunk:
     join_date: np.ndarray        # per person: union join date (int days)
 
 
+def legacy_cmnds(old_code: str, n: int, offset: int) -> pl.Series:
+    """The 9-digit CMNDs of a province's n people (only legacy members keep theirs): the old province's code, then
+    7 digits unique within it (7,919 is prime to 10^7, so n ≤ 10^7 numbers never repeat). Unique nationwide, as
+    real CMNDs are (their first digits name the issuing province); a prefix shared by several provinces ("1" + the
+    code's last digit) gave two people one CMND at national scale."""
+    num = (np.arange(n, dtype=np.int64) * 7_919 + offset) % 10_000_000
+    return pl.Series("c", [old_code] * n) + pl.Series(num).cast(pl.String).str.zfill(7)
+
+
 def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, months: list[date],
                    window_end: date) -> Chunk:
     rng = rng_for(seed, "chunk", old_code)
@@ -172,11 +181,7 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
     # a few legacy members known only by a 9-digit CMND
     legacy = np.zeros(P, bool)
     legacy[:N0] = (rng.random(N0) < LEGACY_CMND_SHARE) & (join[:N0] < d2i(date(2015, 1, 1)))
-    # the old province's code, then 7 digits unique within it (7,919 is prime to 10^7): unique nationwide, as real
-    # CMNDs are (their first digits name the issuing province). A shared prefix ("1" + the code's last digit)
-    # made two people of different provinces share a CMND at national scale.
-    cmnd_num = (np.arange(P) * 7_919 + rng.integers(0, 10_000_000)) % 10_000_000
-    cmnd = pl.Series("c", [old_code] * P) + pl.Series(cmnd_num).cast(pl.String).str.zfill(7)
+    cmnd = legacy_cmnds(old_code, P, int(rng.integers(0, 10_000_000)))
     person_id = int(old_code) * 100_000_000 + np.arange(P, dtype=np.int64)
     bhxh = pl.Series((person_id * A_BHXH + 1_234_567) % 10_000_000_000).cast(pl.String).str.zfill(10)
     floor = MIN_WAGE[1] if old_code in REGION_I_OLD else MIN_WAGE[3]

@@ -295,3 +295,16 @@ def test_period_expected_of_episodes_never_counted_at_a_month_end():
     out = _period_expected("transfer_in", e, np.zeros(2, np.int64), np.ones(2, np.int64), ch, ends, sub_hist,
                            np.full(6, -1, np.int64), np.full(6, -1, np.int64))
     assert out.tolist() == [1, -1]
+
+
+def test_legacy_cmnds_are_unique_nationwide():
+    """CMNDs of two provinces whose codes end in the same digit, national-sized (tiny data has no legacy member):
+    each starts with its province's code and none repeats (a prefix of "1" + the last digit made pairs at
+    national scale)."""
+    from pipelines.generate.simulate import legacy_cmnds
+
+    a, b = legacy_cmnds("01", 1_500_000, 123), legacy_cmnds("11", 1_500_000, 9_876_543)
+    both = pl.concat([a, b])
+    assert both.str.contains(r"^\d{9}$").all()
+    assert a.str.starts_with("01").all() and b.str.starts_with("11").all()
+    assert both.n_unique() == both.len()

@@ -7,12 +7,14 @@ import duckdb
 from pipelines.generate.verify import version_differences
 
 
-def _file(path, rows):
+def _file(path, rows, extra=False):
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA marts")
     con.execute("CREATE TABLE marts.t (k VARCHAR, n INTEGER)")
     con.executemany("INSERT INTO marts.t VALUES (?, ?)", rows)
     con.execute("CREATE TABLE marts.same AS SELECT 1 AS x")
+    if extra:  # a table only this file has
+        con.execute("CREATE TABLE marts.extra AS SELECT * FROM range(4)")
     con.close()
     return path
 
@@ -25,3 +27,7 @@ def test_equal_tables_and_different_multisets(tmp_path):
     assert version_differences(a, b, tables) == {"marts.t": (0, 0), "marts.same": (0, 0)}
     assert version_differences(a, c, tables) == {"marts.t": (1, 1), "marts.same": (0, 0)}
     assert version_differences(c, a, tables)["marts.t"] == (1, 1)
+    d = _file(tmp_path / "d.duckdb", [("x", 1), ("y", 2), ("y", 2)], extra=True)  # a's rows, one table more
+    both = [*tables, ("marts", "extra")]
+    assert version_differences(a, d, both) == {"marts.t": (0, 0), "marts.same": (0, 0), "marts.extra": (0, 4)}
+    assert version_differences(d, a, both)["marts.extra"] == (4, 0)

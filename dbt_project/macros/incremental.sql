@@ -49,9 +49,11 @@
     re-keyed an identity record already stored (int_member_key_changes: its first own roster month), then moved
     back over the months a branch did not submit just before it (events observed in the new roster are dated
     into those months). -#}
-{% macro restate_start_sql(start) -%}
-  {%- set branch_months = ref('int_roster_branch_months') -%}
-  {%- set key_changes = ref('int_member_key_changes') -%}
+{% macro restate_start_sql(start, relations=none) -%}
+  {#- relations: (branch months, key changes) when the caller cannot ref() them (a test's where, see
+      duckdb__get_where_subquery) -#}
+  {%- set branch_months = relations[0] if relations else ref('int_roster_branch_months') -%}
+  {%- set key_changes = relations[1] if relations else ref('int_member_key_changes') -%}
   (select least(s.start, coalesce(min(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date)), s.start))
    from (select least(cast('{{ start }}' as date),
                       coalesce((select min(first_period) from {{ key_changes }} where not is_pure_rename),
@@ -66,12 +68,12 @@
 {#- restate_start_sql evaluated now (run_query, when the model runs: its upstream tables are built) into a date
     literal: a constant bound the engine pushes into scans and joins, where the scalar subquery became a
     nested-loop join over every row read (11 s of int_member_unit_months' 53 s at national). -#}
-{% macro restate_start_literal(start) -%}
+{% macro restate_start_literal(start, relations=none) -%}
   {%- if execute -%}
-    {%- set value = run_query('select cast(' ~ restate_start_sql(start) ~ ' as date)').columns[0].values()[0] -%}
+    {%- set value = run_query('select cast(' ~ restate_start_sql(start, relations) ~ ' as date)').columns[0].values()[0] -%}
     {{ return("cast('" ~ value ~ "' as date)") }}
   {%- else -%}
-    {{ return('cast(' ~ restate_start_sql(start) ~ ' as date)') }}
+    {{ return('cast(' ~ restate_start_sql(start, relations) ~ ' as date)') }}
   {%- endif -%}
 {%- endmacro %}
 
@@ -185,4 +187,45 @@
   {%- else -%}
     delete from {{ this }} where first_period >= cast('{{ start }}' as date)
   {%- endif -%}
+{%- endmacro %}
+
+
+{#- Tests' `where` config (dbt renders it with var() and env_var() only, at parse time): on a run with `periods`,
+    - `restated:<period column>` (a monthly table) stands for `<column> >= ` the first month this run restated
+      (restate_start_literal, moved back over carried-forward months and re-keyed records);
+    - `restated_raw:<period column>:<file_month column>` (a raw-rows view) for the months whose files changed
+      (restate_from(): a file's rows stand for its declared month, in its file_month directory), which also
+      bounds the raw months DuckDB opens;
+    so a built-in test (not_null, accepted_values) checks only what this run wrote or read anew: the earlier
+    months were checked when they were built, and the check costs a month instead of all history. Without
+    `periods` (a full build) every row is checked. Any other value is used as SQL, as in dbt's own
+    get_where_subquery, which this overrides for DuckDB (dispatch looks in the root project first).
+    The test node's dependencies are its model's only (its where was a string at parse time), so the tables the
+    window start reads are named here, not ref()'d: a monthly table's test runs after the table, itself after
+    them. -#}
+{% macro duckdb__get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and (where.startswith('restated:') or where.startswith('restated_raw:')) -%}
+        {%- set parts = where.split(':') -%}
+        {%- set start = restate_from() -%}
+        {%- if start is none -%}
+            {%- set where = '1 = 1' -%}
+        {%- elif parts[0] == 'restated_raw' -%}
+            {%- set where = parts[1] ~ " >= cast('" ~ start ~ "' as date) and " ~ parts[2] ~ " >= '" ~ start[:7] ~ "'" -%}
+        {%- else -%}
+            {%- set rels = [api.Relation.create(database=relation.database, schema='intermediate',
+                                                identifier='int_roster_branch_months'),
+                            api.Relation.create(database=relation.database, schema='intermediate',
+                                                identifier='int_member_key_changes')] -%}
+            {%- set where = parts[1] ~ ' >= ' ~ restate_start_literal(start, rels) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
 {%- endmacro %}

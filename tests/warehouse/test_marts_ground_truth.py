@@ -86,3 +86,36 @@ def test_incremental_restatement_of_the_last_month_changes_nothing(tiny, tmp_pat
     diffs = version_differences(db, copy, [("marts", t) for t in MART_TABLES])
     assert len(diffs) == len(MART_TABLES)
     assert {t: d for t, d in diffs.items() if d != (0, 0)} == {}
+
+
+def test_bench_verify_step_reports_what_differs(tiny, tmp_path):
+    """The benchmark's build step checks the two warehouses it publishes (bench.engines.verify: ground truth and
+    refresh = full rebuild) and reports it in section 4 (bench.report._verify_lines): equal files read as equal,
+    and one member moved in a copy shows in the truth comparison of that copy and in the table comparison."""
+    import shutil
+
+    import duckdb
+
+    from bench.engines import verify
+    from bench.report import _verify_lines
+
+    root, db = tiny
+    changed = tmp_path / "changed.duckdb"
+    shutil.copyfile(db, changed)
+    con = duckdb.connect(str(changed))
+    period, cdcs = con.execute("SELECT period, cdcs_code FROM marts.fct_membership_monthly "
+                               "WHERE members > 0 ORDER BY period, cdcs_code LIMIT 1").fetchone()
+    con.execute("UPDATE marts.fct_membership_monthly SET members = members + 1 "
+                "WHERE period = ? AND cdcs_code = ?", [period, cdcs])
+    con.close()
+    same = verify(str(root), str(db), str(db))
+    assert set(same["truth_refresh"]) == set(COMPARISONS) and not any(same["truth_refresh"].values())
+    assert not any(a or b for a, b in same["refresh_vs_full"].values())
+    lines = "\n".join(_verify_lines({"ok": True, "result": same}))
+    assert f"all {len(COMPARISONS)} comparisons equal" in lines and "tables identical" in lines
+    moved = verify(str(root), str(db), str(changed))
+    assert not any(moved["truth_refresh"].values())
+    assert moved["truth_full_rebuild"]["members per month and CĐCS"] == 1
+    assert moved["refresh_vs_full"]["marts.fct_membership_monthly"] == [1, 1]
+    lines = "\n".join(_verify_lines({"ok": True, "result": moved}))
+    assert "comparisons differ" in lines and "marts.fct_membership_monthly: 1 rows only in the refresh" in lines

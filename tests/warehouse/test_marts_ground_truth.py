@@ -91,7 +91,8 @@ def test_incremental_restatement_of_the_last_month_changes_nothing(tiny, tmp_pat
 def test_bench_verify_step_reports_what_differs(tiny, tmp_path):
     """The benchmark's build step checks the two warehouses it publishes (bench.engines.verify: ground truth and
     refresh = full rebuild) and reports it in section 4 (bench.report._verify_lines): equal files read as equal,
-    and one member moved in a copy shows in the truth comparison of that copy and in the table comparison."""
+    and one CĐCS-month's member count changed in a copy shows in that copy's truth comparison and in the
+    table comparison."""
     import shutil
 
     import duckdb

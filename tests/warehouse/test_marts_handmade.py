@@ -618,6 +618,30 @@ def test_incremental_month_by_month_equals_full_rebuild(builds):
     assert_same_tables(JULY["full"], JULY["incremental"])
 
 
+
+@pytest.mark.slow
+def test_restated_where_checks_the_restated_months_and_only_them(builds, tmp_path):
+    """A data test with `where: restated:period` (fct_member_events' not_null on event_date) on an incremental run
+    (periods 2025-07, restated from June): a null in a restated month fails it; the same null in May, a month
+    this run did not write, is not read (it was checked when May was built)."""
+    import duckdb
+
+    root = JULY["incremental"].parent / "data"
+    for month, fails in ((D(2025, 7, 1), True), (D(2025, 5, 1), False)):
+        db = tmp_path / f"events-{month:%m}.duckdb"
+        shutil.copyfile(JULY["incremental"], db)
+        con = duckdb.connect(str(db))
+        assert con.execute("UPDATE marts.fct_member_events SET event_date = NULL WHERE event_id = "
+                           "(SELECT min(event_id) FROM marts.fct_member_events WHERE period = ?) RETURNING 1",
+                           [month]).fetchall() == [(1,)]
+        con.close()
+        run = ["test", "--select", "fct_member_events,test_name:not_null", "--vars", '{"periods": "2025-07"}']
+        if fails:
+            with pytest.raises(AssertionError, match="failed"):
+                dbt(run, db, root, tmp_path / "t")
+        else:
+            dbt(run, db, root, tmp_path / "t")
+
 def assert_same_tables(full: Path, inc: Path) -> None:
     import duckdb
 

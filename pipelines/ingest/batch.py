@@ -19,8 +19,9 @@ duplicate re-check under it (engine) keep concurrent lanes safe anyway. Whole la
 
 Chunks: a worker ingests its bundle through ``engine.ingest_many``: every file is read, laid out and checked
 on its own, then the files of one kind in a chunk are normalised and validated together (one Polars plan per
-step for the chunk instead of ~145 small queries per file), split back by file, written and committed in
-order, each exactly as ``ingest_file`` would (tests/ingest/test_chunks.py). ``DOANVIEN_INGEST_CHUNK_FILES=1``
+step for the chunk instead of ~145 small queries per file; the text preparation too, its encoding decisions
+still made file by file), split back by file, written and committed in order, each exactly as ``ingest_file``
+would (tests/ingest/test_chunks.py). ``DOANVIEN_INGEST_CHUNK_FILES=1``
 goes back to ``ingest_file`` per file.
 
 Branch workbooks: a batch defers each file's `.xlsx` (its own rows with the error column) to

@@ -611,22 +611,19 @@ def _run_chunk(entries: list[_Entry], out: list) -> None:
 def _validate_group(kind: str, group: list[_Entry]) -> None:
     """Normalise and validate the files of one kind together (``__fid`` = position in `group`), then finish
     each file on its own slice: the same typed rows, verdicts and counts as `_process` gives file by file."""
-    from pipelines.ingest.normalize import new_info, prepare_rows, type_rows
+    from pipelines.ingest.normalize import (GENDER_LAYOUT_COLUMNS, map_rows, new_info, prepare_text,
+                                            resolve_gender_layouts, type_rows)
     from pipelines.ingest.rules import verdicts
     r_cols = [f"r_{c.name}" for c in KINDS[kind].columns]
     frames, live = [], []
     for e in group:
-        try:
-            e.info = new_info()
-            df, _ = prepare_rows(e.layout, e.info)
-        except FileRefused as fr:
-            _refuse(e.rep, e.stage, fr)
-            e.done = True
-            continue
+        e.info = new_info()
+        df = map_rows(e.layout)
         rate, cap = _dues_rule(e.period) if kind == "dues" else (0.0, 0)
         today = e.received.date()
         frames.append(df.select(
-            "__row", "__enc", "__nfd", *r_cols, pl.lit(len(live), dtype=pl.UInt32).alias("__fid"),
+            "__row", *r_cols, *(c for c in GENDER_LAYOUT_COLUMNS if c in df.columns),
+            pl.lit(len(live), dtype=pl.UInt32).alias("__fid"),
             pl.lit(today.year * 10000 + today.month * 100 + today.day, dtype=pl.Int64).alias("__today"),
             pl.lit(rate, dtype=pl.Float64).alias("__rate"), pl.lit(cap, dtype=pl.Int64).alias("__cap")))
         live.append(e)
@@ -634,7 +631,27 @@ def _validate_group(kind: str, group: list[_Entry]) -> None:
         return
     t1 = time.perf_counter()
     binfo = new_info()
-    typed = type_rows(pl.concat(frames, how="vertical"), kind, binfo, keep=["__today", "__rate", "__cap"])
+    # the text of all the files at once (the encoding decisions still file by file): one set of Polars
+    # operations per chunk instead of one per file
+    rows = pl.concat(frames, how="diagonal")
+    text_cols = [c for c in rows.columns if c in r_cols or c in ("__gm_M", "__gm_F", "__bg_M", "__bg_F")]
+    rows = prepare_text(rows, text_cols, binfo, by="__fid",
+                        tcvn3_files=pl.Series([e.layout.header_tcvn3 for e in live], dtype=pl.Boolean))
+    rows = resolve_gender_layouts(rows)
+    refused = binfo.pop("refused_files", {})
+    for k in binfo.pop("encoding_files", ()):
+        live[k].info["encoding_detected"] = "TCVN3"
+    for k, fr in refused.items():
+        _refuse(live[k].rep, live[k].stage, fr)
+        live[k].done = True
+    if refused:
+        rows = rows.filter(~pl.col("__fid").is_in(list(refused)))
+        if rows.height == 0:
+            return
+    binfo["steps"]["prepare_text"] = round(time.perf_counter() - t1, 4)
+    binfo["_t"] = time.perf_counter()
+    typed = type_rows(rows.select("__row", "__enc", "__nfd", *r_cols, "__fid", "__today", "__rate", "__cap"),
+                      kind, binfo, keep=["__today", "__rate", "__cap"])
     t_norm = time.perf_counter() - t1
     t1 = time.perf_counter()
     if "cdcs_code" in typed.columns:
@@ -671,6 +688,8 @@ def _validate_group(kind: str, group: list[_Entry]) -> None:
     t_val = time.perf_counter() - t1
     total_rows = typed.height or 1
     for k, e in enumerate(live):
+        if k in refused:
+            continue
         sub = parts.get((k,))
         if sub is None:
             raise _Fallback("a file lost its rows")  # cannot happen: every file has rows (checked in _prepare)

@@ -146,7 +146,8 @@ def _bool_mask(n: int, idx: pl.Series) -> pl.Series:
     return m.scatter(idx, True) if len(idx) else m
 
 
-def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool = False) -> pl.DataFrame:
+def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool = False,
+                 by: str | None = None, tcvn3_files: pl.Series | None = None) -> pl.DataFrame:
     """Legacy-encoding detection/conversion, NFC, trimmed and collapsed spaces (empty → null) for `cols`.
 
     Adds the row flags ``__enc`` (TCVN3 converted) and ``__nfd`` (decomposed text composed). Every costly
@@ -154,15 +155,22 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
     blanks), found with one cheap scan per column, and is scattered back: plain cells cost one regex scan.
     A file in VNI is refused (``legacy_encoding``), unless its header is TCVN3 (`tcvn3_file`): the two
     encodings share byte values, and TCVN3 text can look like VNI cell by cell.
+
+    Several files' rows at once: `by` names their file column (``__fid`` = 0, 1, … ), `tcvn3_files` the
+    header flag of each file. The encoding decisions are then made file by file, exactly as for one file:
+    nothing raises; ``info["refused_files"]`` maps a refused file to its FileRefused, and
+    ``info["encoding_files"]`` lists the files with converted cells (the rows of a refused file are still in
+    the result: the caller drops them).
     """
     from pipelines.ingest.textnorm import _TCVN3_MARKER_RE, _UNICODE_VI_RE, _VNI_RE, TCVN3_TO_UNICODE
     n = df.height
     keys = list(TCVN3_TO_UNICODE)
     vals = [TCVN3_TO_UNICODE[k] for k in keys]
+    fid_all = df.get_column(by).cast(pl.UInt32) if by is not None else None
     # one regex pass per column finds the cells that need any work (non-ASCII, odd or edge blanks, empty);
     # everything else below runs on those cells only and is scattered back
     parts = {}
-    vni_count = marker_cells = unicode_cells = 0
+    tallies = []  # per column: the file of each cell to look at and its three encoding marks
     for c in cols:
         s = df.get_column(c)
         idx = s.str.contains(_NEEDS_WORK).fill_null(False).arg_true()
@@ -171,22 +179,49 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
         sub = s.gather(idx)
         uni = sub.str.contains(_UNICODE_VI_RE)
         marker = sub.str.contains(_TCVN3_MARKER_RE)
-        vni_count += int((sub.str.contains(_VNI_RE) & ~uni).sum())
-        marker_cells += int((marker & ~uni).sum())
-        unicode_cells += int(uni.sum())
+        tallies.append(pl.DataFrame({
+            "f": fid_all.gather(idx) if fid_all is not None else pl.zeros(len(idx), dtype=pl.UInt32, eager=True),
+            "vni": (sub.str.contains(_VNI_RE) & ~uni).fill_null(False),
+            "marker": (marker & ~uni).fill_null(False), "uni": uni.fill_null(False)}))
         parts[c] = (idx, sub, uni, marker)
-    if not tcvn3_file and (vni_count >= 3 or (n and vni_count >= max(1, 0.05 * n) and vni_count >= 1)):
-        raise FileRefused("legacy_encoding",
+    # per file: its rows, VNI-looking cells, TCVN3-only cells and Vietnamese Unicode cells
+    n_files = (len(tcvn3_files) if tcvn3_files is not None
+               else int(fid_all.max()) + 1 if fid_all is not None and n else 1)
+    files = pl.DataFrame({"f": pl.arange(0, n_files, dtype=pl.UInt32, eager=True)})
+    rows = (fid_all.value_counts(name="n") if fid_all is not None
+            else pl.DataFrame({"f": [0], "n": [n]}, schema={"f": pl.UInt32, "n": pl.UInt32}))
+    files = files.join(rows.rename({rows.columns[0]: "f"}), on="f", how="left")
+    if tallies:
+        sums = pl.concat(tallies).group_by("f").agg(pl.col("vni").sum(), pl.col("marker").sum(), pl.col("uni").sum())
+        files = files.join(sums, on="f", how="left")
+    else:
+        files = files.with_columns(pl.lit(0).alias("vni"), pl.lit(0).alias("marker"), pl.lit(0).alias("uni"))
+    tc = (tcvn3_files.cast(pl.Boolean) if tcvn3_files is not None
+          else pl.Series([bool(tcvn3_file)] * n_files, dtype=pl.Boolean))
+    files = files.with_columns(pl.col("n", "vni", "marker", "uni").fill_null(0), tc.alias("tcvn3")).with_columns(
+        (~pl.col("tcvn3") & ((pl.col("vni") >= 3) | ((pl.col("n") > 0) & (pl.col("vni") >= 1)
+                                                    & (pl.col("vni") >= (0.05 * pl.col("n")).clip(lower_bound=1)))))
+        .alias("refuse"),
+        # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
+        # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
+        (((pl.col("marker") > 0) | pl.col("tcvn3")) & (pl.col("uni") == 0)).alias("whole"))
+    refuse = files.get_column("refuse")
+    if refuse.any():
+        err = FileRefused("legacy_encoding",
                           "Tệp dùng bảng mã cũ VNI (phông VNI-Times), chưa chuyển được sang Unicode. "
                           "Vui lòng chuyển bảng mã sang Unicode (ví dụ bằng Unikey) rồi gửi lại.", "VNI")
-    # a sheet typed in TCVN3 throughout: convert every cell (some TCVN3 cells look like valid Unicode,
-    # e.g. "tÝnh"); otherwise only the cells that carry TCVN3-only characters.
-    whole = (marker_cells > 0 or tcvn3_file) and unicode_cells == 0
+        if by is None:
+            raise err
+        info["refused_files"] = {int(f): err for f in refuse.arg_true().to_list()}
+    whole = files.get_column("whole")
     enc_idx: list[pl.Series] = []
     nfd_idx: list[pl.Series] = []
     new_cols = []
-    for c, (idx, sub, uni, marker) in parts.items():
-        conv = sub.str.contains("[\u00a1-\u00fe]").fill_null(False) if whole else (marker & ~uni).fill_null(False)
+    for (c, (idx, sub, uni, marker)), tally in zip(parts.items(), tallies):
+        whole_cell = whole.gather(tally.get_column("f"))
+        conv = (pl.select(pl.when(whole_cell).then(sub.str.contains("[\u00a1-\u00fe]"))
+                          .otherwise(marker & ~uni)).to_series().fill_null(False)
+                if whole.any() else (marker & ~uni).fill_null(False))
         comb = sub.str.contains(_NOT_NFC_CANDIDATE).fill_null(False)
         fixed = sub
         if conv.any():
@@ -207,6 +242,8 @@ def prepare_text(df: pl.DataFrame, cols: list[str], info: dict, tcvn3_file: bool
         new_cols.append(df.get_column(c).clone().scatter(idx, fixed).alias(c))
     if enc_idx:
         info["encoding_detected"] = "TCVN3"
+        if fid_all is not None:
+            info["encoding_files"] = set(fid_all.gather(pl.concat(enc_idx)).unique().to_list())
     allidx = lambda xs: pl.concat(xs) if xs else pl.Series([], dtype=pl.UInt32)  # noqa: E731
     return (df.with_columns(new_cols) if new_cols else df).with_columns(
         _bool_mask(n, allidx(enc_idx)).alias("__enc"), _bool_mask(n, allidx(nfd_idx)).alias("__nfd"))
@@ -388,52 +425,66 @@ def new_info() -> dict:
 
 def prepare_rows(layout: Layout, info: dict) -> tuple[pl.DataFrame, list[str]]:
     """The file's rows as ``__row``, ``__enc``, ``__nfd``, ``r_<canonical name>`` (cleaned text; the layout's
-    gender marks and birth-by-gender columns resolved) plus the sheet's ``c<j>`` columns; and those names."""
-    kind = layout.kind
-    spec = KINDS[kind]
+    gender marks and birth-by-gender columns resolved) plus the sheet's ``c<j>`` columns (its used ones
+    cleaned too: the branch workbook shows them); and those names. A batch does the same in another order
+    (`map_rows` per file, then `prepare_text` and `resolve_gender_layouts` once over its files' rows)."""
     df = layout.data
     ccols = [c for c in df.columns if c.startswith("c") and c[1:].isdigit()]
-
     used = sorted({*layout.columns.values(), *layout.gender_marks.values(), *layout.birth_by_gender.values()})
     df = prepare_text(df, [f"c{j}" for j in used], info, tcvn3_file=layout.header_tcvn3)
     _mark(info, "prepare_text")
-
-    def raw(name: str) -> pl.Expr:
-        j = layout.columns.get(name)
-        return pl.col(f"c{j}") if j is not None else pl.lit(None, dtype=pl.String)
-
-    # gender layouts
-    if kind == "roster":
-        if layout.birth_by_gender:
-            bm, bf = (pl.col(f"c{layout.birth_by_gender[g]}") for g in ("M", "F"))
-            birth_raw = pl.coalesce(bm, bf)
-            gender_raw = (pl.when(bm.is_not_null() & bf.is_null()).then(pl.lit("M"))
-                          .when(bf.is_not_null() & bm.is_null()).then(pl.lit("F"))
-                          .when(bm.is_not_null() & bf.is_not_null()).then(pl.lit("Nam và Nữ")))
-        else:
-            birth_raw = raw("birth_date")
-            if layout.gender_marks:
-                xm, xf = (pl.col(f"c{layout.gender_marks[g]}") for g in ("M", "F"))
-                gender_raw = (pl.when(xm.is_not_null() & xf.is_null()).then(pl.lit("M"))
-                              .when(xf.is_not_null() & xm.is_null()).then(pl.lit("F"))
-                              .when(xm.is_not_null() & xf.is_not_null()).then(pl.lit("Nam và Nữ")))
-            else:
-                gender_raw = raw("gender")
-    else:
-        birth_raw = gender_raw = pl.lit(None, dtype=pl.String)
-
-    # first pass: raw text per canonical column
-    raws = {}
-    for c in spec.columns:
-        if c.name == "birth_date":
-            raws[c.name] = birth_raw
-        elif c.name == "gender":
-            raws[c.name] = gender_raw
-        else:
-            raws[c.name] = raw(c.name)
-    df = df.with_columns([e.alias(f"r_{n}") for n, e in raws.items()])
+    df = resolve_gender_layouts(map_rows(layout, df))
     _mark(info, "clean_raw")
     return df, ccols
+
+
+# the helper columns `map_rows` adds for the two gender layouts (x marks under Nam/Nữ; birth dates under Nam/Nữ)
+GENDER_LAYOUT_COLUMNS = ("__gm", "__gm_M", "__gm_F", "__bg", "__bg_M", "__bg_F")
+
+
+def map_rows(layout: Layout, df: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`df` (default: the layout's data rows) with one text column ``r_<canonical name>`` per column of the
+    kind: the sheet column the layout mapped to it, else null. Cells are taken as they are (cleaning is per
+    cell: `prepare_text` can run before or after). A roster with a gender layout also gets its marked columns
+    (``__gm_M``/``__gm_F`` or ``__bg_M``/``__bg_F``) and the flag ``__gm`` or ``__bg``, which
+    `resolve_gender_layouts` turns into ``r_gender`` / ``r_birth_date`` once the cells are clean."""
+    df = layout.data if df is None else df
+    exprs = [(pl.col(f"c{layout.columns[c.name]}") if c.name in layout.columns else pl.lit(None, dtype=pl.String))
+             .alias(f"r_{c.name}") for c in KINDS[layout.kind].columns]
+    if layout.kind == "roster":
+        if layout.birth_by_gender:
+            exprs += [pl.lit(True).alias("__bg"), *(pl.col(f"c{layout.birth_by_gender[g]}").alias(f"__bg_{g}")
+                                                    for g in ("M", "F"))]
+        elif layout.gender_marks:
+            exprs += [pl.lit(True).alias("__gm"), *(pl.col(f"c{layout.gender_marks[g]}").alias(f"__gm_{g}")
+                                                    for g in ("M", "F"))]
+    return df.with_columns(exprs)
+
+
+def resolve_gender_layouts(df: pl.DataFrame) -> pl.DataFrame:
+    """``r_gender`` (and, birth dates under Nam/Nữ, ``r_birth_date``) of the rows `map_rows` flagged with a
+    gender layout, from their clean marked cells; the helper columns dropped. Birth dates under Nam/Nữ take
+    precedence over x marks, as in the layout."""
+    if not any(c in df.columns for c in ("__bg", "__gm")):
+        return df
+
+    def pair(prefix: str):
+        return pl.col(f"{prefix}_M"), pl.col(f"{prefix}_F")
+
+    def gender_of(m: pl.Expr, f: pl.Expr) -> pl.Expr:
+        return (pl.when(m.is_not_null() & f.is_null()).then(pl.lit("M"))
+                .when(f.is_not_null() & m.is_null()).then(pl.lit("F"))
+                .when(m.is_not_null() & f.is_not_null()).then(pl.lit("Nam và Nữ")))
+
+    gender, birth = pl.col("r_gender"), pl.col("r_birth_date")
+    if "__gm" in df.columns:
+        gender = pl.when(pl.col("__gm").fill_null(False)).then(gender_of(*pair("__gm"))).otherwise(gender)
+    if "__bg" in df.columns:
+        bg = pl.col("__bg").fill_null(False)
+        gender = pl.when(bg).then(gender_of(*pair("__bg"))).otherwise(gender)
+        birth = pl.when(bg).then(pl.coalesce(*pair("__bg"))).otherwise(birth)
+    return df.with_columns(gender.alias("r_gender"), birth.alias("r_birth_date")).drop(
+        [c for c in GENDER_LAYOUT_COLUMNS if c in df.columns])
 
 
 def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> pl.DataFrame:

@@ -138,3 +138,104 @@ def test_chunk_keeps_each_files_rows_apart(tmp_path, monkeypatch):
 
 def _diff(a, b):
     return {k: [(f, a[k].get(f), b[k].get(f)) for f in a[k] if a[k].get(f) != b[k].get(f)] for k in a if a[k] != b[k]}
+
+
+def test_chunk_of_legacy_encodings_and_gender_layouts_equals_file_by_file(tmp_path, monkeypatch):
+    """One chunk holding every per-file text decision: a VNI roster (refused), a roster with a single VNI-looking
+    cell in 30 rows (kept: below the file's share) and one in 10 rows (refused: at it), a roster typed in TCVN3
+    throughout (header too: every cell converted), TCVN3 names among Unicode ones (only those cells converted),
+    decomposed (NFD) names, birth dates under Nam/Nữ and x marks under Nam/Nữ with blank-looking cells (a cell
+    of spaces is empty once cleaned, so it must not count as a mark). The chunk prepares the text of all of them
+    at once; each file must come out exactly as on its own."""
+    import datetime as dt
+    import unicodedata
+
+    import xlsxwriter
+
+    from pipelines.ingest.textnorm import unicode_to_tcvn3
+
+    src = tmp_path / "src"
+    (src / "registry").mkdir(parents=True)
+    pl.DataFrame({"unit_code": ["Q0101", "CS0000001"], "level": ["upper_level", "cdcs"],
+                  "parent_code": ["T01", "Q0101"], "valid_from": [dt.date(2020, 1, 1)] * 2, "valid_to": [None] * 2},
+                 schema_overrides={"valid_to": pl.Date}).write_parquet(src / "registry" / "units.parquet")
+    pl.DataFrame({"branch_code": ["Q0101"], "valid_from": [dt.date(2020, 1, 1)], "valid_to": [None]},
+                 schema_overrides={"valid_to": pl.Date}).write_parquet(src / "registry" / "branches.parquet")
+    hdr = ["STT", "Mã CĐCS", "Họ và tên", "Ngày sinh", "Giới tính", "Dân tộc", "Số CCCD", "Ngày vào CĐ"]
+
+    def person(i, name="Nguyễn Thị Hương", ethnic="Kinh"):
+        male = i % 2 == 0
+        return [i + 1, "CS0000001", f"{name} {i}", f"05/03/{1980 + i % 20}", "Nam" if male else "Nữ", ethnic,
+                f"079{0 if male else 1}{(1980 + i % 20) % 100:02d}{i:06d}", "01/06/2015"]
+
+    def sheet(name, header_rows, rows):
+        p = src / name
+        wb = xlsxwriter.Workbook(str(p), {"strings_to_numbers": False})
+        ws = wb.add_worksheet("DS")
+        r = 0
+        for h in header_rows:
+            ws.write_row(r, 0, h)
+            r += 1
+        for row in rows:
+            for j, v in enumerate(row):
+                if isinstance(v, (int, float)):
+                    ws.write_number(r, j, v)
+                elif v is not None:
+                    ws.write_string(r, j, v)
+            r += 1
+        wb.close()
+        return p
+
+    tc = unicode_to_tcvn3
+    files = [
+        sheet("plain.xlsx", [hdr], [person(i) for i in range(6)]),
+        sheet("vni.xlsx", [hdr], [person(i, name="Nguyeãn Thò Höông") for i in range(4)]),
+        sheet("vni_one_in_30.xlsx", [hdr], [person(i, name="Nguyeãn" if i == 3 else "Lê Văn An") for i in range(30)]),
+        sheet("vni_one_in_10.xlsx", [hdr], [person(i, name="Nguyeãn" if i == 3 else "Le Van An") for i in range(10)]),
+        sheet("tcvn3_whole.xlsx", [[tc(h) for h in hdr]],
+              [[tc(v) if isinstance(v, str) else v for v in person(i, ethnic="Mường")] for i in range(5)]),
+        sheet("tcvn3_some.xlsx", [hdr], [person(i, name=tc("Trần Thị Hằng") if i < 3 else "Đỗ Văn Bình") for i in range(6)]),
+        sheet("nfd.xlsx", [hdr], [person(i, name=unicodedata.normalize("NFD", "Phạm Thị Thủy")) for i in range(4)]),
+        sheet("birth_by_gender.xlsx",
+              [["STT", "Mã CĐCS", "Họ tên", "Ngày sinh", None, "Số CCCD", "Ngày vào công đoàn"],
+               [None, None, None, "Nam", "Nữ"]],
+              [[1, "CS0000001", "Trần Văn A", "02/03/1990", "   ", "079090000001", "01/01/2015"],
+               [2, "CS0000001", "Lê Thị B", "\u00a0", "1991", "079191000002", "01/2016"],
+               [3, "CS0000001", "Vũ Văn C", "04/04/1992", "05/05/1993", "079092000003", "01/2016"]]),
+        sheet("x_marks.xlsx",
+              [["STT", "Mã CĐCS", "Họ tên", "Ngày sinh", "Giới tính", None, "Số CCCD", "Ngày vào CĐ"],
+               [None, None, None, None, "Nam", "Nữ"]],
+              [[1, "CS0000001", "Trần Văn D", "02/03/1990", "x", "  ", "079090000004", "01/2016"],
+               [2, "CS0000001", "Lê Thị E", "03/03/1991", " ", "X", "079191000005", "01/2016"],
+               [3, "CS0000001", "Vũ Văn G", "04/03/1992", "x", "x", "079092000006", "01/2016"]]),
+    ]
+    when = dt.datetime(2025, 4, 5, 10, 0)
+    items = [(p, "Q0101", "2025-03", "roster", when + dt.timedelta(minutes=k)) for k, p in enumerate(files)]
+
+    calls = []
+    from pipelines.ingest import engine
+    real = engine.ingest_file
+    _, one = _ingest(src, tmp_path / "one", monkeypatch, chunk=1, items=items)
+    monkeypatch.setattr(engine, "ingest_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    _, many = _ingest(src, tmp_path / "many", monkeypatch, chunk=16, items=items)
+    assert not calls, f"{len(calls)} file(s) fell back to ingest_file"
+    got = {Path(r.original_name).name: (r.status, r.reason_code, r.encoding) for r in many}
+    assert got == {Path(r.original_name).name: (r.status, r.reason_code, r.encoding) for r in one}
+    assert got["vni.xlsx"][:2] == got["vni_one_in_10.xlsx"][:2] == ("refused", "legacy_encoding")
+    assert all(got[n][0] == "accepted" for n in got if n not in ("vni.xlsx", "vni_one_in_10.xlsx")), \
+        [(Path(r.original_name).name, r.status, r.message_vi) for r in many if r.status != "accepted"]
+    assert "TCVN3" in got["tcvn3_whole.xlsx"][2] and "TCVN3" in got["tcvn3_some.xlsx"][2]
+    assert "TCVN3" not in (got["plain.xlsx"][2] or "")
+    _same_or_raise(_frames(tmp_path / "one"), _frames(tmp_path / "many"))
+    assert _reports(tmp_path / "one") == _reports(tmp_path / "many")
+    raw = {Path(r.original_name).name: pl.read_parquet(r.raw_path).sort("source_row") for r in many
+           if r.status == "accepted"}
+    # the third row of each has both marks ("Nam và Nữ"): refused, in both runs alike
+    assert raw["birth_by_gender.xlsx"]["gender"].to_list() == ["M", "F"]
+    assert raw["birth_by_gender.xlsx"]["birth_date"].to_list()[:2] == [dt.date(1990, 3, 2), dt.date(1991, 1, 1)]
+    assert raw["x_marks.xlsx"]["gender"].to_list() == ["M", "F"]
+    assert raw["tcvn3_whole.xlsx"]["full_name"][0] == "Nguyễn Thị Hương 0"
+    assert raw["tcvn3_some.xlsx"]["full_name"].to_list()[:4] == ["Trần Thị Hằng 0", "Trần Thị Hằng 1",
+                                                                  "Trần Thị Hằng 2", "Đỗ Văn Bình 3"]
+    assert raw["nfd.xlsx"]["full_name"][0] == "Phạm Thị Thủy 0"
+    assert all("nfd_normalised" in f for f in raw["nfd.xlsx"]["flags"].to_list())

@@ -105,12 +105,9 @@ def body():
         fid = st.selectbox(tr("Bảng lỗi của tệp", "Error workbook of the file"), list(labels),
                            format_func=lambda k: labels[k], key="up_hist_file")
         if st.button(tr("Chuẩn bị bảng lỗi (Excel)", "Prepare the error workbook"), key="up_hist_prepare"):
-            path = uploads.history_workbook(user, fid, page=PAGE)
+            path, why = uploads.history_workbook_or_reason(user, fid, page=PAGE, lang=auth.lang())
             if path is None:
-                st.error(tr("Không tạo được bảng lỗi cho tệp này: tệp gốc không còn trong kho lưu trữ, hoặc danh sách "
-                            "dòng bị từ chối của tệp không còn đọc được. Vui lòng gửi lại tệp để có bảng lỗi.",
-                            "No error workbook for this file: its original is no longer archived, or its refused "
-                            "rows can no longer be read. Send the file again to get one."))
+                st.error(why)  # which of the reasons: the original gone, its refused rows unreadable, …
             else:
                 st.download_button(tr("Tải bảng lỗi (Excel)", "Download the error workbook"), path.read_bytes(),
                                    file_name=f"loi_{fid}.xlsx",

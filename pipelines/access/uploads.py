@@ -183,17 +183,26 @@ def upload_history(user, period=None, limit: int = 500) -> list[dict]:
 
 
 def history_workbook(user, file_id: str, *, page: str = "tai_len") -> Path | None:
+    """`history_workbook_or_reason`'s workbook alone."""
+    return history_workbook_or_reason(user, file_id, page=page)[0]
+
+
+def history_workbook_or_reason(user, file_id: str, *, page: str = "tai_len",
+                               lang: str = "vi") -> tuple[Path | None, str | None]:
     """The branch workbook (its own rows with the error column) of an accepted file in the user's upload
     history: made on request by the ingestion engine when a batch deferred it. A file outside the user's
-    branches is refused (None, audited as denied); every download is audited."""
-    from pipelines.ingest.engine import branch_workbook
+    branches is refused (None, audited as denied); every download is audited. Without a workbook, the second
+    item is the message (in `lang`) saying why: not accepted, original no longer archived,
+    refused rows no longer readable … (`engine.WORKBOOK_UNAVAILABLE`)."""
+    from pipelines.ingest.engine import branch_workbook_message, branch_workbook_or_reason
     row = next((h for h in upload_history(user) if h["file_id"] == file_id), None)
     if row is None:
         audit.record_for(user, "denied", page=page, outcome="denied",
                          detail={"what": "branch_workbook", "file_id": str(file_id)[:32]})
-        return None
-    path = branch_workbook(file_id) if row["status"] == "accepted" else None
+        return None, branch_workbook_message("unknown", lang)
+    path, reason, n = branch_workbook_or_reason(file_id) if row["status"] == "accepted" else (None, "not_accepted", None)
     audit.record_for(user, "export", page=page, outcome="ok" if path else "none",
-                     detail={"what": "branch_workbook", "file_id": file_id, "branch_code": row["branch_code"]})
-    return path
+                     detail={"what": "branch_workbook", "file_id": file_id, "branch_code": row["branch_code"],
+                             **({"reason": reason} if reason else {})})
+    return path, (branch_workbook_message(reason, lang, n) if reason else None)
 

@@ -1011,35 +1011,73 @@ def _write_xlsx_report(rep, layout, typed, qdf, stage) -> None:
     rep.xlsx_report = str(path)
 
 
+# Why a branch workbook cannot be made (`branch_workbook_or_reason`): the message the upload page shows, (vi, en).
+WORKBOOK_UNAVAILABLE = {
+    "unknown": ("Không tìm thấy tệp này trong sổ tiếp nhận.", "This file is not in the ingestion ledger."),
+    "not_accepted": ("Tệp này không được tiếp nhận (bị từ chối hoặc trùng với tệp đã gửi) nên không có bảng lỗi "
+                     "theo dòng; lý do ở cột Ghi chú.",
+                     "This file was not accepted (refused, or a copy of one already sent), so it has no row-by-row "
+                     "error workbook; the reason is in the Message column."),
+    "original_missing": ("Tệp gốc không còn trong kho lưu trữ nên không tạo lại được bảng lỗi. Vui lòng gửi lại "
+                         "tệp để có bảng lỗi.",
+                         "The original file is no longer archived, so its error workbook cannot be made again. "
+                         "Send the file again to get one."),
+    "original_unreadable": ("Không đọc lại được tệp gốc trong kho lưu trữ như lúc tiếp nhận. Vui lòng gửi lại tệp "
+                            "để có bảng lỗi.",
+                            "The archived original can no longer be read as it was at ingestion. Send the file "
+                            "again to get its error workbook."),
+    "refused_rows_unreadable": ("Tệp gốc vẫn còn, nhưng danh sách {n} dòng bị từ chối của tệp không còn đọc được "
+                                "(tệp lưu dòng lỗi bị hỏng, đã được để riêng). Bảng lỗi thiếu các dòng đó sẽ báo sai "
+                                "rằng mọi dòng đều hợp lệ, nên không tạo. Vui lòng gửi lại tệp để có bảng lỗi đầy đủ.",
+                                "The original is still archived, but the list of its {n} refused rows can no longer "
+                                "be read (their quarantine file was damaged and set aside). A workbook without them "
+                                "would say every row passed, so none is made. Send the file again to get a full one."),
+}
+
+
 def branch_workbook(file_id: str) -> Path | None:
+    """The branch workbook of an accepted file version, or None (`branch_workbook_or_reason` says why)."""
+    return branch_workbook_or_reason(file_id)[0]
+
+
+def branch_workbook_message(reason: str, lang: str = "vi", n: int | None = None) -> str:
+    """The user's message for a `branch_workbook_or_reason` reason code."""
+    vi, en = WORKBOOK_UNAVAILABLE.get(reason, WORKBOOK_UNAVAILABLE["unknown"])
+    from pipelines.analytics.i18n import fmt_int
+    return (en if lang == "en" else vi).replace("{n}", fmt_int(n, lang) if n is not None else "")
+
+
+def branch_workbook_or_reason(file_id: str) -> tuple[Path | None, str | None, int | None]:
     """The branch workbook (its own rows with the "Lỗi" column, plus the summary) of an accepted file version:
     `reports/<file_id>.xlsx`, made now from the archived original, the quarantine and the JSON report when
     the batch deferred it. The same reading, layout and normalisation as at ingestion (the same engine code),
-    so the workbook is the one a single upload gets. None for an unknown, refused or duplicate file id, and for a
-    version whose refused rows can no longer be read (its quarantine file unreadable or set aside)."""
+    so the workbook is the one a single upload gets. Returns (path, None, None), or (None, reason, refused rows)
+    with reason a key of `WORKBOOK_UNAVAILABLE`: an unknown file id, one not accepted (refused or duplicate), an
+    original no longer archived or no longer readable as it was, or refused rows that can no longer be read
+    (their quarantine file unreadable or set aside) — told apart, so the page can say which."""
     if not re.fullmatch(r"[0-9a-f]{16}", file_id or ""):
-        return None
+        return None, "unknown", None
     path = config.reports_dir() / f"{file_id}.xlsx"
     if path.exists():
-        return path
+        return path, None, None
     row = ledger_store.row(file_id)
     js = config.reports_dir() / f"{file_id}.json"
     if row is None or not js.exists():
-        return None
+        return None, "unknown", None
     if row["status"] != "accepted":
-        return None
+        return None, "not_accepted", None
     known = {f for f in IngestReport.__dataclass_fields__}
     rep = IngestReport(**{k: v for k, v in json.loads(js.read_text(encoding="utf-8")).items() if k in known})
     arc = next(iter(sorted((config.archive_dir() / row["sha256"][:2]).glob(f"{row['sha256']}.*"))), None)
     if arc is None:
-        return None
+        return None, "original_missing", None
     from pipelines.ingest.normalize import normalise
     _, grids = read_grids(arc.read_bytes())
     if rep.source_sheet is not None:
         grids = [g for g in grids if (g.sheet or "") == (rep.source_sheet or "")] or grids
     layout, _ = _best_layout(grids, rep.kind)
     if layout is None:
-        return None
+        return None, "original_unreadable", None
     received = row["received_at"]
     typed, _ = normalise(layout, period=row["period"], today=received.date())
     from pipelines.ingest import quarantine
@@ -1051,7 +1089,7 @@ def branch_workbook(file_id: str) -> Path | None:
         logging.getLogger(__name__).warning(
             "branch workbook of %s: its %d refused rows cannot be read; ingest the original again",
             file_id, rep.rows_refused)
-        return None
+        return None, "refused_rows_unreadable", rep.rows_refused
     if qdf is None:
         qdf = pl.DataFrame(schema={"source_row": pl.Int64, "rule": pl.String, "message_vi": pl.String})
     stage = _Stage()
@@ -1060,7 +1098,7 @@ def branch_workbook(file_id: str) -> Path | None:
         stage.commit()
     finally:
         stage.discard()
-    return path
+    return path, None, None
 
 
 def _write_ledger(rep: IngestReport) -> None:

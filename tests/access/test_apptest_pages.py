@@ -131,3 +131,32 @@ def test_admin_page_audit_view(users):
     at = page("quan_tri", users["admin"])
     assert not at.exception
     assert audit.events(action="audit_view")
+
+
+def test_upload_page_says_why_an_error_workbook_cannot_be_made(users, monkeypatch):
+    """The history's "prepare the error workbook" button: a file whose original is gone from the archive gets
+    that reason on the page (not a vague either/or)."""
+    import datetime as _dt
+
+    from pipelines import config
+    from pipelines.access import uploads
+
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    up = users["upper_official"]
+    csv = ("Mã CĐCS,Họ và tên,Ngày sinh,Giới tính,Số CCCD,Ngày vào công đoàn\n"
+           "CS0000002,Nguyễn Văn Tải,15/03/1990,Nam,008090123456,01/09/2015\n")
+    res = uploads.handle_upload(up, branch_code="X08001", period=_dt.date.today().replace(day=1), kind="roster",
+                                original_name="ds.csv", data=csv.encode())
+    assert res.status == "accepted", res.message_vi
+    Path(res.xlsx_report).unlink()
+    for arc in config.archive_dir().rglob(f"{res.report['sha256']}.*"):
+        arc.unlink()
+    # (Vietnamese only here: AppTest formats the form's selectboxes outside the script run, in the default
+    # language; the English message is tested on uploads.history_workbook_or_reason)
+    at = page("tai_len", up)
+    assert not at.exception
+    at.button(key="up_hist_prepare").click().run()
+    assert not at.exception
+    shown = [str(e.value) for e in at.error]
+    assert any("Tệp gốc không còn trong kho lưu trữ" in e and "gửi lại" in e for e in shown), texts(at)
+    assert not any("hoặc danh sách" in e for e in shown)  # the reason, not an either/or

@@ -1,6 +1,7 @@
 """Member lookups (own record, official search in scope, masking, audit, corrections) and uploads."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,12 @@ def test_error_workbook_from_the_history_is_scoped_and_made_on_request(users, dw
     other = User("hn", "hn", "upper_official", unit_code="X01001")
     assert uploads.history_workbook(other, fid) is None
     assert audit.events()[0]["action"] == "denied"
+    # without a workbook the page says which reason holds: here the original is gone from the archive
+    path.unlink()
+    from pipelines import config
+    for arc in config.archive_dir().rglob(f"{res.report['sha256']}.*"):
+        arc.unlink()
+    got, why = uploads.history_workbook_or_reason(up, fid)
+    assert got is None and "Tệp gốc không còn trong kho lưu trữ" in why and "gửi lại" in why
+    assert "original file is no longer archived" in uploads.history_workbook_or_reason(up, fid, lang="en")[1]
+    assert json.loads(audit.events()[0]["detail"])["reason"] == "original_missing"  # audited with its reason

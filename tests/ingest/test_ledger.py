@@ -148,8 +148,13 @@ def test_unreadable_loose_files_are_set_aside_and_the_ledger_rows_rebuilt(root, 
     assert ledger.row(r2.file_id)["status"] == r2.status
     assert q["set_aside"] and r1.file_id in q["notice"] and "Vùng cách ly" in q["notice"]
     assert quarantine.rows_for(r1.file_id) is None  # its refused rows are what is missing, as the notice says
-    # no branch workbook that would tell the branch all its rows passed: none, until the original is re-ingested
+    # no branch workbook that would tell the branch all its rows passed: none, until the original is re-ingested;
+    # the reason says it is the refused rows, not the original, that are missing
     assert engine.branch_workbook(r1.file_id) is None
+    assert engine.branch_workbook_or_reason(r1.file_id) == (None, "refused_rows_unreadable", 1)
+    why = engine.branch_workbook_message("refused_rows_unreadable", n=1)
+    assert "Tệp gốc vẫn còn" in why and "1 dòng bị từ chối" in why and "gửi lại tệp" in why
+    assert engine.branch_workbook_or_reason("0" * 16) == (None, "unknown", None)
     assert (root / "quarantine" / "unreadable" / f"{r1.file_id}.parquet.unreadable").exists()  # kept, not deleted
     # the next build's plan carries the notices (the refresh summary and the publish metadata print them)
     ledger.loose_path(r2.file_id).write_bytes(b"PAR1 not a parquet file")

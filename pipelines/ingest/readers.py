@@ -226,10 +226,9 @@ def decode_single_byte(data: bytes) -> tuple[str, str]:
     header rows converted on the Latin-1 side only; ties → Windows-1258). TCVN3 is returned as its Latin-1 look-alike text, which normalising converts (and flags)."""
     cp = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
     latin = data.decode("latin-1")
-    from pipelines.ingest.textnorm import TCVN3_MARKERS
     # a Windows-1258 file's headers read as they are; a TCVN3 file's only once converted (its bytes decoded as
     # Windows-1258 can still look TCVN3-like cell by cell, so no TCVN3 fixing on that side)
-    if any(ch in TCVN3_MARKERS for ch in latin[:65536]) and \
+    if _header_res()[0].search(latin, 0, 65536) and \
             _header_hits(latin[:65536]) > _header_hits(cp[:65536], tcvn3=False):
         return latin, "tcvn3"
     return cp, "cp1258"
@@ -365,14 +364,23 @@ def read_grids(data: bytes) -> tuple[str, list[Grid]]:
     raise FileRefused("unreadable", "Không nhận ra định dạng tệp (chỉ nhận .xlsx, .xls, .csv, .parquet).")
 
 
+@lru_cache(maxsize=1)
+def _header_res() -> tuple[re.Pattern, re.Pattern]:
+    from pipelines.ingest.textnorm import _TCVN3_MARKER_RE
+    return re.compile(_TCVN3_MARKER_RE), re.compile("[\u0100-\u01b0\u1ea0-\u1ef9]")
+
+
 def legacy_fix_header_row(row: list[str | None]) -> list[str]:
     """A header row: when the row as a whole reads as TCVN3 (a marker byte somewhere, no Unicode-only
     Vietnamese letter anywhere), every cell is converted, including cells such as "Sè CCCD" (Số CCCD) or
     "Sè tiÒn" (Số tiền) whose TCVN3 bytes all look like ordinary Latin-1 Vietnamese letters; otherwise cell by
-    cell (`legacy_fix_header_cell`)."""
-    from pipelines.ingest.textnorm import TCVN3_MARKERS
+    cell (`legacy_fix_header_cell`). (Every file's first 40 rows come through here: the checks are compiled
+    regexes, not a Python loop per character.)"""
+    marker, unicode_vi = _header_res()
     flat = "".join(x for x in row if x)
-    if any(ch in TCVN3_MARKERS for ch in flat) and not re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", flat):
+    if not marker.search(flat):  # no TCVN3 marker in the row: no cell to convert
+        return [x.strip() if x else "" for x in row]
+    if not unicode_vi.search(flat):
         return ["".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in x).strip() if x else "" for x in row]
     return [legacy_fix_header_cell(x).strip() if x else "" for x in row]
 
@@ -381,9 +389,7 @@ def legacy_fix_header_cell(s: str | None) -> str:
     """Header cells (a few dozen) are fixed in Python: TCVN3 → Unicode when they look like TCVN3."""
     if not s:
         return ""
-    if re.search("[\u0100-\u01b0\u1ea0-\u1ef9]", s):
+    marker, unicode_vi = _header_res()
+    if unicode_vi.search(s) or not marker.search(s):
         return s
-    from pipelines.ingest.textnorm import TCVN3_MARKERS
-    if any(ch in TCVN3_MARKERS for ch in s):
-        return "".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in s)
-    return s
+    return "".join(TCVN3_TO_UNICODE.get(ch, ch) for ch in s)

@@ -201,8 +201,8 @@
     `periods` (a full build) every row is checked. Any other value is used as SQL, as in dbt's own
     get_where_subquery, which this overrides for DuckDB (dispatch looks in the root project first).
     The test node's dependencies are its model's only (its where was a string at parse time), so the tables the
-    window start reads are named here, not ref()'d: a monthly table's test runs after the table, itself after
-    them. -#}
+    window start reads are looked up in the graph (their schema and alias as configured), not ref()'d: a
+    monthly table's test runs after the table, itself after them. -#}
 {% macro duckdb__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and (where.startswith('restated:') or where.startswith('restated_raw:')) -%}
@@ -213,10 +213,13 @@
         {%- elif parts[0] == 'restated_raw' -%}
             {%- set where = parts[1] ~ " >= cast('" ~ start ~ "' as date) and " ~ parts[2] ~ " >= '" ~ start[:7] ~ "'" -%}
         {%- else -%}
-            {%- set rels = [api.Relation.create(database=relation.database, schema='intermediate',
-                                                identifier='int_roster_branch_months'),
-                            api.Relation.create(database=relation.database, schema='intermediate',
-                                                identifier='int_member_key_changes')] -%}
+            {#- the two models as the manifest places them (schema and alias from their config, not spelled here) -#}
+            {%- set rels = [] -%}
+            {%- for name in ['int_roster_branch_months', 'int_member_key_changes'] -%}
+                {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
+                {%- do rels.append(api.Relation.create(database=relation.database, schema=node.schema,
+                                                       identifier=node.alias)) -%}
+            {%- endfor -%}
             {%- set where = parts[1] ~ ' >= ' ~ restate_start_literal(start, rels) -%}
         {%- endif -%}
     {%- endif -%}

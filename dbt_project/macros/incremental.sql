@@ -90,14 +90,19 @@
 
 {#- pre_hook of incremental models: a member whose records all moved to one new key (a CMND-only member linked
     when their CCCD first appears) keeps every figure of the stored months; only the key of their stored rows
-    changes (int_member_key_changes.is_pure_rename). Models without a member_key column skip it. -#}
+    changes (int_member_key_changes.is_pure_rename). Models without a member_key column skip it; a model that
+    holds the key as text (marts, restricted) gets the keys as text. -#}
 {% macro rekey_stored_rows() -%}
-  {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-      if is_incremental() else [] -%}
-  {%- if 'member_key' in columns -%}
+  {%- set cols = adapter.get_columns_in_relation(this) if is_incremental() else [] -%}
+  {%- set key = cols | selectattr('name', 'equalto', 'member_key') | list -%}
+  {%- if key -%}
+    {#- an intermediate model holds the key as the UUID int_member_key_changes has; a mart holds its text -#}
+    {%- set as_text = 'uuid' not in key[0].dtype | lower -%}
     update {{ this }} as t
     set member_key = c.member_key
-    from (select distinct previous_member_key, member_key
+    from (select distinct
+              {{ member_key_text('previous_member_key') if as_text else 'previous_member_key' }} as previous_member_key,
+              {{ member_key_text('member_key') if as_text else 'member_key' }} as member_key
           from {{ ref('int_member_key_changes') }} where is_pure_rename) as c
     where t.member_key = c.previous_member_key
   {%- else -%}

@@ -159,7 +159,9 @@ def member_key_changes(db_path: str | os.PathLike) -> list[tuple[str, str]]:
     try:
         try:
             return [tuple(r) for r in con.execute(
-                "SELECT DISTINCT previous_member_key, member_key FROM intermediate.int_member_key_changes").fetchall()]
+                # the keys as analysts and accounts hold them: 32 hex digits (the warehouse keeps a UUID inside)
+                "SELECT DISTINCT replace(CAST(previous_member_key AS VARCHAR), '-', ''), "
+                "replace(CAST(member_key AS VARCHAR), '-', '') FROM intermediate.int_member_key_changes").fetchall()]
         except duckdb.CatalogException:
             return []
     finally:

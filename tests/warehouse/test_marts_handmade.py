@@ -393,8 +393,9 @@ KEY_CHANGES: dict[str, list[tuple]] = {}  # month of the incremental run -> its 
 CHANGES_SQL = "SELECT identity_record, is_pure_rename, first_period FROM intermediate.int_member_key_changes"
 ORPHANS: dict[str, int] = {}  # month of the incremental run -> stored rows whose member_key no person has
 ORPHANS_SQL = " + ".join(
-    f"(SELECT count(*) FROM {t} WHERE member_key IS NOT NULL AND member_key NOT IN "
-    f"(SELECT member_key FROM marts.dim_member))"
+    # (the intermediate tables hold the key as a UUID, the marts as its 32 hex digits)
+    f"(SELECT count(*) FROM {t} WHERE member_key IS NOT NULL AND replace(CAST(member_key AS VARCHAR), '-', '') "
+    f"NOT IN (SELECT member_key FROM marts.dim_member))"
     for t in ("intermediate.int_member_unit_months", "intermediate.int_member_events", "marts.fct_member_events",
               "restricted.member_history", "marts.fct_service_deliveries", "marts.fct_activity_participation"))
 ORPHANS_SQL = f"SELECT {ORPHANS_SQL}"

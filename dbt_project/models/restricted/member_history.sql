@@ -8,7 +8,7 @@ with rules as (
 )
 
 select
-    m.member_key,
+    {{ member_key_text('m.member_key') }}      as member_key,
     cast(m.period as date)                     as period,
     m.cdcs_code,
     m.is_carried_forward,

@@ -3,7 +3,7 @@
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest
 -- month (dim_member). A projection of int_member_roster_states (kept up to date month by month).
 select
-    s.member_key,
+    s.member_key_text                      as member_key,
     case when s.r_identity_id like 'cmnd:%' then null else s.r_identity_id end as cccd,
     c.cmnd,
     s.r_full_name                          as full_name,
@@ -18,8 +18,9 @@ select
     s.r_insurance_salary                   as insurance_salary,
     s.r_join_date                          as join_date,
     s.r_last_period                        as last_roster_period
-from {{ ref('int_member_roster_states') }} as s
-left join {{ ref('dim_member') }} as d on d.member_key = s.member_key
+from (select *, {{ member_key_text('member_key') }} as member_key_text
+      from {{ ref('int_member_roster_states') }}) as s
+left join {{ ref('dim_member') }} as d on d.member_key = s.member_key_text
 left join (
     -- the largest legacy CMND written for the person (int_identity_variants: every way they were written)
     select k.member_key, max(v.cmnd) as cmnd

@@ -19,7 +19,7 @@ with previous as (
     from {{ stored }}
     {%- else %}
     select cast(null as varchar) as identity_record, cast(null as varchar) as identity_id,
-           cast(null as varchar) as member_key
+           cast(null as {{ member_key_type() }}) as member_key
     where false
     {%- endif %}
 ),

@@ -21,7 +21,7 @@ last_period as (
 )
 
 select
-    s.member_key,
+    {{ member_key_text('s.member_key') }}      as member_key,
     coalesce(s.m_gender, s.r_gender)                                           as gender,
     cast(extract(year from coalesce(s.m_birth_date, s.r_birth_date)) as integer) as birth_year,
     {{ age_band('coalesce(s.m_birth_date, s.r_birth_date)', '(select period from last_period)') }} as age_band,

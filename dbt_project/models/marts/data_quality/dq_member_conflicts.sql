@@ -112,9 +112,11 @@ cmnd_records as (
 ),
 
 conflicts as (
-    select * from two_units
-    union all select * from two_people
-    union all select * from cmnd_records
+    select * replace ({{ member_key_text('member_key') }} as member_key) from (
+        select * from two_units
+        union all select * from two_people
+        union all select * from cmnd_records
+    ) as u
 )
 
 select

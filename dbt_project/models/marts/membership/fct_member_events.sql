@@ -2,7 +2,7 @@
 -- grain: one membership event (event_id = hash of member_key, period, event_type, cdcs_code):
 -- join, leave (with reason), transfer_in, transfer_out, as seen in the month's rosters.
 with events as (
-    select * from {{ ref('int_member_events') }}
+    select * replace ({{ member_key_text('member_key') }} as member_key) from {{ ref('int_member_events') }}
     where {{ period_window('period') }}
 )
 

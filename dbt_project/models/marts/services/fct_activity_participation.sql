@@ -12,7 +12,7 @@ select
     r.activity_date,
     r.activity_type_code                                    as activity_type,
     r.activity_name,
-    coalesce(k.member_key, {{ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") }}) as member_key,
+    {{ member_key_text("coalesce(k.member_key, " ~ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") ~ ")") }} as member_key,
     r.cdcs_code,
     r.branch_code,
     s.top_unit_code,

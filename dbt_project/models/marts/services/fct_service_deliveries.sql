@@ -16,7 +16,7 @@ select
     cast(r.period as date)                                  as period,
     r.service_date,
     case when coalesce(p.is_health_related, false) then null
-         else coalesce(k.member_key, {{ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") }}) end as member_key,
+         else {{ member_key_text("coalesce(k.member_key, " ~ keyed_hash("coalesce(r.cccd, 'cmnd:' || r.cmnd)") ~ ")") }} end as member_key,
     r.cdcs_code,
     r.program_code,
     coalesce(p.is_health_related, false)                    as is_health_related,

@@ -27,6 +27,8 @@ Public API (the CLI, the upload page and the Dagster sensor call exactly these):
 
 ``branch_workbook(file_id) -> Path | None``
     The branch's workbook of an accepted file (a batch defers it; made from the archive on first request).
+    ``branch_workbook_or_reason(file_id)`` also says why there is none (``WORKBOOK_UNAVAILABLE``:
+    not accepted, original gone or unreadable, refused rows unreadable) and ``branch_workbook_message`` words it.
 
 ``gx_pooled()``
     Context manager giving the same pooling to callers that loop over ``ingest_file`` themselves.
@@ -79,7 +81,8 @@ from pipelines.ingest.layout import detect_layout
 from pipelines.ingest.mapping import KINDS
 from pipelines.ingest.readers import FileRefused, read_grids, sniff_format, MAX_FILE_BYTES
 
-__all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "branch_workbook", "pending_inbox_files",
+__all__ = ["IngestReport", "InboxFile", "ingest_file", "ingest_batch", "branch_workbook", "branch_workbook_or_reason",
+           "branch_workbook_message", "WORKBOOK_UNAVAILABLE", "pending_inbox_files",
            "ingest_inbox", "gx_pooled",
            "sanitise_name", "neutralise"]
 

@@ -411,7 +411,8 @@ def normalise(layout: Layout, *, period: _dt.date, today: _dt.date) -> tuple[pl.
 
     Two steps: `prepare_rows` (the file's own layout: text cleaning, one raw text column ``r_<name>`` per
     canonical column) and `type_rows` (everything else, which depends only on the values and the kind). A
-    batch runs `prepare_rows` per file and `type_rows` once over several files' rows (``__fid`` column)."""
+    batch maps each file's cells (`map_rows`), then prepares the text (`prepare_text`, encoding decisions per
+    file) and types the rows (`type_rows`) once over several files' rows (``__fid`` column)."""
     info = new_info()
     df, ccols = prepare_rows(layout, info)
     typed = type_rows(df, layout.kind, info, keep=ccols)

@@ -537,6 +537,13 @@ def test_identity_keys_and_conflicts(builds):
         ("active_in_two_units", D(2025, 8, 1), "CS0000004", "CS0000002", key_of(PEOPLE["P12"][4])),
         ("cccd_two_people", D(2025, 4, 1), "CS0000002", "", key_of(PEOPLE["P12"][4])),
     ])
+    # the key is a UUID where the per-person models work on it, its 32-digit text where analysts and the app read it
+    types = {(s_, t, d) for s_, t, d in _q(full, "SELECT table_schema, table_name, data_type FROM "
+                                                 "information_schema.columns WHERE column_name = 'member_key'")}
+    assert {d for s_, t, d in types if s_ == "intermediate"} == {"UUID"}, types
+    assert {d for s_, t, d in types if s_ in ("marts", "restricted")} == {"VARCHAR"}, types
+    assert {t for s_, t, _ in types if s_ == "marts"} >= {"dim_member", "fct_member_events", "dq_member_conflicts",
+                                                          "fct_service_deliveries", "fct_activity_participation"}
     # marts are de-identified: no CCCD, name, birth date or salary columns
     cols = {r[0] for r in _q(full, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts'")}
     assert not cols & {"cccd", "cmnd", "full_name", "name_search", "birth_date", "insurance_salary",

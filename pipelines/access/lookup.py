@@ -25,6 +25,7 @@ from pipelines.access.accounts import OFFICIAL_ROLES, User
 from pipelines.access.appdb import accounts_db
 from pipelines.access.scope import Scope, ScopeError, scope_for
 from pipelines.access.warehouse import connect_full, latest_period, name_token_count, table_columns
+from pipelines.warehouse.serving import lookup_match
 
 CCCD_RE = re.compile(r"^\d{12}$")
 MEMBER_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -99,7 +100,7 @@ def _current_unit_sql(con, key_filter: str = "TRUE") -> tuple[str, str]:
 
 def _current_cdcs(con, member_key: str) -> tuple | None:
     """(current CĐCS,) of one member, or None."""
-    cur_sql, _ = _current_unit_sql(con, "member_key = ?")
+    cur_sql, _ = _current_unit_sql(con, lookup_match("member_key"))
     return con.execute(f"SELECT cdcs_code FROM ({cur_sql})", [member_key]).fetchone()
 
 
@@ -287,7 +288,7 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
         pii = _cols(con, "restricted", "member_pii")
         rows = None
         if CCCD_RE.match(q):
-            cond, params, how = "p.cccd = ?", [q], "cccd"
+            cond, params, how = lookup_match("cccd", "p"), [q], "cccd"
         elif "member_code" in pii and re.fullmatch(r"[A-Za-z0-9._-]{4,40}", q) and any(ch.isdigit() for ch in q):
             # codes are upper-cased at ingestion: an equality the member_code index answers
             cond, params, how = "p.member_code = upper(?)", [q], "member_code"
@@ -438,7 +439,7 @@ def _member_record(con, user: User, member_key: str, *, own: bool, history_scope
     dm = _cols(con, "marts", "dim_member")
     sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender", "join_date") if c in pii]
     r = con.execute(f"SELECT {', '.join('p.' + c for c in sel_p)} FROM restricted.member_pii p "
-                    "WHERE p.member_key = ?", [member_key]).fetchone()
+                    f"WHERE {lookup_match('member_key', 'p')}", [member_key]).fetchone()
     if r is None:
         return None
     rec = dict(zip(sel_p, r))
@@ -449,8 +450,8 @@ def _member_record(con, user: User, member_key: str, *, own: bool, history_scope
     if "join_date" not in rec and "join_date" not in extra and "first_join_date" in dm:
         extra.append("first_join_date AS join_date")
     if extra:
-        e = con.execute(f"SELECT {', '.join(extra)} FROM marts.dim_member WHERE member_key = ? LIMIT 1",
-                        [member_key]).fetchone()
+        e = con.execute(f"SELECT {', '.join(extra)} FROM marts.dim_member "
+                        f"WHERE {lookup_match('member_key')} LIMIT 1", [member_key]).fetchone()
         if e:
             rec.update(dict(zip([x.split(" AS ")[-1] for x in extra], e)))
     if rec.get("cdcs_code"):

@@ -118,8 +118,9 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
 
 
 # ART indexes for point lookups (an official's search by CCCD or member code, a member's own record and the
-# lookup's current unit). Made on the finished build, before publishing; dropped from the copy an incremental
-# build starts from, because dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
+# lookup's current unit), the person key and the CCCD by serving.lookup_expression (queries: serving.lookup_match).
+# Made on the finished build, before publishing; dropped from the copy an incremental build starts from, because
+# dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
 LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_pii", "member_code"),
                   ("restricted", "member_pii", "member_key"), ("marts", "dim_member", "member_key"),
                   # the records of a search by name: the first 50 name_ranks, often far apart in the table
@@ -139,7 +140,10 @@ def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
         for schema, table, col in LOOKUP_INDEXES:
             name = f"ix_{table}_{col}"
             if present and (schema, table, col) in have:
-                con.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{schema}"."{table}" ("{col}")')
+                # on serving.lookup_expression(col): the key as a UUID, the CCCD as a number, else the column
+                on = (f"({serving.lookup_expression(col)})" if col in serving.LOOKUP_KEY_EXPRESSIONS
+                      else f'"{col}"')
+                con.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{schema}"."{table}" ({on})')
                 done.append(name)
             elif not present:
                 con.execute(f'DROP INDEX IF EXISTS "{schema}".{name}')

@@ -192,3 +192,71 @@ def test_error_workbook_from_the_history_is_scoped_and_made_on_request(users, dw
     assert got is None and "Tệp gốc không còn trong kho lưu trữ" in why and "gửi lại" in why
     assert "original file is no longer archived" in uploads.history_workbook_or_reason(up, fid, lang="en")[1]
     assert json.loads(audit.events()[0]["detail"])["reason"] == "original_missing"  # audited with its reason
+
+
+def test_point_lookups_are_answered_by_the_lookup_indexes(users, dw, monkeypatch):
+    """A member's own record, an official's search by CCCD and by member code, and the current unit are read
+    through the ART indexes made at publish time (`build.set_lookup_indexes`, the key as a UUID and the CCCD
+    as a number: `serving.lookup_expression`), not by scanning 12 M rows: each lookup query, run again under
+    EXPLAIN ANALYZE on a version carrying the indexes, reads its table by an index scan."""
+    import contextlib
+    import re
+    import shutil
+
+    from pipelines.warehouse import serving
+    from pipelines.warehouse.build import set_lookup_indexes
+
+    version = "20260102T000000Z-indexed"
+    build = serving.build_dir() / f"{version}.duckdb"
+    shutil.copyfile(serving.warehouse_path(), build)
+    assert {"ix_member_pii_cccd", "ix_member_pii_member_key", "ix_dim_member_member_key"} <= set(
+        set_lookup_indexes(build, present=True))
+    serving.stamp_version(build, version, "test")
+    analyst = serving.build_dir() / f"{version}.analyst.duckdb"
+    serving.make_analyst_copy(build, analyst)
+    serving.publish(build, version=version, run_id="test", analyst_build_path=analyst)
+
+    seen: list[tuple[str, list]] = []
+
+    class Recording:
+        def __init__(self, con):
+            self._con = con
+
+        def execute(self, sql, params=None):
+            seen.append((sql, list(params or [])))
+            return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+
+        def __getattr__(self, name):
+            return getattr(self._con, name)
+
+    real = lookup.connect_full
+
+    @contextlib.contextmanager
+    def recording_connect():
+        with real() as con:
+            yield Recording(con)
+
+    monkeypatch.setattr(lookup, "connect_full", recording_connect)
+    m = _member("CS0000002")
+    nat = users["national_leader"]
+    assert lookup.own_record(users["member"])["member_code"] == m["member_code"]
+    assert [h.member_key for h in lookup.search_members(nat, m["cccd"])] == [m["member_key"]]
+    assert [h.member_key for h in lookup.search_members(nat, m["member_code"])] == [m["member_key"]]
+    assert lookup.member_detail(nat, m["member_key"])["member_code"] == m["member_code"]
+
+    # every read of member_pii or dim_member by these lookups is an index scan, but the current unit of a
+    # search's hits (a semi-join on the few hits' keys)
+    n = 0
+    with real() as con:
+        for sql, params in seen:
+            if "restricted.member_pii" not in sql and "marts.dim_member" not in sql:
+                continue
+            plan = "\n".join(r[1] for r in con.execute("EXPLAIN ANALYZE " + sql, params).fetchall())
+            scans = re.findall(r"Table: \S*?\.(\w+\.\w+)\s*│\s*\n│\s*Type: ([A-Za-z ]+?)\s*│", plan)
+            for table, kind in scans:
+                if table == "marts.dim_member" and "member_key IN (SELECT member_key FROM hits)" in sql:
+                    continue
+                if table in ("restricted.member_pii", "marts.dim_member"):
+                    assert kind == "Index Scan", (sql, scans)
+                    n += 1
+    assert n >= 7, n  # own record: code, pii, unit, dim_member; searches: cccd, code; detail: pii, unit, ...

@@ -16,7 +16,8 @@
 --   insurance codes (BHXH, a lifelong personal number) written by then all differ from those of the CMND record:
 --   at national scale thousands of different people share a name, a gender and a birth date (~1,000 CMND-only
 --   members of the 12 M-member test data matched exactly one such stranger). A side without a BHXH code does not
---   block a match.
+--   block a match. n_bhxh_differs counts the CCCD people a CMND record was kept apart from that way only (a
+--   mistyped BHXH code would look the same): dq_member_conflicts lists the records left with a key of their own.
 with rows_ as (
     -- every way a person was written on the current rosters, with its first month (int_identity_variants: kept
     -- month by month, so resolution reads one row per variant, not every roster row of all history)
@@ -78,7 +79,7 @@ cccd_first as (
     group by cccd
 ),
 
-all_matches as (
+all_pairs as (
     -- CCCD people matching some written variant of a CMND record, whenever written
     select
         c.cmnd,
@@ -94,20 +95,38 @@ all_matches as (
      and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
     join cmnd_first as cf on cf.cmnd = c.cmnd
     join cccd_first as pf on pf.cccd = p.cccd
-    -- not two different people by their BHXH codes: both had one written by the time they were first seen
-    -- together, and none in common
-    where not (
+    group by c.cmnd, p.cccd, cf.first_seen, pf.first_seen
+),
+
+judged_pairs as (
+    -- two different people by their BHXH codes: both had one written by the time they were first seen together,
+    -- and none in common
+    select
+        a.*,
         exists (select 1 from cmnd_bhxh as cb
-                where cb.cmnd = c.cmnd and cb.first_period <= greatest(cf.first_seen, pf.first_seen))
+                where cb.cmnd = a.cmnd and cb.first_period <= a.seen_together_from)
         and exists (select 1 from cccd_bhxh as pb
-                    where pb.cccd = p.cccd and pb.first_period <= greatest(cf.first_seen, pf.first_seen))
+                    where pb.cccd = a.cccd and pb.first_period <= a.seen_together_from)
         and not exists (select 1 from cmnd_bhxh as cb
                         join cccd_bhxh as pb on pb.bhxh_code = cb.bhxh_code
-                        where cb.cmnd = c.cmnd and pb.cccd = p.cccd
-                          and cb.first_period <= greatest(cf.first_seen, pf.first_seen)
-                          and pb.first_period <= greatest(cf.first_seen, pf.first_seen))
-    )
-    group by c.cmnd, p.cccd, cf.first_seen, pf.first_seen
+                        where cb.cmnd = a.cmnd and pb.cccd = a.cccd
+                          and cb.first_period <= a.seen_together_from
+                          and pb.first_period <= a.seen_together_from) as bhxh_differs
+    from all_pairs as a
+),
+
+all_matches as (
+    select cmnd, cccd, seen_together_from, matched_when_first_together from judged_pairs where not bhxh_differs
+),
+
+bhxh_kept_apart as (
+    -- the CCCD people a CMND record would have matched when first seen together but for their BHXH codes: two
+    -- strangers, or one person with a mistyped code (dq_member_conflicts lists the CMND records left with a key
+    -- of their own for a data steward)
+    select cmnd, count(distinct cccd) as n_bhxh_differs
+    from judged_pairs
+    where bhxh_differs and matched_when_first_together
+    group by cmnd
 ),
 
 candidates as (
@@ -141,7 +160,8 @@ cccd_records as (
         'cccd'                   as record_type,
         cccd                     as identity_id,
         'cccd'                   as resolution,
-        cast(0 as bigint)        as n_later_matches
+        cast(0 as bigint)        as n_later_matches,
+        cast(0 as bigint)        as n_bhxh_differs
     from rows_
     where cccd is not null
 ),
@@ -161,9 +181,11 @@ cmnd_records as (
             when m.n_matches > 1 then 'cmnd_ambiguous'
             else 'cmnd_only'
         end                      as resolution,
-        case when co.n_cccd = 1 then cast(0 as bigint) else cast(m.n_later_matches as bigint) end as n_later_matches
+        case when co.n_cccd = 1 then cast(0 as bigint) else cast(m.n_later_matches as bigint) end as n_later_matches,
+        case when co.n_cccd = 1 then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end as n_bhxh_differs
     from cmnd_matches as m
     left join cmnd_cooccurring as co on co.cmnd = m.cmnd
+    left join bhxh_kept_apart as b on b.cmnd = m.cmnd
 )
 
 select * from cccd_records

@@ -37,6 +37,7 @@ keyed as (
         i.identity_id,
         i.resolution,
         i.n_later_matches,
+        i.n_bhxh_differs,
         case when p.identity_id = i.identity_id and (select ok from same_secret) then p.member_key
              else {{ keyed_hash('i.identity_id') }} end as member_key,
         p.member_key                                   as stored_member_key,
@@ -51,6 +52,7 @@ select
     identity_id,
     resolution,
     n_later_matches,
+    n_bhxh_differs,
     member_key,
     case when stored_member_key <> member_key then stored_member_key end as previous_member_key,
     is_new_record

@@ -11,7 +11,10 @@
 --   variant_count = the CCCD people it matches);
 -- - 'cmnd_match_later': a legacy CMND with a key of its own that matches a CCCD person only through details
 --   written after they were first seen together (e.g. a birth date completed later): not merged
---   retroactively, for a data steward to check (variant_count = the CCCD people it matches).
+--   retroactively, for a data steward to check (variant_count = the CCCD people it matches);
+-- - 'cmnd_bhxh_differs': a legacy CMND with a key of its own because the BHXH codes of every CCCD person it
+--   matches (name, gender, exact birth date) differ from its own: two strangers, or one person with a mistyped
+--   BHXH code, for a data steward to check (variant_count = those CCCD people).
 with two_units as (
     select
         'active_in_two_units'            as conflict_type,
@@ -84,31 +87,56 @@ two_people as (
     join {{ ref('int_member_keys') }} as k on k.identity_record = v.cccd
 ),
 
-cmnd_records as (
+cmnd_flagged as (
     -- legacy CMND records a data steward should check: ambiguous (own key), linked but matched later by another
-    -- CCCD person, own key but matched later; at the first month the CMND was written, with the (smallest) CĐCS
-    -- that wrote it then
+    -- CCCD person, own key but matched later, own key because their BHXH codes differ from those of the CCCD people
+    -- they match; at the first month the CMND was written, with the (smallest) CĐCS that wrote it then
     select
-        case k.resolution
-            when 'cmnd_ambiguous' then 'cmnd_ambiguous'
-            when 'cmnd_linked' then 'cmnd_link_contested'
-            else 'cmnd_match_later'
-        end                              as conflict_type,
+        k.resolution,
         k.member_key,
+        max(k.n_later_matches)           as n_later_matches,
+        max(k.n_bhxh_differs)            as n_bhxh_differs,
         min(v.first_period)              as period,
-        arg_min(v.first_cdcs_code, struct_pack(p := v.first_period, c := v.first_cdcs_code)) as cdcs_code,
-        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(case k.resolution
-            when 'cmnd_ambiguous' then null
-            when 'cmnd_linked' then max(k.n_later_matches) + 1
-            else max(k.n_later_matches)
-        end as bigint)                   as variant_count
+        arg_min(v.first_cdcs_code, struct_pack(p := v.first_period, c := v.first_cdcs_code)) as cdcs_code
     from {{ ref('int_member_keys') }} as k
     join {{ ref('int_identity_variants') }} as v
       on v.cccd is null and 'cmnd:' || v.cmnd = k.identity_record
     where k.resolution = 'cmnd_ambiguous'
        or (k.resolution in ('cmnd_linked', 'cmnd_only') and k.n_later_matches > 0)
+       or (k.resolution = 'cmnd_only' and k.n_bhxh_differs > 0)
     group by k.resolution, k.member_key
+),
+
+cmnd_records as (
+    select
+        case resolution
+            when 'cmnd_ambiguous' then 'cmnd_ambiguous'
+            when 'cmnd_linked' then 'cmnd_link_contested'
+            else 'cmnd_match_later'
+        end                              as conflict_type,
+        member_key,
+        period,
+        cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(case resolution
+            when 'cmnd_ambiguous' then null
+            when 'cmnd_linked' then n_later_matches + 1
+            else n_later_matches
+        end as bigint)                   as variant_count
+    from cmnd_flagged
+    where resolution = 'cmnd_ambiguous' or n_later_matches > 0
+    union all
+    -- kept apart from every CCCD person it matches by BHXH codes alone: strangers, or one person whose code was
+    -- mistyped on one side (variant_count = those CCCD people)
+    select
+        'cmnd_bhxh_differs',
+        member_key,
+        period,
+        cdcs_code,
+        cast(null as {{ dbt.type_string() }}),
+        cast(n_bhxh_differs as bigint)
+    from cmnd_flagged
+    where resolution = 'cmnd_only' and n_bhxh_differs > 0
 ),
 
 conflicts as (

@@ -11,6 +11,8 @@
 - Single writer: both warehouse-writing steps are in the pool `doanvien_warehouse` (set its limit to 1 on
   the instance: `dagster instance concurrency set doanvien_warehouse 1`), the job runs them with the
   in-process executor, and the build code takes a file lock.
+- `refresh_failed_cleanup` / `refresh_canceled_cleanup`: run status sensors that delete the prefetched base copy
+  a failed or cancelled monthly_refresh left behind (unless another refresh is in flight).
 """
 
 import contextlib
@@ -325,7 +327,48 @@ warehouse_build_job = dg.define_asset_job(
 assets = [a for a in (doanvien_dbt, publish_warehouse) if a is not None]
 asset_checks: list = []
 jobs = [monthly_refresh_job, warehouse_build_job]
-sensors: list = []
+
+
+# ---------------------------------------------------------------- after a failed or cancelled refresh
+
+_IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def discard_prefetch_after(context: dg.RunStatusSensorContext) -> dg.SkipReason:
+    """A monthly_refresh run that failed or was cancelled after its raw_files step leaves the prefetched copy of
+    the current version (~9 GB at national) for a build that never came: delete it now (the next build would have
+    after a day), unless another refresh is in flight (its build may be about to take the copy)."""
+    from pipelines.warehouse import build as wbuild
+
+    run = context.dagster_run
+    if run.job_name != REFRESH_JOB_NAME:
+        return dg.SkipReason(f"{run.job_name} is not {REFRESH_JOB_NAME}")
+    others = [r for r in context.instance.get_runs(filters=dg.RunsFilter(job_name=REFRESH_JOB_NAME,
+                                                                          statuses=_IN_FLIGHT))
+              if r.run_id != run.run_id]
+    if others:
+        return dg.SkipReason(f"prefetched copy kept: refresh run {others[0].run_id} is in flight")
+    removed = wbuild.discard_prefetch()
+    return dg.SkipReason(f"discarded {len(removed)} prefetched copy(ies) left by run {run.run_id}" if removed
+                         else f"run {run.run_id} left no prefetched copy")
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, monitored_jobs=[monthly_refresh_job],
+                      name="refresh_failed_cleanup", minimum_interval_seconds=60,
+                      description="Delete the prefetched base copy a failed monthly_refresh left behind")
+def refresh_failed_cleanup(context: dg.RunStatusSensorContext):
+    return discard_prefetch_after(context)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[monthly_refresh_job],
+                      name="refresh_canceled_cleanup", minimum_interval_seconds=60,
+                      description="Delete the prefetched base copy a cancelled monthly_refresh left behind")
+def refresh_canceled_cleanup(context: dg.RunStatusSensorContext):
+    return discard_prefetch_after(context)
+
+
+sensors: list = [refresh_failed_cleanup, refresh_canceled_cleanup]
 schedules: list = []
 
 

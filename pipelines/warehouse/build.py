@@ -389,13 +389,17 @@ def _finished_prefetches() -> list[Path]:
     return sorted(d.glob("prefetch-*.duckdb")) if d.is_dir() else []
 
 
-def discard_prefetch() -> None:
-    """Delete a prefetched copy no build took (the refresh failed before building, or built in full)."""
+def discard_prefetch() -> list[str]:
+    """Delete a prefetched copy no build took (the refresh failed before building, or built in full); also called
+    by the Dagster sensors that follow a failed or cancelled refresh run. Returns the files deleted."""
+    removed: list[str] = []
     with _PREFETCH_LOCK:
         _discard_prefetch_locked()
         for p in _finished_prefetches():
             with contextlib.suppress(OSError):
                 p.unlink()
+                removed.append(p.name)
+    return removed
 
 
 def finish_prefetch() -> str | None:

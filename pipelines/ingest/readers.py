@@ -366,8 +366,9 @@ def read_grids(data: bytes) -> tuple[str, list[Grid]]:
 
 @lru_cache(maxsize=1)
 def _header_res() -> tuple[re.Pattern, re.Pattern]:
-    from pipelines.ingest.textnorm import _TCVN3_MARKER_RE
-    return re.compile(_TCVN3_MARKER_RE), re.compile("[\u0100-\u01b0\u1ea0-\u1ef9]")
+    """The TCVN3 marker and the Unicode-only Vietnamese letter patterns of textnorm, compiled once."""
+    from pipelines.ingest.textnorm import _TCVN3_MARKER_RE, _UNICODE_VI_RE
+    return re.compile(_TCVN3_MARKER_RE), re.compile(_UNICODE_VI_RE)
 
 
 def legacy_fix_header_row(row: list[str | None]) -> list[str]:

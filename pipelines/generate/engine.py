@@ -29,7 +29,8 @@ TRANSFER_TEXT = "Chuyển sinh hoạt"
 EPOCH = datetime(1970, 1, 1)
 
 GT_SCHEMAS: dict[str, dict] = {
-    "members": {"person_id": pl.Int64, "cccd": pl.String, "cmnd": pl.String, "full_name": pl.String,
+    "members": {"person_id": pl.Int64, "cccd": pl.String, "cmnd": pl.String, "cccd_from": pl.Date,
+                "full_name": pl.String,
                 "birth_date": pl.Date, "gender": pl.String, "ethnicity_code": pl.String, "bhxh_code": pl.String,
                 "member_code": pl.String, "union_join_date": pl.Date, "insurance_salary": pl.Int64,
                 "province_old_code": pl.String},
@@ -263,17 +264,17 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
     reason_text = np.array([leave_vi[c] for c in LEAVE_REASONS] + [TRANSFER_TEXT], dtype=object)
     prog_name = {r["code"]: r["name_vi"] for r in table("service_programs.csv")}
     act_name = {r["code"]: r["name_vi"] for r in table("activity_types.csv")}
-    ident = persons.select(pl.coalesce("cccd", "cmnd").alias("cccd"))["cccd"]
     rng = rng_for(plan.seed, "chunk-months", ch.old_code)
     coverage = rng.uniform(0.55, 1.0, nc)
     emp_rows = reg.employers.filter(pl.col("province_old_code") == ch.old_code)
     # ---- members (once per chunk; events after the months, they need the counted units) ---------------
     tw.append("members", persons.select(
-        "person_id", "cccd", "cmnd", "full_name", "birth_date", "gender", "ethnicity_code", "bhxh_code",
+        "person_id", "cccd", "cmnd", "cccd_from", "full_name", "birth_date", "gender", "ethnicity_code", "bhxh_code",
         "member_code", pl.col("join_date").alias("union_join_date"), "insurance_salary",
         pl.lit(ch.old_code).alias("province_old_code")))
     for k, m in enumerate(ms):
         msd, med = d2i(m), d2i(month_end(m))
+        ident = _ident_written(persons, m)
         parent = np.where(msd < restr, pb, pa_)
         parent_s = pl.Series("p", parent, dtype=pl.String)
         valid = (founded <= med) & (endd >= msd)
@@ -364,6 +365,13 @@ def _process_chunk(out: Path, ch: Chunk, reg: Registry, plan: Plan, scale, tw: T
         fem_share = np.bincount(ac, weights=female[ch.ep_person[act_idx]], minlength=nc) / np.maximum(mt, 1)
         _insurance_rows(rng, k, m, cd, emp_rows, mt, me_exp, valid, is_public, coverage, fem_share, state)
     _events(ch, codes, tw, window_end, ms, sub_hist, first_counted, last_counted)
+
+
+def _ident_written(persons: pl.DataFrame, m: date) -> pl.Series:
+    """The identity number the files of month m write for each person: the CCCD, or a legacy member's CMND until
+    the month their CCCD is written instead (cccd_from)."""
+    use_cmnd = pl.col("cmnd").is_not_null() & (pl.col("cccd_from").is_null() | (pl.col("cccd_from") > m))
+    return persons.select(pl.when(use_cmnd).then(pl.col("cmnd")).otherwise(pl.col("cccd")).alias("cccd"))["cccd"]
 
 
 def _counted_as_sent(ch: Chunk, codes, sub, med: int, prev_end, listed_prev):

@@ -25,6 +25,9 @@ ANNUAL_JOIN_RATE = 0.075
 ANNUAL_LEAVE_RATE = 0.07
 TRANSFER_SHARE = 0.10
 LEGACY_CMND_SHARE = 0.004
+# a legacy member's roster row switches to the CCCD once the office learns it (CMNDs stopped being valid on
+# 31/12/2024, Law on Identification 2023): the chance, each month of the window after the first
+CCCD_UPDATE_MONTHLY = 0.05
 A_CCCD = 389_711
 A_BHXH = 7_654_321
 
@@ -60,6 +63,25 @@ def legacy_cmnds(old_code: str, n: int, offset: int) -> pl.Series:
     code's last digit) gave two people one CMND at national scale."""
     num = (np.arange(n, dtype=np.int64) * 7_919 + offset) % 10_000_000
     return pl.Series("c", [old_code] * n) + pl.Series(num).cast(pl.String).str.zfill(7)
+
+
+def _cccd_updates(scale: Scale, seed: int, old_code: str, legacy: np.ndarray, months: list[date]) -> pl.Series:
+    """The first month whose roster writes a legacy member's CCCD instead of the CMND (null: none in the window):
+    each month after the window's first with probability CCCD_UPDATE_MONTHLY (its own random stream, so the rest
+    of the data stays as it was). The warehouse must keep the person one member across the switch (a CMND-only
+    record linked to its CCCD person by name, birth date, gender and BHXH code: a pure re-key of the months built
+    before). `tiny` (every defect forced): at least one such member per chunk that has a legacy member."""
+    rr = rng_for(seed, "cccd-update", old_code)
+    p = scale.extra.get("cccd_update_monthly", CCCD_UPDATE_MONTHLY)
+    k = rr.geometric(p, legacy.shape[0]) if legacy.shape[0] else np.zeros(0, np.int64)
+    if scale.force_each_defect and len(months) > 2 and legacy.any():
+        li = np.flatnonzero(legacy)
+        if not (k[li] < len(months)).any():
+            k[li[0]] = 2
+    upd = legacy & (k < len(months))
+    first = pl.Series(months, dtype=pl.Date).gather(np.minimum(k, len(months) - 1))
+    return pl.select(pl.when(pl.Series(upd)).then(first)
+                     .otherwise(None)).to_series().alias("cccd_from")
 
 
 def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, months: list[date],
@@ -180,8 +202,10 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
             + pl.Series(yy).cast(pl.String).str.zfill(2) + pl.Series(rnd6).cast(pl.String).str.zfill(6))
     # a few legacy members known only by a 9-digit CMND
     legacy = np.zeros(P, bool)
-    legacy[:N0] = (rng.random(N0) < LEGACY_CMND_SHARE) & (join[:N0] < d2i(date(2015, 1, 1)))
+    legacy_share = scale.extra.get("legacy_cmnd_share", LEGACY_CMND_SHARE)
+    legacy[:N0] = (rng.random(N0) < legacy_share) & (join[:N0] < d2i(date(2015, 1, 1)))
     cmnd = legacy_cmnds(old_code, P, int(rng.integers(0, 10_000_000)))
+    cccd_from = _cccd_updates(scale, seed, old_code, legacy, months)
     person_id = int(old_code) * 100_000_000 + np.arange(P, dtype=np.int64)
     bhxh = pl.Series((person_id * A_BHXH + 1_234_567) % 10_000_000_000).cast(pl.String).str.zfill(10)
     floor = MIN_WAGE[1] if old_code in REGION_I_OLD else MIN_WAGE[3]
@@ -193,8 +217,10 @@ def simulate_chunk(scale: Scale, seed: int, old_code: str, cdcs: pl.DataFrame, m
                    + pl.Series(np.arange(P)).cast(pl.String).str.zfill(7))
     persons = pl.DataFrame({
         "person_id": person_id,
-        "cccd": pl.select(pl.when(pl.Series(legacy)).then(None).otherwise(cccd)).to_series(),
+        # a legacy member's CCCD is known (and written on rosters) from cccd_from on; null: never in the window
+        "cccd": pl.select(pl.when(pl.Series(legacy) & cccd_from.is_null()).then(None).otherwise(cccd)).to_series(),
         "cmnd": pl.select(pl.when(pl.Series(legacy)).then(cmnd).otherwise(None)).to_series(),
+        "cccd_from": cccd_from,
         "full_name": pl.select(pl.concat_str([s_fam, pl.lit(" "), s_mid, pl.when(pl.Series(second_mid))
                                               .then(pl.lit(" ") + s_mid2).otherwise(pl.lit("")), pl.lit(" "),
                                               s_giv])).to_series(),

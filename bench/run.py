@@ -78,16 +78,19 @@ def git_rev(paths: list[str] | None = None) -> str:
 
 def ensure_generated(scale: str, seed: int, months: int | None, regenerate: bool, timeout: float) -> dict:
     """Generate once per (scale, seed[, months]) into bench/cache/; later runs reuse it and report the
-    generator's figures from when it ran."""
+    generator's figures from when it ran, unless the generator (pipelines/generate) has a newer commit than the
+    one that made the cached data: then the truth the build is compared with would be the old generator's."""
     tag = f"{scale}-{seed}" + (f"-m{months}" if months else "")
     base = CACHE_DIR / tag
     data, meta = base / "data", base / "generate.json"
     if meta.exists() and data.exists() and not regenerate:
         info = json.loads(meta.read_text())
-        if info.get("available"):
+        now = git_rev(["pipelines/generate"])
+        if info.get("available") and (info.get("generator_commit") in (now, "?") or now == "?"):
             info["cached"] = True
             info["data_dir"] = str(data)
             return info
+        log(f"cached {tag} data made by generator {info.get('generator_commit')}, now {now}: regenerating")
     if not has_module("pipelines.generate.cli"):
         return na("pipelines.generate.cli does not exist yet (generator not landed)")
     shutil.rmtree(base, ignore_errors=True)

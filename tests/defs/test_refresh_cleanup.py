@@ -68,3 +68,8 @@ def test_the_cleanup_sensors_watch_the_monthly_refresh():
     sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
     for name in ("refresh_failed_cleanup", "refresh_canceled_cleanup"):
         assert isinstance(sensors[name], dg.RunStatusSensorDefinition)
+    # what the daemon filters on before the body runs (no public accessor in this Dagster version)
+    assert [j.name for j in sensors["refresh_failed_cleanup"]._monitored_jobs] == ["monthly_refresh"]
+    assert [j.name for j in sensors["refresh_canceled_cleanup"]._monitored_jobs] == ["monthly_refresh"]
+    assert sensors["refresh_failed_cleanup"]._run_status == dg.DagsterRunStatus.FAILURE
+    assert sensors["refresh_canceled_cleanup"]._run_status == dg.DagsterRunStatus.CANCELED

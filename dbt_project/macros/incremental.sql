@@ -98,8 +98,14 @@
   {%- if key -%}
     {#- an intermediate model holds the key as the UUID int_member_key_changes has; a mart holds its text -#}
     {%- set as_text = 'uuid' not in key[0].dtype | lower -%}
+    {#- a column computed from the key is computed again (fct_member_events.event_id), as a build from nothing
+        computes it from the new key -#}
+    {%- set has_event_id = cols | selectattr('name', 'equalto', 'event_id') | list -%}
     update {{ this }} as t
     set member_key = c.member_key
+    {%- if has_event_id %},
+        event_id = {{ member_event_id('c.member_key', 't.period', 't.event_type', 't.cdcs_code') }}
+    {%- endif %}
     from (select distinct
               {{ member_key_text('previous_member_key') if as_text else 'previous_member_key' }} as previous_member_key,
               {{ member_key_text('member_key') if as_text else 'member_key' }} as member_key
@@ -108,6 +114,13 @@
   {%- else -%}
     select 1
   {%- endif -%}
+{%- endmacro %}
+
+{#- member_event_id: the id of one membership event (fct_member_events): a hash of the member's key (text), the
+    month, the event type and the CĐCS. One definition for the model and for rekey_stored_rows. -#}
+{% macro member_event_id(member_key, period, event_type, cdcs_code) -%}
+  cast({{ dbt.hash(dbt.concat([member_key, "'|'", "cast(" ~ period ~ " as " ~ dbt.type_string() ~ ")", "'|'",
+                               event_type, "'|'", cdcs_code])) }} as {{ dbt.type_string() }})
 {%- endmacro %}
 
 {#- pre_hook of incremental models: remove the whole restated window first, so a month whose rows all

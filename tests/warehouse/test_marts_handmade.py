@@ -94,6 +94,7 @@ PEOPLE = {
 }
 # P3 and P10 have only a legacy CMND until June, then the CCCD: one person each (see rosters())
 # P14: a CMND-only person with no CCCD anywhere (own key)
+P8_CMND = "888777666"
 PEOPLE["P14"] = ("Trần Thị Cũ", D(1970, 5, 5), "F", "01", None, "012345678", 5_500_000)
 PEOPLE["P1"] = PEOPLE["P1"][:6] + (30_000_000,)  # above the cap at 1 %, below it at 0.5 %
 
@@ -128,10 +129,13 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
             r1.append(member_row("P7", "CS0000001"))
         elif per == D(2025, 6, 1):
             r1.append(member_row("P7", "CS0000001", leave=D(2025, 6, 20), reason="retired"))  # leave in June
+        # P8: a legacy CMND only until June too, the CCCD from July: the May transfer's events are stored under the
+        # CMND key, and the July re-key must give them the ids a build from nothing gives (fct_member_events.event_id)
         if per == D(2025, 4, 1):
-            r1.append(member_row("P8", "CS0000001"))
+            r1.append(member_row("P8", "CS0000001", use_cmnd=P8_CMND))
         elif per == D(2025, 5, 1):
-            r1.append(member_row("P8", "CS0000001", leave=D(2025, 5, 15), reason="transfer"))  # transfer out
+            r1.append(member_row("P8", "CS0000001", leave=D(2025, 5, 15), reason="transfer",
+                                 use_cmnd=P8_CMND))  # transfer out
         if per < PUBLIC_END:  # CS0000003 (public sector) is in the roster until May, then gone
             r1 += [member_row("P9", "CS0000003"), member_row("P13", "CS0000003")]
         if per >= D(2025, 7, 1):
@@ -148,7 +152,7 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
         else:
             r2.append(member_row("P10", "CS0000002", with_cmnd="987654321" if per == D(2025, 8, 1) else None))
         if per >= D(2025, 5, 1):
-            r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15)))
+            r2.append(member_row("P8", "CS0000002", join=D(2025, 5, 15), use_cmnd=P8_CMND if per < MERGER else None))
         r2.append(member_row("P14", "CS0000002"))
         out[(b2, per)] = r2
         # corporation branch: P4 is also active here in June, P11 in July (two units in one month);
@@ -424,7 +428,7 @@ def builds(tmp_path_factory):
         dbt(["test", "--select", "stg_raw__roster_rows stg_raw__dues_reports stg_raw__service_deliveries "
              "stg_raw__activity_participations fct_member_events fct_service_deliveries fct_activity_participation "
              "member_history", "--vars", '{"periods": "2025-07"}'], inc_db, root, base / "t_inc")
-    KEY_CHANGES["2025-07"] = _q(inc_db, CHANGES_SQL)
+    KEY_CHANGES["2025-07"] = sorted(_q(inc_db, CHANGES_SQL))
     ORPHANS["2025-07"] = _q(inc_db, ORPHANS_SQL)[0][0]
     # July's incremental result, and a full build of the same raw zone: compared on their own (August's run
     # restates from April, the first month, so comparing only the final files would not see a July error)
@@ -432,7 +436,7 @@ def builds(tmp_path_factory):
     dbt(run, JULY["full"], root, base / "t_full_july")
     build_raw_zone(root, correction=True)
     dbt([*run, "--vars", '{"periods": ["2025-05-01", "2025-08-01"]}'], inc_db, root, base / "t_inc")
-    KEY_CHANGES["2025-08"] = _q(inc_db, CHANGES_SQL)
+    KEY_CHANGES["2025-08"] = sorted(_q(inc_db, CHANGES_SQL))
     dbt(["build"], full_db, root, base / "t_full")  # models, data tests and unit tests
     return full_db, inc_db
 
@@ -523,7 +527,8 @@ def test_identity_keys_and_conflicts(builds):
     assert keys == want  # P3's and P10's CMND rows belong to their CCCD person; P14 keeps a CMND key
     res = dict(_q(full, "SELECT identity_record, resolution FROM intermediate.int_member_keys "
                         "WHERE record_type = 'cmnd'"))
-    assert res == {"cmnd:111222333": "cmnd_linked", "cmnd:987654321": "cmnd_same_row", "cmnd:012345678": "cmnd_only"}
+    assert res == {"cmnd:111222333": "cmnd_linked", "cmnd:987654321": "cmnd_same_row", "cmnd:012345678": "cmnd_only",
+                   f"cmnd:{P8_CMND}": "cmnd_linked"}
     pii = dict((c, (cc, cm)) for c, cc, cm in _q(full, "SELECT member_key, cccd, cmnd FROM restricted.member_pii"))
     assert pii[key_of(PEOPLE["P10"][4])] == (PEOPLE["P10"][4], "987654321")
     assert pii[key_of("cmnd:012345678")] == (None, "012345678")
@@ -616,9 +621,10 @@ def test_statutory_report(builds):
 @pytest.mark.slow
 def test_incremental_month_by_month_equals_full_rebuild(builds):
     full, inc = builds
-    # July linked P3's CMND to her CCCD, seen for the first time (a pure re-key of April–June); August's row with
-    # P10's CMND beside his CCCD merged two people already built (April–July restated)
-    assert KEY_CHANGES == {"2025-07": [("cmnd:111222333", True, D(2025, 4, 1))],
+    # July linked P3's and P8's CMNDs to their CCCDs, seen for the first time (pure re-keys of April–June: P8's May
+    # transfer events keep their figures and take the ids of the new key); August's row with P10's CMND beside his
+    # CCCD merged two people already built (April–July restated)
+    assert KEY_CHANGES == {"2025-07": [("cmnd:111222333", True, D(2025, 4, 1)), (f"cmnd:{P8_CMND}", True, D(2025, 4, 1))],
                            "2025-08": [("cmnd:987654321", False, D(2025, 4, 1))]}
     assert ORPHANS == {"2025-07": 0}  # April–June rows of P3 re-keyed in place (rekey_stored_rows)
     assert_same_tables(full, inc)

@@ -7,7 +7,7 @@ with events as (
 )
 
 select
-    cast({{ dbt.hash(dbt.concat(["e.member_key", "'|'", "cast(e.period as " ~ dbt.type_string() ~ ")", "'|'", "e.event_type", "'|'", "e.cdcs_code"])) }} as {{ dbt.type_string() }}) as event_id,
+    {{ member_event_id('e.member_key', 'e.period', 'e.event_type', 'e.cdcs_code') }} as event_id,
     e.member_key,
     cast(e.event_date as date)                        as event_date,
     cast(e.period as date)                            as period,

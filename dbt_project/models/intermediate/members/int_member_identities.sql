@@ -18,6 +18,11 @@
 --   members of the 12 M-member test data matched exactly one such stranger). A side without a BHXH code does not
 --   block a match. n_bhxh_differs counts the CCCD people a CMND record was kept apart from that way only (a
 --   mistyped BHXH code would look the same): dq_member_conflicts lists the records left with a key of their own.
+--   A shared BHXH code makes up for a birth date known only to the year or month: a CMND record and a CCCD person
+--   with the same name, gender and BHXH code match when their birth dates agree as far as the vaguer one goes
+--   (the year, or the year and month). A legacy member written "1985" on one roster and in full on another is one
+--   person (the national test data has such members, whose CCCD is written from a later month on); two people
+--   never share a BHXH code, so a shared code with the same name is not a coincidence as a shared name is.
 with rows_ as (
     -- every way a person was written on the current rosters, with its first month (int_identity_variants: kept
     -- month by month, so resolution reads one row per variant, not every roster row of all history)
@@ -51,6 +56,57 @@ cccd_people as (
     group by v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender
 ),
 
+cmnd_only_bhxh as (
+    -- the CMND-only variants with a BHXH code (the second way to match: name, gender and BHXH code)
+    select cmnd, name_key, birth_date, birth_date_precision, gender, bhxh_code, min(first_period) as first_period
+    from rows_
+    where cccd is null and cmnd is not null and bhxh_code is not null and birth_date is not null
+    group by all
+),
+
+cccd_people_bhxh as (
+    -- the CCCD variants sharing a name, a gender and a BHXH code with some CMND-only variant
+    select v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender, v.bhxh_code,
+           min(v.first_period) as first_period
+    from rows_ as v
+    where v.cccd is not null and v.birth_date is not null
+      and exists (select 1 from cmnd_only_bhxh as c
+                  where c.bhxh_code = v.bhxh_code and c.name_key = v.name_key and c.gender = v.gender)
+    group by v.cccd, v.name_key, v.birth_date, v.birth_date_precision, v.gender, v.bhxh_code
+),
+
+variant_pairs as (
+    -- a written variant of a CMND record and one of a CCCD person that match: same name, gender and exact birth
+    -- date, or same name, gender and BHXH code with birth dates that agree as far as the vaguer one goes
+    select c.cmnd, p.cccd, c.first_period as c_first, p.first_period as p_first
+    from cmnd_only as c
+    join cccd_people as p
+      on p.name_key = c.name_key
+     and p.gender = c.gender
+     and p.birth_date = c.birth_date
+     and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
+    union all
+    select c.cmnd, p.cccd, c.first_period, p.first_period
+    from cmnd_only_bhxh as c
+    join cccd_people_bhxh as p
+      on p.bhxh_code = c.bhxh_code
+     and p.name_key = c.name_key
+     and p.gender = c.gender
+    where case
+        when 'year' in (c.birth_date_precision, p.birth_date_precision)
+            then {{ dbt.date_trunc('year', 'c.birth_date') }} = {{ dbt.date_trunc('year', 'p.birth_date') }}
+        when 'month' in (c.birth_date_precision, p.birth_date_precision)
+            then {{ dbt.date_trunc('month', 'c.birth_date') }} = {{ dbt.date_trunc('month', 'p.birth_date') }}
+        else c.birth_date = p.birth_date
+    end
+),
+
+candidate_cccds as (
+    select cccd from cccd_people
+    union
+    select cccd from cccd_people_bhxh
+),
+
 cmnd_bhxh as (
     -- the BHXH codes written for each CMND-only record, each with the first month it was written
     select cmnd, bhxh_code, min(first_period) as first_period
@@ -63,7 +119,7 @@ cccd_bhxh as (
     -- the same for the CCCD people some CMND-only record could match
     select cccd, bhxh_code, min(first_period) as first_period
     from rows_
-    where cccd in (select cccd from cccd_people) and bhxh_code is not null
+    where cccd in (select cccd from candidate_cccds) and bhxh_code is not null
     group by cccd, bhxh_code
 ),
 
@@ -75,27 +131,22 @@ cccd_first as (
     -- when each of those CCCDs was first written, however (all its variants)
     select cccd, min(first_period) as first_seen
     from rows_
-    where cccd in (select cccd from cccd_people)
+    where cccd in (select cccd from candidate_cccds)
     group by cccd
 ),
 
 all_pairs as (
     -- CCCD people matching some written variant of a CMND record, whenever written
     select
-        c.cmnd,
-        p.cccd,
+        vp.cmnd,
+        vp.cccd,
         greatest(cf.first_seen, pf.first_seen) as seen_together_from,
-        {{ any_row("c.first_period <= greatest(cf.first_seen, pf.first_seen) "
-                       "and p.first_period <= greatest(cf.first_seen, pf.first_seen)") }} as matched_when_first_together
-    from cmnd_only as c
-    join cccd_people as p
-      on p.name_key = c.name_key
-     and p.gender = c.gender
-     and p.birth_date = c.birth_date
-     and p.birth_date_precision = 'day' and c.birth_date_precision = 'day'
-    join cmnd_first as cf on cf.cmnd = c.cmnd
-    join cccd_first as pf on pf.cccd = p.cccd
-    group by c.cmnd, p.cccd, cf.first_seen, pf.first_seen
+        {{ any_row("vp.c_first <= greatest(cf.first_seen, pf.first_seen) "
+                       "and vp.p_first <= greatest(cf.first_seen, pf.first_seen)") }} as matched_when_first_together
+    from variant_pairs as vp
+    join cmnd_first as cf on cf.cmnd = vp.cmnd
+    join cccd_first as pf on pf.cccd = vp.cccd
+    group by vp.cmnd, vp.cccd, cf.first_seen, pf.first_seen
 ),
 
 judged_pairs as (

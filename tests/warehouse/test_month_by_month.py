@@ -1,10 +1,11 @@
-"""Month by month on `tiny` generated data: each month's inbox ingested and the warehouse refreshed incrementally
-(`build_and_publish`, a new version each month), then a full rebuild of the same raw zone. The two published
-files must be identical in every compared table (marts, restricted, per-person states: `verify.COMPARED_TABLES`)
-and both equal the ground truth.
+"""An incremental refresh across months on `tiny` generated data: the first two months' inbox ingested and built
+from nothing, then the later months' inbox ingested and the warehouse refreshed incrementally (`build_and_publish`,
+a new version each time), then a full rebuild of the same raw zone. The two published files must be identical in
+every compared table (marts, restricted, per-person states: `verify.COMPARED_TABLES`) and both equal the ground
+truth.
 
 The months include legacy members whose CCCD is first written after months already built (the generator's
-`cccd_from`): the refresh of that month must link their CMND record to the CCCD person and rename the stored
+`cccd_from`): the refresh of those months must link their CMND record to the CCCD person and rename the stored
 rows of the months before (int_member_key_changes, a pure re-key), exactly as a rebuild from nothing decides.
 """
 from __future__ import annotations
@@ -47,8 +48,9 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
     months = sorted({d.name for d in (gen / "inbox").glob("*/*") if d.is_dir()})
     assert switches and all(m in months[2:] for (m,) in switches)  # the switches fall after months built
 
-    # three refreshes: the first two months (a build from nothing), then one month, then the rest
-    batches = [months[:2], months[2:3], months[3:]]
+    # two refreshes: the first two months (a build from nothing), then the rest (an incremental refresh that
+    # re-keys every switched member; each build costs ~20 s, so no more steps than that)
+    batches = [months[:2], months[2:]]
     renamed = {}
     for i, batch in enumerate(batches):
         for d in sorted(d for m in batch for d in (gen / "inbox").glob(f"*/{m}")):

@@ -85,8 +85,8 @@ def ensure_generated(scale: str, seed: int, months: int | None, regenerate: bool
     data, meta = base / "data", base / "generate.json"
     if meta.exists() and data.exists() and not regenerate:
         info = json.loads(meta.read_text())
-        now = git_rev(["pipelines/generate"])
-        if info.get("available") and (info.get("generator_commit") in (now, "?") or now == "?"):
+        now = git_rev(["pipelines/generate"]) or "?"  # "?" / empty: not a git checkout, nothing to compare
+        if info.get("available") and (info.get("generator_commit") in (now, "?", "") or now == "?"):
             info["cached"] = True
             info["data_dir"] = str(data)
             return info

@@ -11,8 +11,9 @@
 --   link: they are counted in n_later_matches and listed in dq_member_conflicts for a data steward. So a new
 --   month never merges or splits people already built (keys stay stable; the months built keep theirs), except
 --   a CMND-only member whose matching CCCD person appears for the first time: a pure re-key
---   (int_member_key_changes). The match is exact: a birth date known only to the year or month never links
---   (common names share a birth year; a wrong link would merge two people). Nor does a CCCD person whose social
+--   (int_member_key_changes). The match is exact: a birth date known only to the year or month does not link on
+--   the name alone (common names share a birth year; a wrong link would merge two people), only with a shared
+--   BHXH code (below). Nor does a CCCD person whose social
 --   insurance codes (BHXH, a lifelong personal number) written by then all differ from those of the CMND record:
 --   at national scale thousands of different people share a name, a gender and a birth date (~1,000 CMND-only
 --   members of the 12 M-member test data matched exactly one such stranger). A side without a BHXH code does not

@@ -1,5 +1,6 @@
 """Tình hình nộp báo cáo (submissions): which branches sent which months, late and missing ones, refusal
-rates, a quality score per branch, and a drill to the refused rows and their reasons (never the values)."""
+rates, a quality score per branch, a drill to the refused rows and their reasons (never the values), and the
+identity conflicts the warehouse surfaced instead of merging (per type and CĐCS, never a person's details)."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -8,7 +9,7 @@ import streamlit as st
 from dashboards import common as c
 from pipelines.analytics import queries as q
 from pipelines.analytics.i18n import fmt_month, t
-from pipelines.analytics.labels import reason_label, rule_label
+from pipelines.analytics.labels import conflict_label, reason_label, rule_label
 
 STATUS = ["on_time", "late", "refused", "missing"]
 STATUS_COLOURS = {"on_time": "#2e9d5b", "late": "#f2a900", "refused": "#d9372b", "missing": "#bdbdbd"}
@@ -98,6 +99,49 @@ def body() -> None:
         c.table(c.label_columns(show, lg, {"branch_code": "col.unit_code", "unit_name": "col.branch",
                                            "message_vi": "col.message"}), "tep_bi_tu_choi", lg,
                 title=t("nop_bao_cao.refused_files", lg))
+    conflicts_section(ctx)
+
+
+def conflicts_section(ctx) -> None:
+    """Identity conflicts in scope over the range (`dq_member_conflicts`): per type, per CĐCS, and one CĐCS's
+    list (month, type, the other CĐCS): what a data steward checks against the branch's roster."""
+    lg, scope, f = ctx.lang, ctx.scope, ctx.f
+    st.subheader(t("nop_bao_cao.conflicts", lg))
+    st.caption(t("nop_bao_cao.conflicts_help", lg))
+    by_type = q.member_conflicts_by_type(scope, f)
+    if int(by_type["conflicts"].sum()) == 0:
+        st.info(t("nop_bao_cao.no_conflicts", lg))
+        return
+    show = by_type.assign(conflict_type=by_type["conflict_type"].map(lambda x: conflict_label(x, lg)))
+    c.table(c.label_columns(show, lg, {"units": "col.conflict_units"}), "xung_dot_theo_loai", lg,
+            title=t("nop_bao_cao.conflicts", lg))
+    units = q.member_conflicts_by_unit(scope, f)
+    st.subheader(t("nop_bao_cao.conflicts_by_unit", lg))
+    types = [x for x in by_type["conflict_type"] if x in units.columns]
+    show = units[["cdcs_code", "unit_name", "conflicts", *types, "first_period", "last_period"]].copy()
+    for col in ("first_period", "last_period"):
+        show[col] = show[col].map(lambda p: fmt_month(p, lg))
+    labelled = c.label_columns(show.drop(columns=types), lg, {
+        "cdcs_code": "col.unit_code", "unit_name": "col.unit", "first_period": "col.conflict_first",
+        "last_period": "col.conflict_last"})
+    for i, x in enumerate(types):  # one column per type, after the total
+        labelled.insert(3 + i, conflict_label(x, lg), show[x].to_numpy())
+    c.table(labelled, "xung_dot_theo_cdcs", lg, title=t("nop_bao_cao.conflicts_by_unit", lg))
+    codes = units["cdcs_code"].tolist()
+    names = dict(zip(units["cdcs_code"], units["unit_name"]))
+    current = c.view_param("cdcs_xd", None, codes)
+    cdcs = st.selectbox(t("nop_bao_cao.pick_cdcs", lg), [None, *codes],
+                        index=([None, *codes].index(current) if current else 0), key="nb_conflict_cdcs",
+                        format_func=lambda b: "—" if b is None else f"{names.get(b, b)} ({b})")
+    if cdcs != current:
+        c.set_view("cdcs_xd", cdcs)
+    if cdcs:
+        rows = q.member_conflicts(scope, f, cdcs)
+        show = rows.drop(columns=["cdcs_code"]).assign(
+            period=rows["period"].map(lambda p: fmt_month(p, lg)),
+            conflict_type=rows["conflict_type"].map(lambda x: conflict_label(x, lg)))
+        c.table(c.label_columns(show, lg, {"other_cdcs_code": "col.other_cdcs", "other_unit_name": "col.other_cdcs_name"}),
+                f"xung_dot_{cdcs}", lg, title=f"{t('nop_bao_cao.conflicts', lg)} · {names.get(cdcs, cdcs)}")
 
 
 c.page_guard(body)

@@ -353,6 +353,36 @@ LABELS: dict[str, dict[str, str]] = {
     "flag.nfd_normalised": {"vi": "Đã chuẩn hoá dấu tiếng Việt (NFC)", "en": "Vietnamese diacritics normalised (NFC)"},
     "col.reason_code": {"vi": "Lý do từ chối tệp", "en": "File refusal reason"},
     "nop_bao_cao.refused_files": {"vi": "Tệp bị từ chối hoặc trùng lặp", "en": "Files refused or duplicated"},
+    "nop_bao_cao.conflicts": {"vi": "Xung đột định danh cần rà soát", "en": "Identity conflicts to review"},
+    "nop_bao_cao.conflicts_help": {
+        "vi": "Kho dữ liệu không tự gộp hay tách những hồ sơ này: cán bộ phụ trách dữ liệu đối chiếu danh sách "
+              "của CĐCS trong tháng nêu ở đây rồi gửi bản sửa. Không hiển thị thông tin cá nhân.",
+        "en": "The warehouse never merges or splits these records by itself: a data steward checks the CĐCS's "
+              "roster of the month shown and sends a correction. No personal details are shown."},
+    "nop_bao_cao.conflicts_by_unit": {"vi": "Xung đột định danh theo CĐCS", "en": "Identity conflicts by CĐCS"},
+    "nop_bao_cao.pick_cdcs": {"vi": "Chọn CĐCS để xem các xung đột", "en": "Pick a CĐCS to see its conflicts"},
+    "nop_bao_cao.no_conflicts": {"vi": "Không có xung đột định danh trong phạm vi và thời gian đã chọn.",
+                                 "en": "No identity conflicts in the chosen scope and months."},
+    "col.conflict_type": {"vi": "Loại xung đột", "en": "Conflict type"},
+    "col.conflicts": {"vi": "Số xung đột", "en": "Conflicts"},
+    "col.conflict_units": {"vi": "Số CĐCS liên quan", "en": "CĐCS concerned"},
+    "col.other_cdcs": {"vi": "Mã CĐCS đang tính đoàn viên", "en": "Code of the CĐCS where counted"},
+    "col.other_cdcs_name": {"vi": "CĐCS đang tính đoàn viên", "en": "CĐCS where counted"},
+    "col.variant_count": {"vi": "Số hồ sơ/đơn vị liên quan", "en": "Records or units involved"},
+    "col.conflict_first": {"vi": "Tháng đầu", "en": "First month"},
+    "col.conflict_last": {"vi": "Tháng cuối", "en": "Last month"},
+    "conflict.active_in_two_units": {"vi": "Một người sinh hoạt ở hai CĐCS trong cùng tháng",
+                                     "en": "One person active in two CĐCS in one month"},
+    "conflict.cccd_two_people": {"vi": "Một số CCCD ghi cho hai người khác nhau",
+                                 "en": "One CCCD written for different people"},
+    "conflict.cmnd_ambiguous": {"vi": "CMND cũ khớp với nhiều người có CCCD",
+                                "en": "Legacy CMND matching several CCCD holders"},
+    "conflict.cmnd_link_contested": {"vi": "CMND cũ đã nối với một người, nay khớp thêm người khác",
+                                     "en": "Linked legacy CMND now also matching another person"},
+    "conflict.cmnd_match_later": {"vi": "CMND cũ chỉ khớp nhờ thông tin ghi bổ sung sau",
+                                  "en": "Legacy CMND matching only through details added later"},
+    "conflict.cmnd_bhxh_differs": {"vi": "CMND cũ khớp họ tên, ngày sinh nhưng khác mã BHXH",
+                                   "en": "Legacy CMND matching name and birth date but not the BHXH code"},
 }
 
 RULE_CODES = ("required_missing", "cccd_layout", "cccd_lossy", "cccd_birth_mismatch", "bhxh_layout", "date_invalid",
@@ -360,6 +390,9 @@ RULE_CODES = ("required_missing", "cccd_layout", "cccd_lossy", "cccd_birth_misma
               "duplicate_in_file", "amount_invalid", "dues_inconsistent")
 REASON_CODES = ("unreadable", "empty", "wrong_kind", "wrong_period", "unknown_branch", "too_large", "unsafe_file",
                 "legacy_encoding", "duplicate_content")
+# dq_member_conflicts.conflict_type (dbt marts/data_quality), in the order the submissions page lists them
+CONFLICT_CODES = ("active_in_two_units", "cccd_two_people", "cmnd_ambiguous", "cmnd_link_contested", "cmnd_match_later",
+                  "cmnd_bhxh_differs")
 FLAG_CODES = ("cccd_restored", "cmnd_legacy", "date_month_only", "date_year_only", "encoding_converted",
               "nfd_normalised")
 
@@ -381,6 +414,11 @@ def rule_label(code, lang: str = "vi") -> str:
 def reason_label(code, lang: str = "vi") -> str:
     """Label of a file-level refusal reason (`fct_submissions.reason_code`); unknown codes as is."""
     return _coded("reason", code, lang)
+
+
+def conflict_label(code, lang: str = "vi") -> str:
+    """Label of an identity conflict type (`dq_member_conflicts.conflict_type`); unknown codes as is."""
+    return _coded("conflict", code, lang)
 
 
 def flag_label(code, lang: str = "vi") -> str:

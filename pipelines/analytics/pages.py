@@ -83,7 +83,8 @@ def nop_bao_cao(scope, f: Filters | None = None) -> dict:
         f = _resolved(f)
         return {"filters": f, "as_of": q.data_as_of(scope, f), "path": q.unit_path(scope, f),
                 "matrix": q.submissions_matrix(scope, f), "quality": q.branch_quality(scope, f),
-                "rules": q.refusal_by_rule(scope, f)}
+                "rules": q.refusal_by_rule(scope, f), "conflicts": q.member_conflicts_by_type(scope, f),
+                "conflict_units": q.member_conflicts_by_unit(scope, f)}
 
 
 def bao_cao_dinh_ky(scope, f: Filters | None = None) -> dict:

@@ -18,6 +18,7 @@ import pandas as pd
 from pipelines.analytics import db
 from pipelines.analytics.db import cached, columns, fetch_df, fetch_one
 from pipelines.analytics.filters import Filters, add_months, unit_column, unit_level
+from pipelines.analytics.labels import CONFLICT_CODES as CONFLICT_TYPES
 from pipelines.analytics.scoping import scope_sql
 
 M = "marts"
@@ -30,6 +31,7 @@ ACTIVITIES = "fct_activity_participation"
 RECRUIT = "fct_recruitment_potential"
 SUBMISSIONS = "fct_submissions"
 REFUSED = "dq_refused_rows"
+CONFLICTS = "dq_member_conflicts"
 # the rows of SERVICES / ACTIVITIES whose member_key occurs more than once there (dbt marts/services): exact
 # distinct members of any slice without count(DISTINCT) over the whole fact (see `_distinct_members`)
 SERVICES_REPEATED = "fct_service_deliveries_repeated"
@@ -808,6 +810,50 @@ def refused_rows(scope, f: Filters, branch: str, limit: int = 500) -> pd.DataFra
     return fetch_df(f"SELECT {sel} FROM {M}.{REFUSED} t WHERE {w.sql} AND t.branch_code = ? "
                     "ORDER BY t.period, t.file_id, t.source_row LIMIT ?", [*w.params, branch, int(limit)])
 
+
+
+# --- identity conflicts (for a data steward) ----------------------------------------------------------
+
+_CONFLICT_SKIP = ("industry", "ownership", "gender", "age_band")
+
+
+@cached
+def member_conflicts_by_type(scope, f: Filters) -> pd.DataFrame:
+    """Identity conflicts in scope over the range (`dq_member_conflicts`, never merged silently) per type, with
+    the CĐCS they concern; every type of `CONFLICT_TYPES` is listed, 0 when it has none."""
+    w = where(CONFLICTS, scope, f, skip=_CONFLICT_SKIP)
+    got = fetch_df(f"SELECT t.conflict_type, count(*) AS conflicts, count(DISTINCT t.cdcs_code) AS units "
+                   f"FROM {M}.{CONFLICTS} t WHERE {w.sql} GROUP BY 1", w.params)
+    counts = {r.conflict_type: (int(r.conflicts), int(r.units)) for r in got.itertuples()}
+    types = [*CONFLICT_TYPES, *sorted(set(counts) - set(CONFLICT_TYPES))]
+    return pd.DataFrame({"conflict_type": types, "conflicts": [counts.get(c, (0, 0))[0] for c in types],
+                         "units": [counts.get(c, (0, 0))[1] for c in types]})
+
+
+@cached
+def member_conflicts_by_unit(scope, f: Filters, limit: int = 500) -> pd.DataFrame:
+    """Per CĐCS in scope (the unit whose roster wrote the conflicting record: for two units, the one where the
+    person is not counted) over the range: its conflicts of each type and in all, most first."""
+    w = where(CONFLICTS, scope, f, skip=_CONFLICT_SKIP)
+    per_type = ", ".join(f"count(*) FILTER (WHERE t.conflict_type = '{c}') AS {c}" for c in CONFLICT_TYPES)
+    inner = (f"SELECT t.cdcs_code, count(*) AS conflicts, {per_type}, min(t.period) AS first_period, "
+             f"max(t.period) AS last_period FROM {M}.{CONFLICTS} t WHERE {w.sql} AND t.cdcs_code IS NOT NULL "
+             f"GROUP BY 1 ORDER BY conflicts DESC, cdcs_code LIMIT ?")
+    return fetch_df(_named(inner, "cdcs_code", "conflicts DESC, cdcs_code"), [*w.params, int(limit)])
+
+
+@cached
+def member_conflicts(scope, f: Filters, cdcs: str, limit: int = 500) -> pd.DataFrame:
+    """The conflicts of one CĐCS over the range: month, type, the other CĐCS (two units: where the person is
+    counted) and how many records or units are involved; never the person's key or details (a data steward
+    opens the branch's roster of that month, or the audited member lookup)."""
+    w = where(CONFLICTS, scope, f, skip=_CONFLICT_SKIP)
+    return fetch_df(
+        f"SELECT t.period, t.conflict_type, t.cdcs_code, t.other_cdcs_code, "
+        f"coalesce(u.unit_name, t.other_cdcs_code) AS other_unit_name, t.variant_count "
+        f"FROM {M}.{CONFLICTS} t {_names_join('t.other_cdcs_code')} "
+        f"WHERE {w.sql} AND t.cdcs_code = ? ORDER BY t.period, t.conflict_type, t.other_cdcs_code LIMIT ?",
+        [*w.params, cdcs, int(limit)])
 
 # --- statutory report ------------------------------------------------------------------------------
 

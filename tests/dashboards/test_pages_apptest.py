@@ -195,6 +195,47 @@ def test_submissions_labels_and_refused_files(app):
     assert set(files["Lý do từ chối tệp"]) <= {reason_label(c, "vi") for c in REASON_CODES}
 
 
+def test_identity_conflicts_per_type_unit_and_drill(app):
+    """The submissions page lists the identity conflicts of dq_member_conflicts in scope: per type (labelled,
+    every type, 0 included), per CĐCS, and one CĐCS's list; never a member key. A provincial leader sees their
+    province's only."""
+    from pipelines.analytics.labels import CONFLICT_CODES, conflict_label
+
+    at = app("nop_bao_cao", params=FIXED)
+    ok(at)
+    by_type = frame(at, "Loại xung đột", "Số CĐCS liên quan")
+    expected = dict(sql("SELECT conflict_type, count(*) FROM marts.dq_member_conflicts WHERE period BETWEEN ? AND ? "
+                        "AND province_new_code = '01' GROUP BY 1", [P_FROM, P_TO]))
+    assert len(expected) == len(CONFLICT_CODES) and sum(expected.values()) > 0
+    assert dict(zip(by_type["Loại xung đột"], by_type["Số xung đột"])) == {
+        conflict_label(c, "vi"): expected.get(c, 0) for c in CONFLICT_CODES}
+    units = frame(at, "Mã đơn vị", "Số xung đột", conflict_label("active_in_two_units", "vi"))
+    per_unit = dict(sql("SELECT cdcs_code, count(*) FROM marts.dq_member_conflicts WHERE period BETWEEN ? AND ? "
+                        "AND province_new_code = '01' GROUP BY 1", [P_FROM, P_TO]))
+    assert dict(zip(units["Mã đơn vị"], units["Số xung đột"])) == per_unit
+    assert list(units["Số xung đột"]) == sorted(units["Số xung đột"], reverse=True)
+    cdcs = units["Mã đơn vị"].iloc[0]
+    at.selectbox(key="nb_conflict_cdcs").set_value(cdcs).run()
+    ok(at)
+    rows = frame(at, "Loại xung đột", "CĐCS đang tính đoàn viên")
+    n = sql("SELECT count(*), count(*) FILTER (WHERE conflict_type = 'active_in_two_units') FROM marts.dq_member_conflicts "
+            "WHERE cdcs_code = ? AND period BETWEEN ? AND ? AND province_new_code = '01'", [cdcs, P_FROM, P_TO])[0]
+    assert len(rows) == n[0] > 0
+    assert rows["CĐCS đang tính đoàn viên"].notna().sum() == n[1]
+    assert at.query_params["v_cdcs_xd"] == cdcs
+    keys = {r[0] for r in sql("SELECT member_key FROM marts.dq_member_conflicts")}
+    for d in at.dataframe:  # no table of the page shows a member key
+        assert not keys & {str(v) for v in d.value.to_numpy().ravel()}
+    # a provincial leader (T08) sees their federation's conflicts only: T08 and, before the merger, T02 (Hà
+    # Giang, merged into it on 01/07/2025), not those of the CĐCS of a central sector union in the province
+    at = app("nop_bao_cao", username="tinh08", params={"tu": "2025-01", "den": "2025-06"})
+    ok(at)
+    by_type = frame(at, "Loại xung đột", "Số CĐCS liên quan")
+    n08, n_sector = sql("SELECT count(*) FILTER (WHERE top_unit_code IN ('T08', 'T02')), "
+                        "count(*) FILTER (WHERE top_unit_code LIKE 'N%') FROM marts.dq_member_conflicts "
+                        "WHERE period BETWEEN ? AND ? AND province_new_code = '08'", [P_FROM, P_TO])[0]
+    assert by_type["Số xung đột"].sum() == n08 > 0 and n_sector > 0
+
 def test_bao_cao_dinh_ky(app):
     at = app("bao_cao_dinh_ky", params={"dv": "T01"})
     ok(at)

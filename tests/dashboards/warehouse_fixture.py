@@ -376,6 +376,19 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                     kind="old")[["province_code", "province_name", "kind", "new_code"]]])
     dim_date = pd.DataFrame({"date": pd.date_range("2024-07-01", "2025-12-31").date})
     dim_date["period"] = [d.replace(day=1) for d in dim_date["date"]]
+    # --- identity conflicts (columns of the real dq_member_conflicts): every 97th person-month, types in turn
+    from pipelines.analytics.labels import CONFLICT_CODES
+    conflicts = []
+    picks = panel.sort_values(["period", "member_key"]).iloc[::97]
+    for i, row in enumerate(picks.itertuples(index=False)):
+        ctype = CONFLICT_CODES[i % len(CONFLICT_CODES)]
+        other = next((c for c in CDCS if c != row.cdcs_code and cdcs_valid(c, row.period)), None) \
+            if ctype == "active_in_two_units" else None
+        conflicts.append({"conflict_id": f"C{i:04d}", "conflict_type": ctype, "member_key": row.member_key,
+                          "period": row.period, "cdcs_code": row.cdcs_code, "other_cdcs_code": other,
+                          "variant_count": 2, "top_unit_code": row.top_unit_code,
+                          "upper_unit_code": row.upper_unit_code, "province_new_code": row.province_new_code})
+    conflicts = pd.DataFrame(conflicts)
     dim_member = pd.DataFrame([{"member_key": e["member_key"], "gender": e["gender"], "birth_year": e["birth_year"],
                                 "ethnicity_code": e["ethnicity"]} for e in eps]).drop_duplicates("member_key")
     return {"dim_province": dim_province, "dim_union_unit": units, "dim_date": dim_date, "dim_member": dim_member,
@@ -384,7 +397,7 @@ def build_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             "fct_service_deliveries_repeated": repeated_rows(svc),
             "fct_activity_participation_repeated": repeated_rows(act),
             "fct_recruitment_potential": rec, "fct_submissions": subs, "dq_refused_rows": refused,
-            "mart_statutory_report": stat, "dq_member_conflicts": pd.DataFrame({"member_key": pd.Series(dtype=str)})}
+            "mart_statutory_report": stat, "dq_member_conflicts": conflicts}
 
 
 def repeated_rows(fact: pd.DataFrame) -> pd.DataFrame:

@@ -53,6 +53,10 @@ leavers as (
     join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
     where not r.is_carried_forward
       and not r.is_active_at_month_end
+      -- implied by the line above (a row active at month end has no leave date, or a later one), but stated on
+      -- the raw column so DuckDB filters the Parquet rows before joining them to their branch months: the
+      -- ~1 % of rows with a leave date instead of two months of every roster row (national: 8.6 -> 3.0 s)
+      and r.leave_date is not null
       and {{ period_window('r.period', 1) }}
       and {{ raw_file_month_floor('r.file_month', lookback_months=1, carried_forward=true) }}
 ),

@@ -1,8 +1,7 @@
 {#-
   Incremental refresh keyed on period (delete+insert).
 
-  The orchestrator passes the months whose files changed:  --vars '{periods: "2026-10"}'
-  (or env DOANVIEN_PERIODS). Carry-forward and month-over-month diffs make every later month depend on
+  The orchestrator passes the months whose files changed in env DOANVIEN_PERIODS (or --vars '{periods: "2026-10"}'). Carry-forward and month-over-month diffs make every later month depend on
   an earlier one, so an incremental run restates every month from the earliest listed month onwards (moved
   back over months a branch did not submit just before it: events seen in its next roster are dated there):
   a new month costs one month; a late correction of month m restates m .. latest.
@@ -26,8 +25,14 @@
 {%- endmacro %}
 
 {% macro restate_from() -%}
-  {%- set value = var('periods', '') -%}
-  {%- if value is none -%}{{ return(none) }}{%- endif -%}
+  {#- `--vars '{periods: …}'` when given, else DOANVIEN_PERIODS (what pipelines.warehouse.build passes), read only
+      when SQL runs (`execute`): no model's dependencies or configuration depend on it, and a variable of
+      dbt_project.yml set from the environment would change with every build and make dbt parse the whole
+      project again instead of partially (pipelines.warehouse.build.dbt_database_link) -#}
+  {%- set value = var('periods', none) -%}
+  {%- if value is none -%}
+    {%- set value = env_var('DOANVIEN_PERIODS', '') if execute else '' -%}
+  {%- endif -%}
   {%- if value is string -%}
     {%- if value | trim == 'nothing' -%}{{ return('9999-12-01') }}{%- endif -%}
     {%- set items = value.replace(';', ',').split(',') -%}
@@ -138,6 +143,9 @@
     restated months (the others were checked when they were built); otherwise every row. -#}
 {% macro restated_months_only_where(column="period", file_month_column=none, carried_forward=false) -%}
   {%- set start = restate_from() -%}
+  {#- the tables the window start reads, ref()'d whatever the run (dbt records a node's dependencies when it parses
+      the project, where restate_from() is empty) -#}
+  {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
   {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= {{ restate_start_literal(start) }}
   {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, restate_start_literal(start),
                                                          carried_forward=carried_forward) }}{% endif -%}

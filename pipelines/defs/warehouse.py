@@ -254,9 +254,7 @@ def dbt_build_in_process(context: dg.AssetExecutionContext, plan: "wbuild.BuildP
                 target_path=target, project=project,
             )
     finally:
-        import shutil as _shutil
-
-        _shutil.rmtree(target, ignore_errors=True)
+        wbuild.clean_dbt_target(target)
     if not res.success:
         detail = "; ".join(errors[:5]) or wbuild.summarise_dbt_failure(res)
         raise dg.Failure(description=f"dbt build failed, nothing is published: {detail}"[:4000])

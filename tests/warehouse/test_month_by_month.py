@@ -28,8 +28,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_path, monkeypatch):
     from pipelines.ingest.engine import ingest_inbox
+    from pipelines.warehouse import build as wbuild
     from pipelines.warehouse import serving
     from pipelines.warehouse.build import build_and_publish
+
+    # how dbt parsed the project in each build: a data root's builds after the first parse nothing (the profile and
+    # the project's variables are the same every build: wbuild.dbt_database_link, restate_from())
+    parsing, real_run_dbt = [], wbuild.run_dbt
+
+    def run_dbt(args, env, target_path=None, callbacks=None):
+        seen: set[str] = set()
+        res = real_run_dbt(args, env, target_path=target_path,
+                           callbacks=[*(callbacks or []), lambda m: seen.add(m.info.name)])
+        parsing.append(seen & {"PartialParsingSkipParsing", "UnableToPartialParse", "PartialParsingNotEnabled"})
+        return res
+    monkeypatch.setattr(wbuild, "run_dbt", run_dbt)
 
     gen = tmp_path / "gen"
     subprocess.run([sys.executable, "-m", "pipelines.cli", "generate", "--scale", "tiny", "--seed", "7",
@@ -75,6 +88,7 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
 
     full = build_and_publish(full_refresh=True).path
     assert full != incremental
+    assert len(parsing) == 3 and parsing[1:] == [{"PartialParsingSkipParsing"}] * 2, parsing
     diffs = version_differences(incremental, full, COMPARED_TABLES)
     assert len(diffs) == len(COMPARED_TABLES)
     assert {t: d for t, d in diffs.items() if d != (0, 0)} == {}

@@ -12,6 +12,9 @@
 -- is left out when the stored table shows it cannot be needed. Pure re-keys rename the stored row. A build from
 -- nothing, or one that restates every month, aggregates all history.
 {%- set start = restate_from() %}
+{#- the tables the window start reads (restate_start_sql), ref()'d whatever the run: dbt records a model's
+    dependencies when it parses the project, where restate_from() is empty #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
 {%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
 {%- set key_changes = ref('int_member_key_changes') %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)

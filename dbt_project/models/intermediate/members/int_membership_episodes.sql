@@ -10,6 +10,9 @@
 -- opening of the stored episode that contained L (those months are before W too). Pure re-keys rename the stored
 -- episodes. A build from nothing, or one that restates every month, reads all history.
 {%- set start = restate_from() %}
+{#- the tables the window start reads (restate_start_sql), ref()'d whatever the run: dbt records a model's
+    dependencies when it parses the project, where restate_from() is empty #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
 {%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
       if this is not none else none %}

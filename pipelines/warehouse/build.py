@@ -453,6 +453,11 @@ def remove_stale_builds(max_age_seconds: float = STALE_BUILD_SECONDS) -> list[st
     """Delete build leftovers (crashed runs) older than a day; a live build is never that old."""
     removed = []
     now = time.time()
+    link = dbt_database_link()  # a crashed build's second link keeps its file's space until the next build
+    with contextlib.suppress(FileNotFoundError):
+        if now - link.stat().st_mtime >= max_age_seconds:
+            _remove_dbt_database_link()
+            removed.append(f"{link.parent.name}/{link.name}")
     for p in serving.build_dir().iterdir():
         try:
             if now - p.stat().st_mtime < max_age_seconds:

@@ -141,8 +141,39 @@ def test_failed_dbt_build_publishes_nothing(data_root, monkeypatch):
         build.build_and_publish(run_id="run-bad")
     assert serving.current_version() == v1
     assert not list((data_root / "warehouse" / "build").glob("run-bad*"))
+    assert not build.dbt_database_link().exists()  # dbt's second link to the failed build is gone with it
     with serving.connect() as con:
         assert con.execute("SELECT count(*) FROM marts.t").fetchone()[0] == 10
+
+
+def test_dbt_reaches_each_build_through_one_link(data_root):
+    """dbt's path (one per data root, so its parse state holds from build to build) is a second link to the build's
+    file: what dbt writes through it is in the file; a crashed build's WAL beside it is never replayed onto the
+    next build's file; the link is gone once the build is published; a crashed build's link older than a day
+    is removed with the other stale build files."""
+    fake_build("run-1", 10)
+    plan = build.prepare_build("run-2")
+    link = build.dbt_database_link()
+    serving.wal_path(link).write_bytes(b"a crashed build's log")  # left by another build's DuckDB
+    env = build.dbt_env(plan)
+    assert env["DOANVIEN_BUILD_DB"] == os.fspath(link) and os.path.samefile(link, plan.build_path)
+    assert not serving.wal_path(link).exists()
+    con = duckdb.connect(env["DOANVIEN_BUILD_DB"])  # what dbt does
+    con.execute("CREATE OR REPLACE TABLE marts.t AS SELECT range AS i, 'x' || range AS s FROM range(7)")
+    con.execute("CREATE OR REPLACE TABLE marts.expected AS SELECT 7::BIGINT AS n")
+    con.close()
+    v2 = build.finish_and_publish("run-2")
+    assert not link.exists()
+    with serving.connect() as c:
+        assert c.execute("SELECT count(*) FROM marts.t").fetchone()[0] == 7 and serving.current_version() == v2
+    # a build that crashed while dbt ran: its file and link are removed when stale
+    plan = build.prepare_build("run-3")
+    build.dbt_env(plan)
+    old = time.time() - build.STALE_BUILD_SECONDS - 60
+    for p in (plan.build_path, build.plan_path("run-3")):
+        os.utime(p, (old, old))
+    removed = build.remove_stale_builds()
+    assert "dbt/warehouse.duckdb" in removed and not link.exists() and not Path(plan.build_path).exists()
 
 
 def test_missing_schema_is_not_published(data_root):

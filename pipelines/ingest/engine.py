@@ -1198,7 +1198,7 @@ def pending_inbox_files(inbox: Path | None = None) -> list[InboxFile]:
 
 def rules_gx_mode() -> str:
     from pipelines.ingest import rules
-    return os.environ.get("DOANVIEN_INGEST_GX", rules.GX_MODE)
+    return rules.gx_mode()
 
 
 # Great Expectations costs ~0.8 s per run whatever the rows (per-expectation overhead), i.e. ~27 min for the

@@ -25,8 +25,14 @@ from pipelines.config import EXPECTATIONS_DIR
 # renders. (The uploads that "hung" under Streamlit were a test clicking before the browser had sent the
 # file, not this import: see the commit history of tests/e2e/test_access_browser.py.)
 GX_SAMPLE_ROWS = int(os.environ.get("DOANVIEN_GX_SAMPLE_ROWS", 500))
-GX_MODE = os.environ.get("DOANVIEN_INGEST_GX", "sample")  # sample | full | off
+GX_MODE = os.environ.get("DOANVIEN_INGEST_GX", "sample")  # sample | full | off: the default of gx_mode()
 _PREWARM: list = []
+
+
+def gx_mode() -> str:
+    """DOANVIEN_INGEST_GX (sample | full | off), read when asked, not when this module was imported: a process that
+    imported it before the variable was set (the app's upload page, a test run) still hears it."""
+    return os.environ.get("DOANVIEN_INGEST_GX", GX_MODE)
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -55,7 +61,7 @@ def import_gx():
 def prewarm_gx() -> None:
     """Import great_expectations in a background thread, once per process, unless GX is off. `run_gx`'s own
     import then waits for it (the import lock) instead of starting from zero."""
-    if _PREWARM or os.environ.get("DOANVIEN_INGEST_GX", GX_MODE) == "off":
+    if _PREWARM or gx_mode() == "off":
         return
     import sys
     if "great_expectations" in sys.modules:
@@ -148,7 +154,7 @@ def gx_columns(kind: str) -> list[str]:
 
 def run_gx(df: pl.DataFrame, kind: str, params: dict, mode: str | None = None) -> dict:
     """Run the suite with GX on the helper/typed columns (or a sample). Counts only, never values."""
-    mode = mode or GX_MODE
+    mode = mode or gx_mode()
     total = df.height
     summary: dict = {"engine": "great_expectations", "mode": mode, "rows_total": total}
     if mode == "off" or total == 0:

@@ -414,10 +414,22 @@ def test_formula_text_neutralised_in_xlsx_report(root, tmp_path):
     assert ws.cell(row=1, column=ws.max_column).value == "Lỗi"
 
 
+def test_gx_mode_is_read_when_ingesting_not_at_import(monkeypatch):
+    """DOANVIEN_INGEST_GX set after the rules module was imported (as the app's upload page imports it) is heard:
+    GX off runs no GX, whatever the mode was at import."""
+    import polars as pl
+
+    import pipelines.ingest.rules as rules
+    monkeypatch.setattr(rules, "GX_MODE", "sample")  # as if imported with GX on
+    monkeypatch.setenv("DOANVIEN_INGEST_GX", "off")
+    res = rules.run_gx(pl.DataFrame({"cccd": ["001234567890"]}), "roster", {})
+    assert res["ran"] is False and res["reason"] == "disabled" and res["mode"] == "off"
+    from pipelines.ingest import engine
+    assert engine.rules_gx_mode() == "off"
+
+
 def test_gx_results_carry_no_personal_values(root, tmp_path, monkeypatch):
     monkeypatch.setenv("DOANVIEN_INGEST_GX", "sample")
-    import pipelines.ingest.rules as rules
-    monkeypatch.setattr(rules, "GX_MODE", "sample")
     rows = [member(i) for i in range(6)] + [member(1, **{"STT": 9})]
     rows[2]["Số CMND/CCCD"] = "07918200000X"
     rep = ingest(write_xlsx(tmp_path / "g.xlsx", rows))

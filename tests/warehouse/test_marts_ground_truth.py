@@ -14,8 +14,6 @@ shared with `test_marts_truth_data.py` (any existing data root, e.g. `small`) an
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,14 +28,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_published, tmp_path_factory):
+    """The session's tiny data (`tiny_published`: generated with seed 7 and ingested by the pipeline; its raw zone
+    and ground truth only read here), built by dbt directly into this module's own file."""
     base = tmp_path_factory.mktemp("tiny_gt")
-    root = base / "data"
-    env = {**os.environ, "DOANVIEN_DATA_DIR": str(root)}
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "generate", "--scale", "tiny", "--seed", "7",
-                    "--out", str(root), "--quiet"], check=True, env=env, cwd=REPO)
-    code = ("from pipelines.ingest.engine import ingest_inbox; ingest_inbox()")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO)
+    root = tiny_published
     db = base / "tiny.duckdb"
     dbt(["build", "--exclude", "tag:heavy"], db, root, base / "target")
     return root, db

@@ -64,14 +64,7 @@ def body() -> None:
     with right:
         st.subheader(t("nop_bao_cao.refused", lg))
         st.caption(t("nop_bao_cao.no_values", lg))
-        codes = quality["branch_code"].tolist()
-        names = dict(zip(quality["branch_code"], quality["unit_name"]))
-        current = c.view_param("nhanh", None, codes)
-        branch = st.selectbox(t("nop_bao_cao.pick_branch", lg), [None, *codes],
-                              index=([None, *codes].index(current) if current else 0), key="nb_branch",
-                              format_func=lambda b: "—" if b is None else f"{names.get(b, b)} ({b})")
-        if branch != current:
-            c.set_view("nhanh", branch)
+        branch = pick_unit(quality, "branch_code", t("nop_bao_cao.pick_branch", lg), view="nhanh", key="nb_branch")
         if branch:
             rows = q.refused_rows(scope, f, branch)
             msg = "message_vi" if lg == "vi" else "message_en"
@@ -102,6 +95,19 @@ def body() -> None:
     conflicts_section(ctx)
 
 
+def pick_unit(df, code_col: str, label: str, *, view: str, key: str) -> str | None:
+    """A selectbox of the units of `df` (`code_col`, `unit_name`), "—" first; the choice is kept in the URL as the
+    page view `view` (so a shared link opens the same drill)."""
+    codes = df[code_col].tolist()
+    names = dict(zip(df[code_col], df["unit_name"]))
+    current = c.view_param(view, None, codes)
+    picked = st.selectbox(label, [None, *codes], index=([None, *codes].index(current) if current else 0), key=key,
+                          format_func=lambda b: "—" if b is None else f"{names.get(b, b)} ({b})")
+    if picked != current:
+        c.set_view(view, picked)
+    return picked
+
+
 def conflicts_section(ctx) -> None:
     """Identity conflicts in scope over the range (`dq_member_conflicts`): per type, per CĐCS, and one CĐCS's
     list (month, type, the other CĐCS): what a data steward checks against the branch's roster."""
@@ -127,14 +133,8 @@ def conflicts_section(ctx) -> None:
     for i, x in enumerate(types):  # one column per type, after the total
         labelled.insert(3 + i, conflict_label(x, lg), show[x].to_numpy())
     c.table(labelled, "xung_dot_theo_cdcs", lg, title=t("nop_bao_cao.conflicts_by_unit", lg))
-    codes = units["cdcs_code"].tolist()
     names = dict(zip(units["cdcs_code"], units["unit_name"]))
-    current = c.view_param("cdcs_xd", None, codes)
-    cdcs = st.selectbox(t("nop_bao_cao.pick_cdcs", lg), [None, *codes],
-                        index=([None, *codes].index(current) if current else 0), key="nb_conflict_cdcs",
-                        format_func=lambda b: "—" if b is None else f"{names.get(b, b)} ({b})")
-    if cdcs != current:
-        c.set_view("cdcs_xd", cdcs)
+    cdcs = pick_unit(units, "cdcs_code", t("nop_bao_cao.pick_cdcs", lg), view="cdcs_xd", key="nb_conflict_cdcs")
     if cdcs:
         rows = q.member_conflicts(scope, f, cdcs)
         show = rows.drop(columns=["cdcs_code"]).assign(

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_marts_handmade import MART_TABLES, dbt  # noqa: E402  (shared in-process dbt runner)
 

@@ -51,7 +51,7 @@ browser-deps: ## install headless Chromium from Debian's packages (for the brows
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null)
 
 test: install browser-deps dagster-home ## run the whole test suite (under 15 minutes)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 -n 2 --dist loadgroup tests
 
 test-fast: install dagster-home ## unit tests only (no warehouse builds, no browser)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser" tests

@@ -97,6 +97,7 @@ PEOPLE = {
 P8_CMND = "888777666"
 PEOPLE["P14"] = ("Trần Thị Cũ", D(1970, 5, 5), "F", "01", None, "012345678", 5_500_000)
 PEOPLE["P1"] = PEOPLE["P1"][:6] + (30_000_000,)  # above the cap at 1 %, below it at 0.5 %
+P5_NEW_NAME = "Nguyễn Văn Nguyên 5"
 
 
 def member_row(p, cdcs, join=D(2015, 1, 1), leave=None, reason=None, use_cmnd=None, name=None, salary=None,
@@ -121,7 +122,10 @@ def rosters() -> dict[tuple[str, dt.date], list[dict]]:
         b2 = "Q0201" if per < MERGER else "X08001"
         # P3: a legacy CMND only until June, the CCCD from July (the CMND is then linked: month by month, a
         # pure re-key of the months already built)
-        r1 = [member_row(p, "CS0000001", use_cmnd="111222333" if p == "P3" and per < MERGER else None)
+        # P5: the branch corrects his name from July on (same CCCD, birth date and gender): one person, whose
+        # details take the new name; a July run must recompute his accent-free search name, not keep the stored one
+        r1 = [member_row(p, "CS0000001", use_cmnd="111222333" if p == "P3" and per < MERGER else None,
+                         name=P5_NEW_NAME if p == "P5" and per >= MERGER else None)
               for p in ("P1", "P2", "P3", "P4", "P5")]
         if per >= D(2025, 5, 1):
             r1.append(member_row("P6", "CS0000001", join=D(2025, 5, 10)))       # join in May
@@ -549,6 +553,14 @@ def test_identity_keys_and_conflicts(builds):
     assert pii[key_of("cmnd:012345678")] == (None, "012345678")
     names = dict(_q(full, "SELECT member_key, name_search FROM restricted.member_pii"))
     assert names[key_of("cmnd:012345678")] == "tran thi cu"
+    # P5's corrected name (July on) is his name now, in the full build, after July built on June's stored state,
+    # and after August; the member search finds him by the new name only
+    for db in (full, JULY["incremental"], JULY["full"], builds[1]):
+        assert _q(db, "SELECT full_name, name_search FROM restricted.member_pii WHERE member_key = ?",
+                  [key_of(PEOPLE["P5"][4])]) == [(P5_NEW_NAME, "nguyen van nguyen 5")], db.name
+        hits = _q(db, "SELECT t.token, s.member_key FROM restricted.member_search_tokens t JOIN restricted.member_search s "
+                      "USING (name_rank) WHERE s.member_key = ?", [key_of(PEOPLE["P5"][4])])
+        assert sorted(t for t, _ in hits) == ["5", "nguyen", "van"], db.name
     conflicts = sorted(_q(full, "SELECT conflict_type, period, cdcs_code, coalesce(other_cdcs_code, ''), member_key "
                                 "FROM marts.dq_member_conflicts"))
     assert conflicts == sorted([
@@ -556,6 +568,8 @@ def test_identity_keys_and_conflicts(builds):
         ("active_in_two_units", D(2025, 7, 1), "CS0000004", "CS0000001", key_of(PEOPLE["P11"][4])),
         ("active_in_two_units", D(2025, 8, 1), "CS0000004", "CS0000002", key_of(PEOPLE["P12"][4])),
         ("cccd_two_people", D(2025, 4, 1), "CS0000002", "", key_of(PEOPLE["P12"][4])),
+        # the corrected name is two ways of writing one CCCD: one key, and a row for a data steward to confirm
+        ("cccd_two_people", D(2025, 4, 1), "CS0000001", "", key_of(PEOPLE["P5"][4])),
     ])
     # the key is a UUID where the per-person models work on it, its 32-digit text where analysts and the app read it
     types = {(s_, t, d) for s_, t, d in _q(full, "SELECT table_schema, table_name, data_type FROM "

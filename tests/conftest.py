@@ -99,7 +99,8 @@ def tiny_published(tmp_path_factory, worker_id) -> Path:
     """Tiny generated data taken through the whole monthly job once per test run.
 
     Returns the data root (with `ground_truth/`, `raw/`, and a published warehouse). Tests that only
-    read it share it; tests that write must use their own `data_root` (or a copy). Built once per run because the
+    read it share it and write nothing into it (the ground-truth module keeps its dbt state in its own directory);
+    tests that write must use their own `data_root` (or a copy). Built once per run because the
     pipeline costs tens of seconds: under xdist, the first worker that needs it builds it in the run's shared
     temporary directory while holding a file lock, and the other worker waits for it and reads the same root. The
     environment variable is set only while building it.

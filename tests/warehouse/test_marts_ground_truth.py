@@ -33,7 +33,7 @@ def tiny(tiny_published, tmp_path_factory):
     base = tmp_path_factory.mktemp("tiny_gt")
     root = tiny_published
     db = base / "tiny.duckdb"
-    dbt(["build", "--exclude", "tag:heavy"], db, root, base / "target")
+    dbt(["build", "--exclude", "tag:heavy"], db, root, base / "target", state=base / "dbt")  # nothing written in root
     return root, db
 
 
@@ -103,7 +103,8 @@ def test_incremental_restatement_of_the_last_month_changes_nothing(tiny, tmp_pat
     con = duckdb.connect(str(db), read_only=True)
     last = con.execute("SELECT strftime(max(period), '%Y-%m') FROM marts.fct_membership_monthly").fetchone()[0]
     con.close()
-    dbt(["build", "--resource-type", "model", "--vars", f'{{"periods": "{last}"}}'], copy, root, tmp_path / "t")
+    dbt(["build", "--resource-type", "model", "--vars", f'{{"periods": "{last}"}}'], copy, root, tmp_path / "t",
+        state=db.parent / "dbt")
     diffs = version_differences(db, copy, [("marts", t) for t in MART_TABLES])
     assert len(diffs) == len(MART_TABLES)
     assert {t: d for t, d in diffs.items() if d != (0, 0)} == {}

@@ -335,16 +335,17 @@ def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = F
 DBT_ARGS = ["--project-dir", str(REPO), "--profiles-dir", str(REPO / "dbt_project" / "profiles")]
 
 
-def dbt(args: list[str], db: Path, root: Path, target: Path, periods: str = "") -> None:
+def dbt(args: list[str], db: Path, root: Path, target: Path, periods: str = "", state: Path | None = None) -> None:
     """One in-process dbt invocation (dbtRunner) against build file `db` and raw zone `root`, the months to restate
     in DOANVIEN_PERIODS (as the pipeline passes them). As the pipeline does (pipelines.warehouse.build), dbt reaches
     `db` through one path per raw zone (a hard link, `<root>/../dbt/warehouse.duckdb`) and keeps one target
     directory there, so the runs on one raw zone after the first parse only what changed (~6 s each); `target`
-    receives the run's log."""
+    receives the run's log. `state` puts that link and target elsewhere (a raw zone shared read-only with other
+    tests, e.g. `tiny_published`)."""
     import duckdb
     from dbt.cli.main import dbtRunner
 
-    state = root.parent / "dbt"
+    state = state or root.parent / "dbt"
     state.mkdir(parents=True, exist_ok=True)
     link = state / "warehouse.duckdb"
     link.unlink(missing_ok=True)

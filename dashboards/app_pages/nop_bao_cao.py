@@ -1,14 +1,18 @@
 """Tình hình nộp báo cáo (submissions): which branches sent which months, late and missing ones, refusal
 rates, a quality score per branch, a drill to the refused rows and their reasons (never the values), and the
-identity conflicts the warehouse surfaced instead of merging (per type and CĐCS, never a person's details)."""
+identity conflicts the warehouse surfaced instead of merging (per type and CĐCS, never a person's details), with
+each conflict's review and a form for an official to record one (`pipelines.analytics.stewardship`)."""
 from __future__ import annotations
+
+import datetime as dt
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import common as c
 from pipelines.analytics import queries as q
-from pipelines.analytics.i18n import fmt_month, t
+from pipelines.analytics import stewardship
+from pipelines.analytics.i18n import fmt_date, fmt_month, t
 from pipelines.analytics.labels import conflict_label, reason_label, rule_label
 
 STATUS = ["on_time", "late", "refused", "missing"]
@@ -137,11 +141,46 @@ def conflicts_section(ctx) -> None:
     cdcs = pick_unit(units, "cdcs_code", t("nop_bao_cao.pick_cdcs", lg), view="cdcs_xd", key="nb_conflict_cdcs")
     if cdcs:
         rows = q.member_conflicts(scope, f, cdcs)
-        show = rows.drop(columns=["cdcs_code"]).assign(
+        done = stewardship.reviews(rows["conflict_id"])
+        review = [done.get(k, {}) for k in rows["conflict_id"]]
+        show = rows.drop(columns=["cdcs_code", "conflict_id"]).assign(
             period=rows["period"].map(lambda p: fmt_month(p, lg)),
-            conflict_type=rows["conflict_type"].map(lambda x: conflict_label(x, lg)))
-        c.table(c.label_columns(show, lg, {"other_cdcs_code": "col.other_cdcs", "other_unit_name": "col.other_cdcs_name"}),
+            conflict_type=rows["conflict_type"].map(lambda x: conflict_label(x, lg)),
+            review=[t(f"review.{r.get('decision', 'none')}", lg) for r in review],
+            reviewed_by=[r.get("reviewed_by") or "" for r in review],
+            reviewed_at=[fmt_date(dt.datetime.fromisoformat(r["reviewed_at"]).astimezone().date(), lg)
+                         if r.get("reviewed_at") else "" for r in review])
+        c.table(c.label_columns(show, lg, {"other_cdcs_code": "col.other_cdcs", "other_unit_name": "col.other_cdcs_name",
+                                           "review": "col.review", "reviewed_by": "col.reviewed_by",
+                                           "reviewed_at": "col.reviewed_at"}),
                 f"xung_dot_{cdcs}", lg, title=f"{t('nop_bao_cao.conflicts', lg)} · {names.get(cdcs, cdcs)}")
+        if stewardship.can_review(ctx.user) and len(rows):
+            review_form(ctx, rows, cdcs)
+
+
+def review_form(ctx, rows, cdcs: str) -> None:
+    """Record a data steward's review of one of this CĐCS's conflicts (`pipelines.analytics.stewardship`)."""
+    lg = ctx.lang
+    labels = {r.conflict_id: f"{fmt_month(r.period, lg)} · {conflict_label(r.conflict_type, lg)}"
+                             + (f" · {r.other_unit_name}" if r.other_cdcs_code else "")
+              for r in rows.itertuples()}
+    if st.session_state.pop("nb_review_saved", False):
+        st.success(t("review.saved", lg))
+    with st.form(f"review_{cdcs}", clear_on_submit=True):
+        st.markdown(f"**{t('review.form', lg)}**")
+        st.caption(t("review.help", lg))
+        picked = st.selectbox(t("review.pick", lg), list(labels), format_func=labels.get, key="nb_review_conflict")
+        decision = st.radio(t("review.decision", lg), stewardship.DECISIONS, key="nb_review_decision",
+                            format_func=lambda d: t(f"review.{d}", lg))
+        note = st.text_input(t("review.note", lg), max_chars=stewardship.NOTE_MAX, key="nb_review_note")
+        if st.form_submit_button(t("review.submit", lg)):
+            try:
+                stewardship.record_review(ctx.user, ctx.scope, ctx.f, picked, decision, note)
+            except stewardship.ReviewError as err:
+                st.error(t(err.key, lg))
+            else:
+                st.session_state["nb_review_saved"] = True
+                st.rerun()  # the list above shows the new review
 
 
 c.page_guard(body)

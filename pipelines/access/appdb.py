@@ -1,7 +1,7 @@
 """The application's own SQLite databases, separate from the warehouse.
 
-- `<data>/app/accounts.sqlite`: accounts, sessions, login attempts, correction requests, saved queries,
-  uploads (the warehouse is rebuilt every month; these are not).
+- `<data>/app/accounts.sqlite`: accounts, sessions, login attempts, correction requests, data stewards' reviews
+  of identity conflicts, saved queries, uploads (the warehouse is rebuilt every month; these are not).
 - `<data>/app/audit.sqlite`: the append-only audit log (kept apart so it can have its own retention and
   file permissions).
 """
@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS correction_requests (
     resolved_by  TEXT,
     resolved_at  TEXT,
     resolution   TEXT
+);
+CREATE TABLE IF NOT EXISTS conflict_reviews (
+    conflict_id  TEXT PRIMARY KEY,
+    cdcs_code    TEXT NOT NULL,
+    decision     TEXT NOT NULL,
+    note         TEXT,
+    reviewed_by  TEXT NOT NULL,
+    reviewed_at  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS saved_queries (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,

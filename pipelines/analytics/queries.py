@@ -849,11 +849,19 @@ def member_conflicts(scope, f: Filters, cdcs: str, limit: int = 500) -> pd.DataF
     opens the branch's roster of that month, or the audited member lookup)."""
     w = where(CONFLICTS, scope, f, skip=_CONFLICT_SKIP)
     return fetch_df(
-        f"SELECT t.period, t.conflict_type, t.cdcs_code, t.other_cdcs_code, "
+        f"SELECT t.conflict_id, t.period, t.conflict_type, t.cdcs_code, t.other_cdcs_code, "
         f"coalesce(u.unit_name, t.other_cdcs_code) AS other_unit_name, t.variant_count "
         f"FROM {M}.{CONFLICTS} t {_names_join('t.other_cdcs_code')} "
         f"WHERE {w.sql} AND t.cdcs_code = ? ORDER BY t.period, t.conflict_type, t.other_cdcs_code LIMIT ?",
         [*w.params, cdcs, int(limit)])
+
+def conflict_in_scope(scope, f: Filters, conflict_id: str) -> str | None:
+    """The CĐCS of conflict `conflict_id` when it is in `scope` over the range of `f`, else None (not cached: it
+    guards a write)."""
+    w = where(CONFLICTS, scope, f, skip=_CONFLICT_SKIP)
+    row = fetch_one(f"SELECT t.cdcs_code FROM {M}.{CONFLICTS} t WHERE {w.sql} AND t.conflict_id = ? LIMIT 1",
+                    [*w.params, str(conflict_id)])
+    return row[0] if row else None
 
 # --- statutory report ------------------------------------------------------------------------------
 

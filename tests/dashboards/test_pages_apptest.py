@@ -236,6 +236,58 @@ def test_identity_conflicts_per_type_unit_and_drill(app):
                         "WHERE period BETWEEN ? AND ? AND province_new_code = '08'", [P_FROM, P_TO])[0]
     assert by_type["Số xung đột"].sum() == n08 > 0 and n_sector > 0
 
+def test_a_steward_records_a_conflict_review(app):
+    """An official picks one of a CĐCS's conflicts, records what checking the roster showed: the list shows it
+    (outcome, who, when), the app database keeps it, the audit log has the conflict and the decision but not the
+    note. A provincial leader cannot review a conflict outside their scope (the same answer as an unknown one,
+    nothing written) and an analyst cannot review at all."""
+    import types
+
+    from dashboards.common import scope_for
+    from pipelines.access import accounts, audit
+    from pipelines.access.appdb import accounts_db
+    from pipelines.analytics import queries as q
+    from pipelines.analytics import stewardship
+    from pipelines.analytics.filters import Filters
+
+    at = app("nop_bao_cao", params=FIXED)
+    cdcs = frame(at, "Mã đơn vị", "Số xung đột")["Mã đơn vị"].iloc[-1]
+    at.selectbox(key="nb_conflict_cdcs").set_value(cdcs).run()
+    ok(at)
+    before = frame(at, "Loại xung đột", "Kết quả rà soát")
+    assert set(before["Kết quả rà soát"]) == {"Chưa rà soát"}
+    ids = [r[0] for r in sql("SELECT conflict_id FROM marts.dq_member_conflicts WHERE cdcs_code = ? AND period "
+                             "BETWEEN ? AND ? AND province_new_code = '01' ORDER BY period, conflict_type, "
+                             "other_cdcs_code", [cdcs, P_FROM, P_TO])]
+    assert len(at.selectbox(key="nb_review_conflict").options) == len(ids) > 0
+    target = ids[-1]
+    at.selectbox(key="nb_review_conflict").set_value(target)
+    at.radio(key="nb_review_decision").set_value("different_people")
+    at.text_input(key="nb_review_note").input("Hai người khác nhau, đã báo CĐCS")
+    at.get("form_submit_button")[0].click().run()
+    ok(at)
+    after = frame(at, "Loại xung đột", "Kết quả rà soát")
+    assert list(after["Kết quả rà soát"]) == ["Chưa rà soát"] * (len(ids) - 1) + ["Khác người: đề nghị CĐCS sửa danh sách"]
+    assert list(after["Người rà soát"])[-1] == "lanhdao"
+    assert list(after["Ngày rà soát"])[-1] == dt.date.today().strftime("%d/%m/%Y")
+    with accounts_db() as db:
+        got = [tuple(r) for r in db.execute("SELECT conflict_id, cdcs_code, decision, note, reviewed_by "
+                                            "FROM conflict_reviews WHERE conflict_id = ?", [target]).fetchall()]
+    assert got == [(target, cdcs, "different_people", "Hai người khác nhau, đã báo CĐCS", "lanhdao")]
+    ev = audit.events(action="conflict_review")[0]
+    assert target in ev["detail"] and "different_people" in ev["detail"] and "Hai người" not in ev["detail"]
+    # a provincial leader of another province: not found, nothing written; an analyst: not an official
+    f = q.resolve(Filters.from_params({"tu": "2025-01", "den": "2025-06"}))
+    tinh08 = accounts.get_user("tinh08")
+    with pytest.raises(stewardship.ReviewError) as err:
+        stewardship.record_review(tinh08, scope_for(tinh08, f.period_to), f, target, "same_person")
+    assert err.value.key == "review.error_not_found"
+    with pytest.raises(stewardship.ReviewError) as err:
+        stewardship.record_review(types.SimpleNamespace(username="pt", role="analyst"), None, f, target, "same_person")
+    assert err.value.key == "review.error_role"
+    assert stewardship.reviews([target])[target]["decision"] == "different_people"
+
+
 def test_bao_cao_dinh_ky(app):
     at = app("bao_cao_dinh_ky", params={"dv": "T01"})
     ok(at)

@@ -150,9 +150,11 @@ def conflicts_section(ctx) -> None:
             reviewed_by=[r.get("reviewed_by") or "" for r in review],
             reviewed_at=[fmt_date(dt.datetime.fromisoformat(r["reviewed_at"]).astimezone().date(), lg)
                          if r.get("reviewed_at") else "" for r in review])
+        if stewardship.can_review(ctx.user):  # the stewards' free text: officials only, never analysts
+            show["review_note"] = [r.get("note") or "" for r in review]
         c.table(c.label_columns(show, lg, {"other_cdcs_code": "col.other_cdcs", "other_unit_name": "col.other_cdcs_name",
                                            "review": "col.review", "reviewed_by": "col.reviewed_by",
-                                           "reviewed_at": "col.reviewed_at"}),
+                                           "reviewed_at": "col.reviewed_at", "review_note": "col.review_note"}),
                 f"xung_dot_{cdcs}", lg, title=f"{t('nop_bao_cao.conflicts', lg)} · {names.get(cdcs, cdcs)}")
         if stewardship.can_review(ctx.user) and len(rows):
             review_form(ctx, rows, cdcs)

@@ -367,6 +367,7 @@ LABELS: dict[str, dict[str, str]] = {
     "col.review": {"vi": "Kết quả rà soát", "en": "Review"},
     "col.reviewed_by": {"vi": "Người rà soát", "en": "Reviewed by"},
     "col.reviewed_at": {"vi": "Ngày rà soát", "en": "Reviewed on"},
+    "col.review_note": {"vi": "Ghi chú rà soát", "en": "Review note"},
     "review.none": {"vi": "Chưa rà soát", "en": "Not reviewed"},
     "review.same_person": {"vi": "Đã xác minh: cùng một người", "en": "Checked: one person"},
     "review.different_people": {"vi": "Khác người: đề nghị CĐCS sửa danh sách",

@@ -270,6 +270,7 @@ def test_a_steward_records_a_conflict_review(app):
     assert list(after["Kết quả rà soát"]) == ["Chưa rà soát"] * (len(ids) - 1) + ["Khác người: đề nghị CĐCS sửa danh sách"]
     assert list(after["Người rà soát"])[-1] == "lanhdao"
     assert list(after["Ngày rà soát"])[-1] == dt.date.today().strftime("%d/%m/%Y")
+    assert list(after["Ghi chú rà soát"])[-1] == "Hai người khác nhau, đã báo CĐCS"
     with accounts_db() as db:
         got = [tuple(r) for r in db.execute("SELECT conflict_id, cdcs_code, decision, note, reviewed_by "
                                             "FROM conflict_reviews WHERE conflict_id = ?", [target]).fetchall()]
@@ -286,6 +287,14 @@ def test_a_steward_records_a_conflict_review(app):
         stewardship.record_review(types.SimpleNamespace(username="pt", role="analyst"), None, f, target, "same_person")
     assert err.value.key == "review.error_role"
     assert stewardship.reviews([target])[target]["decision"] == "different_people"
+    # an analyst opening the same list sees the outcome but neither the note nor the form
+    accounts.create_user("phantich", display_name="Chuyên viên phân tích", role="analyst", password="x" * 12,
+                         replace_existing=True)
+    at = app("nop_bao_cao", username="phantich", params={**FIXED, "v_cdcs_xd": cdcs})
+    ok(at)
+    seen = frame(at, "Loại xung đột", "Kết quả rà soát")
+    assert "Khác người: đề nghị CĐCS sửa danh sách" in set(seen["Kết quả rà soát"])
+    assert "Ghi chú rà soát" not in seen.columns and not at.get("form_submit_button")
 
 
 def test_bao_cao_dinh_ky(app):

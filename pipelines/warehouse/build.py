@@ -64,6 +64,9 @@ class BuildPlan:
     # what the operator must know about this build's inputs, Vietnamese / English (e.g. a ledger or quarantine file
     # that could not be read and was set aside by the compaction: `ledger.compact`, `quarantine.compact`)
     notices: list[str] = field(default_factory=list)
+    # a copy of the base version's analysts' file, brought up to date at publication instead of copying every
+    # table again (`serving.make_analyst_copy`); None for a full build or when the base version has none
+    analyst_base_path: str | None = None
 
     def save(self) -> None:
         serving.atomic_write_text(plan_path(self.run_id), json.dumps(asdict(self), indent=1))
@@ -281,12 +284,16 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         reason_code = "code_changed"
         base = None
     prefetched = take_prefetched_copy(base.version if base is not None else None)
+    analyst_base = path.with_name(path.name[: -len(".duckdb")] + ".analyst-base.duckdb")
     if base is not None and prefetched is not None:
         os.replace(prefetched, path)  # copied while the files were being ingested
+        if not _take_analyst_companion(prefetched, analyst_base):
+            _copy_analyst_base(base, analyst_base)
     elif base is not None:
         tmp = path.with_name(path.name + ".copying")
         _copy_base(base_file, tmp)
         os.replace(tmp, path)
+        _copy_analyst_base(base, analyst_base)
     plan = BuildPlan(
         run_id=run_id,
         version=serving.new_version_id(run_id),
@@ -300,6 +307,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         full_refresh_reason=reason,
         full_refresh_reason_code=reason_code,
         notices=notices,
+        analyst_base_path=os.fspath(analyst_base) if base is not None and analyst_base.exists() else None,
     )
     plan.save()
     return plan
@@ -327,6 +335,32 @@ def describe_build(full_refresh: bool, periods: list[str] | None, reason_code: s
 def _copy_base(base_file: Path, dst: Path) -> None:
     shutil.copyfile(base_file, dst)  # a published file is immutable and has no WAL: a plain copy is consistent
     set_lookup_indexes(dst, present=False)
+
+
+def _copy_analyst_base(base: serving.Version, dst: Path) -> bool:
+    """Copy the analysts' file of version `base` to `dst` (the start of this build's analysts' file); False when
+    that version has none (then the analysts' file is made by copying every table)."""
+    src = serving.resolve_recorded(base.analyst_path) if base.analyst_path else None
+    if src is None or not src.exists():
+        return False
+    tmp = dst.with_name(dst.name + ".copying")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return True
+
+
+def _analyst_companion(prefetched: Path) -> Path:
+    """Where the prefetch leaves its copy of the analysts' file beside the copy of the full file (a name the
+    `prefetch-*.duckdb` listing does not match)."""
+    return prefetched.with_name(prefetched.name + ".analyst")
+
+
+def _take_analyst_companion(prefetched: Path, dst: Path) -> bool:
+    try:
+        os.replace(_analyst_companion(prefetched), dst)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 # The copy an incremental build starts from (~9 GB at national, ~40 s) does not depend on the files being
@@ -360,11 +394,16 @@ def prefetch_base_copy() -> str | None:
             tmp = dst.with_name(dst.name + ".copying")
             try:
                 _copy_base(src, tmp)
+                # the analysts' file too (`_analyst_companion`), before the full file's copy is in place: a
+                # finished prefetch always has its companion when the version has one
+                with contextlib.suppress(OSError):
+                    _copy_analyst_base(cur, _analyst_companion(dst))
                 os.replace(tmp, dst)
             except BaseException as exc:  # the build then copies by itself
                 _PREFETCH["error"] = repr(exc)
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+                for p in (tmp, _analyst_companion(dst)):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
 
         t = threading.Thread(target=run, name="prefetch-base-copy", daemon=True)
         _PREFETCH.update(version=cur.version, thread=t, path=dst, error=None)
@@ -378,9 +417,14 @@ def _discard_prefetch_locked() -> None:
     if t is not None:
         t.join()
     if path is not None:
-        with contextlib.suppress(OSError):
-            Path(path).unlink()
+        _unlink_prefetch(Path(path))
     _PREFETCH.clear()
+
+
+def _unlink_prefetch(path: Path) -> None:
+    for p in (path, _analyst_companion(path)):
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _finished_prefetches() -> list[Path]:
@@ -399,6 +443,8 @@ def discard_prefetch() -> list[str]:
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p.name)
+            with contextlib.suppress(OSError):
+                _analyst_companion(p).unlink()
     return removed
 
 
@@ -413,8 +459,7 @@ def finish_prefetch() -> str | None:
         version, path, error = _PREFETCH.get("version"), Path(_PREFETCH["path"]), _PREFETCH.get("error")
         _PREFETCH.clear()
         if error or not path.exists():
-            with contextlib.suppress(OSError):
-                path.unlink()
+            _unlink_prefetch(path)
             return None
         return str(version)
 
@@ -431,8 +476,7 @@ def take_prefetched_copy(version: str | None) -> Path | None:
                 if p == wanted:
                     found = p
                 else:  # of a version this build does not start from: it can never be used
-                    with contextlib.suppress(OSError):
-                        p.unlink()
+                    _unlink_prefetch(p)
             return found
         if version is None or _PREFETCH.get("version") != version:
             _discard_prefetch_locked()
@@ -442,6 +486,7 @@ def take_prefetched_copy(version: str | None) -> Path | None:
         _PREFETCH.clear()
         if error or not path.exists():
             log.warning("prefetched copy of %s not usable (%s): copying now", version, error or "missing")
+            _unlink_prefetch(path)
             return None
         return path
 
@@ -651,7 +696,18 @@ def finish_and_publish(run_id: str, *, keep: int = serving.DEFAULT_KEEP,
         serving.stamp_version(plan.build_path, plan.version, plan.run_id, info)
         set_lookup_indexes(plan.build_path, present=True)
         rekeyed = member_key_changes(plan.build_path)
-        serving.make_analyst_copy(plan.build_path, plan.analyst_build_path)
+        # an incremental build brings the base version's analysts' file up to date (its restated months and
+        # re-keyed people) instead of copying every table of all history again
+        base = plan.analyst_base_path if plan.analyst_base_path and Path(plan.analyst_base_path).exists() else None
+        windows = serving.analyst_windows(plan.build_path) if base is not None and not plan.full_refresh else None
+        copy = serving.make_analyst_copy(plan.build_path, plan.analyst_build_path, base=base if windows else None,
+                                         take_base=True, windows=windows, rekeyed=rekeyed)
+        if base is not None:
+            with contextlib.suppress(FileNotFoundError):
+                Path(base).unlink()  # not used (no record of the windows)
+        LAST_ANALYST_COPY[:] = [copy]
+        log.info("analysts' file of %s: %d tables copied, %d brought up to date", plan.version, len(copy.copied),
+                 len(copy.updated))
         published = serving.publish(
             plan.build_path, version=plan.version, run_id=plan.run_id,
             analyst_build_path=plan.analyst_build_path, required_schemas=required_schemas(), keep=keep,
@@ -752,6 +808,8 @@ def build_and_publish(full_refresh: bool = False, *, run_id: str | None = None,
 
 # (node, seconds) of the last build_and_publish in this process, slowest first: what bounds a build
 LAST_NODE_TIMINGS: list[tuple[str, float]] = []
+# what the last `finish_and_publish` of this process did to the analysts' file (`serving.AnalystCopy`)
+LAST_ANALYST_COPY: list = []
 # how the last build_and_publish in this process ran ({"build": describe_build(...)}), for the CLI's summary
 LAST_BUILD: dict[str, str] = {}
 

@@ -156,11 +156,11 @@ def warehouse_path(analyst: bool = False) -> Path:
     if analyst:
         if not v.analyst_path:
             raise WarehouseNotPublished(f"version {v.version} has no analyst file")
-        return _resolve(v.analyst_path)
-    return _resolve(v.path)
+        return resolve_recorded(v.analyst_path)
+    return resolve_recorded(v.path)
 
 
-def _resolve(recorded: str) -> Path:
+def resolve_recorded(recorded: str) -> Path:
     """The recorded absolute path, or the same file name under this data root's versions/ when the data
     root was moved or is mounted elsewhere."""
     p = Path(recorded)
@@ -284,37 +284,123 @@ def stamp_version(db_path: str | os.PathLike, version: str, run_id: str, extra: 
     checkpoint_and_close(con, db_path)
 
 
+# The build's own record of what it restated in each analysts' table kept month by month (dbt model
+# int_restated_windows): read by `analyst_windows`, used by `make_analyst_copy`.
+RESTATED_WINDOWS = ("intermediate", "int_restated_windows")
+
+
+@dataclass
+class AnalystCopy:
+    """What `make_analyst_copy` did: every table copied in full, and the tables brought up to date from the
+    previous analysts' file (only their restated months and re-keyed people written)."""
+    copied: list[str]
+    updated: list[str]
+
+
+def analyst_windows(full_path: str | os.PathLike) -> dict[tuple[str, str], dt.date | None] | None:
+    """{(schema, table): first month the build restated} of the analysts' tables kept month by month, as the
+    build recorded them (`RESTATED_WINDOWS`; None for a table = every month written), or None when the file has
+    no such record (a file of an older version: nothing can be reused)."""
+    con = duckdb.connect(os.fspath(full_path), read_only=True)
+    try:
+        try:
+            rows = con.execute(f'SELECT schema_name, table_name, restated_from FROM '
+                               f'"{RESTATED_WINDOWS[0]}"."{RESTATED_WINDOWS[1]}"').fetchall()
+        except duckdb.CatalogException:
+            return None
+    finally:
+        con.close()
+    return {(s, t): w for s, t, w in rows}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+                       "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+                       [database, schema, table]).fetchall()
+
+
 def make_analyst_copy(full_path: str | os.PathLike, analyst_path: str | os.PathLike,
-                      schemas: tuple[str, ...] = ANALYST_SCHEMAS) -> list[str]:
+                      schemas: tuple[str, ...] = ANALYST_SCHEMAS, *, base: str | os.PathLike | None = None,
+                      take_base: bool = False, windows: dict[tuple[str, str], dt.date | None] | None = None,
+                      rekeyed: list[tuple[str, str]] | tuple = ()) -> AnalystCopy:
     """Copy the de-identified schemas of a (closed, checkpointed) full file into a new analyst file.
 
     Tables and views alike become plain tables (a view in `marts` is evaluated against the full file).
-    Returns the list of `schema.table` copied.
+
+    With `base` (the analysts' file of the version this build started from) and `windows` (`analyst_windows` of
+    the full file), the new file starts as a copy of `base` (`take_base`: the file itself, moved: a copy made for
+    this build) and a table kept month by month is brought up to date instead of copied again: its months from
+    the window start are deleted and copied from the full file, and so are the rows of every re-keyed person
+    (`rekeyed`: (previous key, new key) pairs of this build) in the months before. Every other table (the
+    dimensions, the tables rebuilt in full, a table whose columns changed) is copied in full. The result has the
+    same rows as a full copy (tests/warehouse/test_month_by_month.py compares the two at every step), at the cost
+    of the restated months instead of all history.
     """
     analyst_path = Path(analyst_path)
     if analyst_path.exists():
         analyst_path.unlink()
-    copied: list[str] = []
+    incremental = base is not None and windows is not None
+    if incremental:
+        if take_base:
+            os.replace(base, analyst_path)
+        else:
+            shutil.copyfile(base, analyst_path)  # a published file: immutable, no WAL
+    done = AnalystCopy(copied=[], updated=[])
     con = duckdb.connect(os.fspath(analyst_path))
     try:
         con.execute(f"ATTACH '{_sql_str(os.fspath(full_path))}' AS src (READ_ONLY)")
+        here = con.execute("SELECT current_database()").fetchone()[0]
         rows = con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'src' "
             "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
             "WHERE database_name = 'src' AND NOT internal ORDER BY 1, 2"
         ).fetchall()
-        for schema, table in rows:
-            if schema not in schemas:
+        wanted = [(s, t) for s, t in rows if s in schemas]
+        if incremental:  # tables of the previous file the new full file no longer has
+            for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+                                    [here]).fetchall():
+                if (s, t) not in wanted:
+                    con.execute(f'DROP TABLE "{s}"."{t}"')
+        keys = sorted({k for pair in rekeyed for k in pair})
+        plan: list[tuple[str, str, dt.date | None, bool]] = []  # (schema, table, window start, re-keyed rows)
+        for schema, table in wanted:
+            start = windows.get((schema, table)) if incremental else None
+            cols = _columns(con, "src", schema, table)
+            if start is not None and cols and _columns(con, here, schema, table) == cols:
+                plan.append((schema, table, start, bool(keys) and any(c == "member_key" for c, _ in cols)))
+            else:
+                plan.append((schema, table, None, False))
+        if incremental:
+            # first every row that goes away (whole tables, restated months, re-keyed people), then a checkpoint:
+            # the new rows reuse the blocks freed (written first, a new copy of dim_member made the file ~2x larger)
+            for schema, table, start, by_key in plan:
+                name = f'"{schema}"."{table}"'
+                if start is None:
+                    con.execute(f"DROP TABLE IF EXISTS {name}")
+                    continue
+                con.execute(f"DELETE FROM {name} WHERE period >= ?", [start])
+                if by_key:  # a re-keyed person's earlier months: renamed in the full file (rekey_stored_rows)
+                    con.execute(f"DELETE FROM {name} WHERE period < ? AND member_key IN (SELECT unnest(?))",
+                                [start, keys])
+            con.execute("CHECKPOINT")
+        for schema, table, start, by_key in plan:
+            name, src = f'"{schema}"."{table}"', f'src."{schema}"."{table}"'
+            if start is None:
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM {src}")
+                done.copied.append(f"{schema}.{table}")
                 continue
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM src."{schema}"."{table}"')
-            copied.append(f"{schema}.{table}")
+            con.execute(f"INSERT INTO {name} SELECT * FROM {src} WHERE period >= ?", [start])
+            if by_key:
+                con.execute(f"INSERT INTO {name} SELECT * FROM {src} WHERE period < ? AND member_key IN "
+                            "(SELECT unnest(?))", [start, keys])
+            done.updated.append(f"{schema}.{table}")
         con.execute("DETACH src")
     except BaseException:
         con.close()
         raise
     checkpoint_and_close(con, analyst_path)
-    return copied
+    return done
 
 
 def _sql_str(s: str) -> str:
@@ -408,9 +494,9 @@ def list_versions() -> list[Version]:
             v = Version.from_mapping(json.loads(rec.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError):
             continue
-        if _resolve(v.path).exists():
-            out.append(dataclasses_replace(v, path=os.fspath(_resolve(v.path)),
-                                           analyst_path=os.fspath(_resolve(v.analyst_path)) if v.analyst_path else None))
+        if resolve_recorded(v.path).exists():
+            out.append(dataclasses_replace(v, path=os.fspath(resolve_recorded(v.path)),
+                                           analyst_path=os.fspath(resolve_recorded(v.analyst_path)) if v.analyst_path else None))
     return out
 
 

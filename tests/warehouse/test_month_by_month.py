@@ -4,6 +4,9 @@ a new version each time), then a full rebuild of the same raw zone. The two publ
 every compared table (marts, restricted, per-person states: `verify.COMPARED_TABLES`) and both equal the ground
 truth.
 
+The analysts' file the refresh brought up to date from the previous one (its restated months and re-keyed people
+only: serving.make_analyst_copy) must equal the one the rebuild copied table by table.
+
 The months include legacy members whose CCCD is first written after months already built (the generator's
 `cccd_from`): the refresh of those months must link their CMND record to the CCCD person and rename the stored
 rows of the months before (int_member_key_changes, a pure re-key), exactly as a rebuild from nothing decides.
@@ -64,7 +67,7 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
     # two refreshes: the first two months (a build from nothing), then the rest (an incremental refresh that
     # re-keys every switched member; each build costs ~20 s, so no more steps than that)
     batches = [months[:2], months[2:]]
-    renamed = {}
+    renamed, analyst_copies = {}, []
     for i, batch in enumerate(batches):
         for d in sorted(d for m in batch for d in (gen / "inbox").glob(f"*/{m}")):
             dest = root / "inbox" / d.relative_to(gen / "inbox")
@@ -72,6 +75,7 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
             shutil.copytree(d, dest)
         ingest_inbox()
         v = build_and_publish()
+        analyst_copies.append(wbuild.LAST_ANALYST_COPY[0])
         con = duckdb.connect(v.path, read_only=True)
         try:
             info = json.loads(con.execute("SELECT build_info FROM meta.warehouse_version").fetchone()[0])
@@ -84,13 +88,32 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
     assert {i for i, (pure, _) in renamed.items() if pure} == {i for i, b in enumerate(batches) for (m,) in switches
                                                                if m in b}
     assert all(pure == n for pure, n in renamed.values())
-    incremental = serving.current_version().path
+    incremental, incremental_analyst = serving.current_version().path, serving.current_version().analyst_path
 
-    full = build_and_publish(full_refresh=True).path
+    rebuilt = build_and_publish(full_refresh=True)
+    full = rebuilt.path
     assert full != incremental
     assert len(parsing) == 3 and parsing[1:] == [{"PartialParsingSkipParsing"}] * 2, parsing
     diffs = version_differences(incremental, full, COMPARED_TABLES)
     assert len(diffs) == len(COMPARED_TABLES)
     assert {t: d for t, d in diffs.items() if d != (0, 0)} == {}
+
+    # the analysts' file: the refresh brought the previous one up to date (the marts kept month by month: their
+    # restated months and re-keyed people), the rebuild copied every table; the same rows in every table
+    monthly = {"marts.fct_membership_monthly", "marts.fct_member_events", "marts.fct_dues_monthly",
+               "marts.mart_membership_cube"}
+    assert analyst_copies[0].updated == [] and monthly <= set(analyst_copies[0].copied)
+    assert monthly <= set(analyst_copies[1].updated) and not monthly & set(analyst_copies[1].copied)
+    assert "marts.dim_member" in analyst_copies[1].copied
+    assert wbuild.LAST_ANALYST_COPY[0].updated == []
+    con = duckdb.connect(incremental_analyst, read_only=True)
+    analyst_tables = [tuple(r) for r in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE (schema_name, table_name) <> ('meta', "
+        "'warehouse_version') ORDER BY 1, 2").fetchall()]
+    con.close()
+    assert len(analyst_tables) > 20 and set(analyst_copies[1].updated) <= {f"{s}.{t}" for s, t in analyst_tables}
+    analyst_diffs = version_differences(incremental_analyst, rebuilt.analyst_path, analyst_tables)
+    assert {t: d for t, d in analyst_diffs.items() if d != (0, 0)} == {}
+    assert len(analyst_diffs) == len(analyst_tables)
     for path in (incremental, full):
         assert {k: v for k, v in truth_mismatches(path, root).items() if v} == {}

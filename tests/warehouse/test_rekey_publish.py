@@ -64,6 +64,10 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     _mark_ingested_now(data_root, D(2025, 7, 1))
     july = build_and_publish()
     assert july.version != june.version and serving.current_version().version == july.version
+    from pipelines.warehouse import build as wbuild
+
+    july_analyst = wbuild.LAST_ANALYST_COPY[0]
+    assert "marts.fct_member_events" in july_analyst.updated  # brought up to date from June's analysts' file
     with serving.connect() as con:
         info = json.loads(con.execute("SELECT build_info FROM meta.warehouse_version").fetchone()[0])
         keys = {r[0] for r in con.execute("SELECT member_key FROM marts.dim_member").fetchall()}
@@ -84,7 +88,6 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
 
     # a new version of the warehouse code: the next refresh cannot trust the tables the old code kept month by
     # month, so it runs in full, says why, and gives the same people
-    from pipelines.warehouse import build as wbuild
 
     assert info["code_fingerprint"] == wbuild.warehouse_code_fingerprint()
     monkeypatch.setattr(wbuild, "warehouse_code_fingerprint", lambda: "0123456789abcdef")
@@ -98,6 +101,25 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     assert info["full_refresh_reason_code"] == "code_changed"
     assert wbuild.LAST_BUILD["build"].startswith("dựng lại toàn bộ vì mã kho dữ liệu đã đổi")  # what the CLI prints
     assert after == keys and accounts.get_user("p3.member").member_key == new_key
+
+    # July's analysts' file, brought up to date from June's (the rows of P3 and P8 under their new keys), has the
+    # rows of the one the full build copied table by table
+    from pipelines.generate.verify import version_differences
+
+    assert wbuild.LAST_ANALYST_COPY[0].updated == []
+    with serving.connect(analyst=True) as con:
+        tables = [tuple(r) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> 'meta' ORDER BY 1, 2").fetchall()]
+        keyed = [t for s, t in con.execute("SELECT DISTINCT schema_name, table_name FROM duckdb_columns() "
+                                           "WHERE column_name = 'member_key'").fetchall()
+                 if f"{s}.{t}" in july_analyst.updated]
+        # P8 (a CMND until June, re-keyed in July like P3) transferred in May: events of a month before the window
+        p8_before = {t: con.execute(f"SELECT count(*) FROM marts.{t} WHERE member_key = ? "
+                                    "AND period < DATE '2025-07-01'", [key_of(PEOPLE["P8"][4])]).fetchone()[0]
+                     for t in keyed}
+    assert p8_before["fct_member_events"] > 0, p8_before  # rows the re-key renamed in the months kept
+    diffs = version_differences(july.analyst_path, upgraded.analyst_path, tables)
+    assert len(diffs) == len(tables) > 20 and {t: d for t, d in diffs.items() if d != (0, 0)} == {}
 
 
 def test_code_fingerprint_follows_the_models_not_dbt_housekeeping(tmp_path, monkeypatch):

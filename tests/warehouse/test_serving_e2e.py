@@ -89,6 +89,9 @@ def test_incremental_refresh_runs_every_asset(tiny, tmp_path, monkeypatch):
     # the copy the build started from was made in the background while the inbox was ingested, and taken
     assert copies == ["prefetch-base-copy"]
     assert not [p.name for p in (root / "warehouse" / "build").iterdir() if p.name.startswith("prefetch-")]
+    # so was the analysts' file, brought up to date (no month restated: nothing written in the monthly marts)
+    assert "marts.fct_membership_monthly" in wbuild.LAST_ANALYST_COPY[0].updated
+    assert not list((root / "warehouse" / "build").glob("*analyst*"))
     # nothing new in the inbox: dbt was told to restate no month (not "" = every month), and the operator is told
     assert sent and set(sent) == {wbuild.NO_MONTH_CHANGED}
     assert ("cách dựng / build: tăng dần: không có tệp mới, không tháng nào phải tính lại / incremental: "
@@ -154,19 +157,27 @@ def test_a_prefetched_copy_of_another_version_is_never_used(tiny, tmp_path, monk
                                 if p.name.startswith("prefetch-"))
     wbuild.prefetch_base_copy()
     assert wbuild.finish_prefetch() == version and wbuild._PREFETCH == {}
-    assert prefetches() == [f"prefetch-{version}.duckdb"]
+    # with the analysts' file of that version beside it (a name the listing of finished copies does not match)
+    assert prefetches() == [f"prefetch-{version}.duckdb", f"prefetch-{version}.duckdb.analyst"]
     copied, real_copy = [], wbuild._copy_base
     monkeypatch.setattr(wbuild, "_copy_base", lambda src, dst: copied.append(dst) or real_copy(src, dst))
+    analyst_copied, real_analyst = [], wbuild._copy_analyst_base
+    monkeypatch.setattr(wbuild, "_copy_analyst_base",
+                        lambda base, dst: analyst_copied.append(dst) or real_analyst(base, dst))
     plan = wbuild.prepare_build("step-run")
     assert not plan.full_refresh and Path(plan.build_path).exists() and copied == []  # taken, not copied again
+    assert Path(plan.analyst_base_path).exists() and analyst_copied == []
     assert prefetches() == []
     wbuild.discard_build("step-run")
     # a finished copy nobody took (the run failed after ingesting) is removed by discard_prefetch, and one of
     # another version by the next build
     (root / "warehouse" / "build" / f"prefetch-{version}.duckdb").write_bytes(b"x")
+    (root / "warehouse" / "build" / f"prefetch-{version}.duckdb.analyst").write_bytes(b"x")
     wbuild.discard_prefetch()
     assert prefetches() == []
     (root / "warehouse" / "build" / "prefetch-20200101T000000Z-old.duckdb").write_bytes(b"x")
     plan = wbuild.prepare_build("step-run-2")
     assert copied and prefetches() == []  # not of the base version: deleted, the build copied by itself
+    assert analyst_copied == [Path(plan.analyst_base_path)]  # the analysts' file too
     wbuild.discard_build("step-run-2")
+    assert not [p.name for p in (root / "warehouse" / "build").iterdir() if "step-run" in p.name]

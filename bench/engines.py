@@ -101,7 +101,7 @@ def refresh_month(full_refresh: bool = False) -> dict:
 def verify(root: str, refresh_path: str | None, full_path: str | None) -> dict:
     """The refresh's and the full rebuild's warehouse against the generator's ground truth (mismatching rows per
     comparison), and the two against each other (rows only in one, per table): pipelines.generate.verify."""
-    from pipelines.generate.verify import truth_mismatches, version_differences
+    from pipelines.generate.verify import analyst_differences, truth_mismatches, version_differences
 
     out: dict = {}
     for name, path in (("refresh", refresh_path), ("full_rebuild", full_path)):
@@ -115,6 +115,11 @@ def verify(root: str, refresh_path: str | None, full_path: str | None) -> dict:
         t = time.perf_counter()
         out["refresh_vs_full"] = {k: list(v) for k, v in version_differences(refresh_path, full_path).items()}
         out["refresh_vs_full_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        found = analyst_differences(refresh_path, full_path)
+        if found is not None:
+            out["analyst_refresh_vs_full"] = {k: list(v) for k, v in found.items()}
+            out["analyst_refresh_vs_full_s"] = time.perf_counter() - t
     return out
 
 

@@ -360,4 +360,11 @@ def _verify_lines(v: dict | None) -> list[str]:
                  if not diff else f"**{len(diff)} of {len(d)} tables differ**: "
                  + "; ".join(f"{k}: {a} rows only in the refresh, {b} only in the rebuild" for k, (a, b) in diff.items()))
                  + f" ({_s(r.get('refresh_vs_full_s'), 's')}).")
+    d = r.get("analyst_refresh_vs_full")
+    if d is not None:
+        diff = {k: ab for k, ab in d.items() if ab[0] or ab[1]}
+        L.append(f"- Analysts' files (the refresh's brought up to date from the previous one, the rebuild's copied): "
+                 + (f"**all {len(d)} tables identical**" if not diff else f"**{len(diff)} of {len(d)} tables differ**: "
+                    + "; ".join(f"{k}: {a} rows only in the refresh, {b} only in the rebuild" for k, (a, b) in diff.items()))
+                 + f" ({_s(r.get('analyst_refresh_vs_full_s'), 's')}).")
     return L

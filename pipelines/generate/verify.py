@@ -223,6 +223,24 @@ def version_differences(db_a: str | Path, db_b: str | Path,
         con.close()
 
 
+def analyst_differences(db_a: str | Path, db_b: str | Path) -> dict[str, tuple[int, int]] | None:
+    """`version_differences` of the analysts' files of two published full files (`<version>.analyst.duckdb`
+    beside `<version>.duckdb`), over every table of the first but its version stamp: an incremental refresh
+    brings the previous analysts' file up to date, a full build copies every table, and the two must agree.
+    None when either has no analysts' file."""
+    a, b = (Path(str(p)[: -len(".duckdb")] + ".analyst.duckdb") for p in (db_a, db_b))
+    if not (a.exists() and b.exists()):
+        return None
+    con = _connect(a)
+    try:
+        tables = [tuple(r) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND (schema_name, table_name) <> ('meta', 'warehouse_version') ORDER BY 1, 2").fetchall()]
+    finally:
+        con.close()
+    return version_differences(a, b, tables)
+
+
 def published_db(root: str | Path) -> Path:
     """The full warehouse file the CURRENT pointer of data root `root` names."""
     root = Path(root)

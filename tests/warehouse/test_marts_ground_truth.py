@@ -131,14 +131,29 @@ def test_bench_verify_step_reports_what_differs(tiny, tmp_path):
     con.execute("UPDATE marts.fct_membership_monthly SET members = members + 1 "
                 "WHERE period = ? AND cdcs_code = ?", [period, cdcs])
     con.close()
+    # the analysts' files beside them, the copy's changed the same way (verify compares those too)
+    from pipelines.warehouse.serving import make_analyst_copy
+
+    analyst = Path(str(db)[: -len(".duckdb")] + ".analyst.duckdb")
+    if not analyst.exists():
+        make_analyst_copy(db, analyst)
+    shutil.copyfile(analyst, tmp_path / "changed.analyst.duckdb")
+    con = duckdb.connect(str(tmp_path / "changed.analyst.duckdb"))
+    con.execute("UPDATE marts.fct_membership_monthly SET members = members + 1 "
+                "WHERE period = ? AND cdcs_code = ?", [period, cdcs])
+    con.close()
     same = verify(str(root), str(db), str(db))
     assert set(same["truth_refresh"]) == set(COMPARISONS) and not any(same["truth_refresh"].values())
     assert not any(a or b for a, b in same["refresh_vs_full"].values())
+    assert len(same["analyst_refresh_vs_full"]) > 20 and not any(a or b for a, b in same["analyst_refresh_vs_full"].values())
     lines = "\n".join(_verify_lines({"ok": True, "result": same}))
     assert f"all {len(COMPARISONS)} comparisons equal" in lines and "tables identical" in lines
+    assert f"Analysts' files (the refresh's brought up to date" in lines
     moved = verify(str(root), str(db), str(changed))
     assert not any(moved["truth_refresh"].values())
     assert moved["truth_full_rebuild"]["members per month and CĐCS"] == 1
     assert moved["refresh_vs_full"]["marts.fct_membership_monthly"] == [1, 1]
+    assert moved["analyst_refresh_vs_full"]["marts.fct_membership_monthly"] == [1, 1]
     lines = "\n".join(_verify_lines({"ok": True, "result": moved}))
     assert "comparisons differ" in lines and "marts.fct_membership_monthly: 1 rows only in the refresh" in lines
+    assert lines.count("marts.fct_membership_monthly: 1 rows only in the refresh") == 2

@@ -386,6 +386,8 @@ LABELS: dict[str, dict[str, str]] = {
                           "en": "Only union officials record reviews."},
     "review.error_decision": {"vi": "Kết quả rà soát không hợp lệ.", "en": "Unknown review outcome."},
     "review.error_note": {"vi": "Ghi chú dài quá 500 ký tự.", "en": "The note is longer than 500 characters."},
+    "review.error_note_personal": {"vi": "Ghi chú không được chứa số CCCD, CMND, mã số BHXH hay ngày tháng năm sinh.",
+                                   "en": "A note must not hold a CCCD, CMND or social insurance number or a date."},
     "review.error_not_found": {"vi": "Không tìm thấy xung đột này trong phạm vi của bạn.",
                                "en": "No such conflict in your scope."},
     "col.conflicts": {"vi": "Số xung đột", "en": "Conflicts"},

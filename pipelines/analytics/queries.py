@@ -855,6 +855,7 @@ def member_conflicts(scope, f: Filters, cdcs: str, limit: int = 500) -> pd.DataF
         f"WHERE {w.sql} AND t.cdcs_code = ? ORDER BY t.period, t.conflict_type, t.other_cdcs_code LIMIT ?",
         [*w.params, cdcs, int(limit)])
 
+
 def conflict_in_scope(scope, f: Filters, conflict_id: str) -> str | None:
     """The CĐCS of conflict `conflict_id` when it is in `scope` over the range of `f`, else None (not cached: it
     guards a write)."""

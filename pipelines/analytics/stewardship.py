@@ -16,6 +16,7 @@ that the records were checked and belong to one person (a corrected name, for in
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pipelines.access import audit
 from pipelines.access.accounts import OFFICIAL_ROLES
@@ -23,6 +24,9 @@ from pipelines.access.appdb import accounts_db
 
 DECISIONS = ("same_person", "different_people", "roster_fixed")
 NOTE_MAX = 500
+# what a note must not hold (the form says so; the note is shown to officials and kept for years): an ID or social
+# insurance number (9 to 12 digits, spaces or dots inside allowed) or a full date
+_PERSONAL_IN_NOTE = re.compile(r"(?<!\d)\d(?:[ .]?\d){8,11}(?!\d)|\b\d{1,2}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{4}\b")
 
 
 class ReviewError(ValueError):
@@ -39,8 +43,9 @@ def can_review(user) -> bool:
 
 def record_review(user, scope, f, conflict_id: str, decision: str, note: str = "", *,
                   page: str = "nop_bao_cao") -> str:
-    """Record `decision` on `conflict_id`; returns the conflict's CĐCS. Raises ReviewError (role, decision, note,
-    or a conflict outside the scope: the same answer as an unknown one)."""
+    """Record `decision` on `conflict_id`; returns the conflict's CĐCS. Raises ReviewError (role, decision, a
+    note too long or holding an ID number or a date, or a conflict outside the scope: the same answer as an unknown
+    one)."""
     from pipelines.analytics import queries as q
 
     if not can_review(user):
@@ -51,6 +56,8 @@ def record_review(user, scope, f, conflict_id: str, decision: str, note: str = "
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
         raise ReviewError("review.error_note")
+    if _PERSONAL_IN_NOTE.search(note):
+        raise ReviewError("review.error_note_personal")
     cdcs = q.conflict_in_scope(scope, f, conflict_id)
     if cdcs is None:
         audit.record_for(user, "denied", page=page, detail={"what": "conflict_review", "conflict_id": conflict_id},

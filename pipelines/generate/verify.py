@@ -228,7 +228,9 @@ def analyst_differences(db_a: str | Path, db_b: str | Path) -> dict[str, tuple[i
     beside `<version>.duckdb`), over every table of the first but its version stamp: an incremental refresh
     brings the previous analysts' file up to date, a full build copies every table, and the two must agree.
     None when either has no analysts' file."""
-    a, b = (Path(str(p)[: -len(".duckdb")] + ".analyst.duckdb") for p in (db_a, db_b))
+    from pipelines.warehouse.serving import analyst_path_for
+
+    a, b = (analyst_path_for(p) for p in (db_a, db_b))
     if not (a.exists() and b.exists()):
         return None
     con = _connect(a)

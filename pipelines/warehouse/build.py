@@ -13,8 +13,10 @@ A build never touches a published file:
    DOANVIEN_REGISTRY_DIR, DOANVIEN_QUARANTINE_DIR, DOANVIEN_MEMBER_KEY_SECRET. Either in-process
    (`run_dbt`, dbtRunner: `doanvien build`) or from Dagster (`pipelines/defs/warehouse.py`).
 3. `finish_and_publish(run_id)` stamps `meta.warehouse_version`, CHECKPOINTs, closes, checks that no
-   `.wal` is left, writes the analyst copy (marts + reference + meta), and publishes both through
-   `serving.publish` (read-only smoke queries, then the atomic pointer flip).
+   `.wal` is left, writes the analyst copy (marts + reference + meta: on an incremental build the base version's
+   copy, prefetched or copied by `prepare_build`, brought up to date with the months the build restated,
+   `serving.make_analyst_copy`), and publishes both through `serving.publish` (read-only smoke queries, then the
+   atomic pointer flip).
 
 On any failure the build files are deleted and the published version stays as it was.
 The plan of a build is saved beside it (`<run_id>.plan.json`) so that the Dagster steps, which may run in
@@ -284,7 +286,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         reason_code = "code_changed"
         base = None
     prefetched = take_prefetched_copy(base.version if base is not None else None)
-    analyst_base = path.with_name(path.name[: -len(".duckdb")] + ".analyst-base.duckdb")
+    analyst_base = serving.analyst_path_for(path, ".analyst-base.duckdb")
     if base is not None and prefetched is not None:
         os.replace(prefetched, path)  # copied while the files were being ingested
         if not _take_analyst_companion(prefetched, analyst_base):
@@ -298,7 +300,7 @@ def prepare_build(run_id: str, full_refresh: bool = False) -> BuildPlan:
         run_id=run_id,
         version=serving.new_version_id(run_id),
         build_path=os.fspath(path),
-        analyst_build_path=os.fspath(path.with_name(path.name[: -len(".duckdb")] + ".analyst.duckdb")),
+        analyst_build_path=os.fspath(serving.analyst_path_for(path)),
         full_refresh=base is None,
         base_version=base.version if base else None,
         base_published_at=base.published_at if base else None,

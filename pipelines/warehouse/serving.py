@@ -160,6 +160,14 @@ def warehouse_path(analyst: bool = False) -> Path:
     return resolve_recorded(v.path)
 
 
+def analyst_path_for(full_path: str | os.PathLike, suffix: str = ".analyst.duckdb") -> Path:
+    """The analysts' file beside full file `<name>.duckdb` (`<name>.analyst.duckdb`, as published), or another
+    sibling of it with `suffix`."""
+    p = Path(full_path)
+    stem = p.name[: -len(".duckdb")] if p.name.endswith(".duckdb") else p.name
+    return p.with_name(stem + suffix)
+
+
 def resolve_recorded(recorded: str) -> Path:
     """The recorded absolute path, or the same file name under this data root's versions/ when the data
     root was moved or is mounted elsewhere."""
@@ -460,7 +468,7 @@ def publish(build_path: str | os.PathLike, *, version: str, run_id: str,
 
     vdir = versions_dir()
     final = vdir / f"{version}.duckdb"
-    final_analyst = vdir / f"{version}.analyst.duckdb" if analyst_build_path is not None else None
+    final_analyst = analyst_path_for(final) if analyst_build_path is not None else None
     if final.exists() or (final_analyst is not None and final_analyst.exists()):
         raise PublishError(f"version {version} already exists; versions are never overwritten")
     os.replace(build_path, final)

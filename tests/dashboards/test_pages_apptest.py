@@ -286,6 +286,12 @@ def test_a_steward_records_a_conflict_review(app):
     with pytest.raises(stewardship.ReviewError) as err:
         stewardship.record_review(types.SimpleNamespace(username="pt", role="analyst"), None, f, target, "same_person")
     assert err.value.key == "review.error_role"
+    # a note holding an ID number or a date is refused (the form says not to write them), nothing written
+    lanhdao = accounts.get_user("lanhdao")
+    for bad in ("CCCD 001085012345 trùng", "CMND 012 345 678", "sinh ngày 05/03/1985"):
+        with pytest.raises(stewardship.ReviewError) as err:
+            stewardship.record_review(lanhdao, scope_for(lanhdao, f.period_to), f, target, "same_person", bad)
+        assert err.value.key == "review.error_note_personal"
     assert stewardship.reviews([target])[target]["decision"] == "different_people"
     # an analyst opening the same list sees the outcome but neither the note nor the form
     accounts.create_user("phantich", display_name="Chuyên viên phân tích", role="analyst", password="x" * 12,

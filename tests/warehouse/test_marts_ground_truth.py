@@ -132,13 +132,13 @@ def test_bench_verify_step_reports_what_differs(tiny, tmp_path):
                 "WHERE period = ? AND cdcs_code = ?", [period, cdcs])
     con.close()
     # the analysts' files beside them, the copy's changed the same way (verify compares those too)
-    from pipelines.warehouse.serving import make_analyst_copy
+    from pipelines.warehouse.serving import analyst_path_for, make_analyst_copy
 
-    analyst = Path(str(db)[: -len(".duckdb")] + ".analyst.duckdb")
+    analyst = analyst_path_for(db)
     if not analyst.exists():
         make_analyst_copy(db, analyst)
-    shutil.copyfile(analyst, tmp_path / "changed.analyst.duckdb")
-    con = duckdb.connect(str(tmp_path / "changed.analyst.duckdb"))
+    shutil.copyfile(analyst, analyst_path_for(changed))
+    con = duckdb.connect(str(analyst_path_for(changed)))
     con.execute("UPDATE marts.fct_membership_monthly SET members = members + 1 "
                 "WHERE period = ? AND cdcs_code = ?", [period, cdcs])
     con.close()

@@ -25,7 +25,7 @@ from pipelines.access.accounts import OFFICIAL_ROLES, User
 from pipelines.access.appdb import accounts_db
 from pipelines.access.scope import Scope, ScopeError, scope_for
 from pipelines.access.warehouse import connect_full, latest_period, name_token_count, table_columns
-from pipelines.warehouse.serving import lookup_match
+from pipelines.warehouse.serving import lookup_exact, lookup_hash_ok, lookup_match
 
 CCCD_RE = re.compile(r"^\d{12}$")
 MEMBER_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -287,11 +287,15 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
             raise
         pii = _cols(con, "restricted", "member_pii")
         rows = None
+        exact, eparams = "TRUE", []
         if CCCD_RE.match(q):
             cond, params, how = lookup_match("cccd", "p"), [q], "cccd"
         elif "member_code" in pii and re.fullmatch(r"[A-Za-z0-9._-]{4,40}", q) and any(ch.isdigit() for ch in q):
-            # codes are upper-cased at ingestion: an equality the member_code index answers
-            cond, params, how = "p.member_code = upper(?)", [q], "member_code"
+            # codes are upper-cased at ingestion: the member_code index (a hash) answers, the exact equality
+            # follows on the few hits
+            cond, params, how = (lookup_match("member_code", "p", hash_ok=lookup_hash_ok(con)), [q.upper()],
+                                 "member_code")
+            exact, eparams = lookup_exact("member_code", "h"), [q.upper()]
         else:
             how, nq = "name", name_query(q)
             if nq.empty:
@@ -313,8 +317,8 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
                    f"{bd} AS birth_date FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
                    f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
                    f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
-                   f"WHERE ({pred}) ORDER BY h.full_name, h.member_key LIMIT ?")
-            rows = con.execute(sql, [*params, *pparams, int(limit)]).fetchall()
+                   f"WHERE ({pred}) AND {exact} ORDER BY h.full_name, h.member_key LIMIT ?")
+            rows = con.execute(sql, [*params, *pparams, *eparams, int(limit)]).fetchall()
     hits = [MemberHit(member_key=r[0], member_code=r[1], full_name=r[2], cccd=mask_for(user, r[3]),
                       birth=_birth_for(user, r[4]), cdcs_code=r[5]) for r in rows]
     audit.record_for(user, "search_members", page=page, rows=len(hits),
@@ -427,8 +431,11 @@ def _resolve_member_key(con, member_key: str | None, member_code: str | None) ->
         for schema, table in (("restricted", "member_pii"), ("marts", "dim_member")):
             cols = _cols(con, schema, table)
             if {"member_key", "member_code"} <= cols:
-                r = con.execute(f"SELECT member_key FROM {schema}.{table} WHERE member_code = ? LIMIT 1",
-                                [member_code]).fetchone()
+                # the member_code index (a hash) answers the first filter; the exact equality follows
+                r = con.execute(f"WITH h AS MATERIALIZED (SELECT member_key, member_code FROM {schema}.{table} "
+                                f"WHERE {lookup_match('member_code', hash_ok=lookup_hash_ok(con))}) "
+                                f"SELECT member_key FROM h WHERE {lookup_exact('member_code')} LIMIT 1",
+                                [member_code, member_code]).fetchone()
                 if r:
                     return r[0]
     return None

@@ -123,7 +123,8 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
 
 
 # ART indexes for point lookups (an official's search by CCCD or member code, a member's own record and the
-# lookup's current unit), the person key and the CCCD by serving.lookup_expression (queries: serving.lookup_match).
+# lookup's current unit), the person key, the CCCD and the member code by serving.lookup_expression (queries:
+# serving.lookup_match; the member code's is a hash, checked by serving.lookup_hash_ok).
 # Made on the finished build, before publishing; dropped from the copy an incremental build starts from, because
 # dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
 LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_pii", "member_code"),
@@ -150,6 +151,8 @@ def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
                       else f'"{col}"')
                 con.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{schema}"."{table}" ({on})')
                 done.append(name)
+                if col in serving.LOSSY_LOOKUPS:
+                    serving.write_hash_probe(con)
             elif not present:
                 con.execute(f'DROP INDEX IF EXISTS "{schema}".{name}')
                 done.append(name)

@@ -260,3 +260,28 @@ def test_point_lookups_are_answered_by_the_lookup_indexes(users, dw, monkeypatch
                     assert kind == "Index Scan", (sql, scans)
                     n += 1
     assert n >= 7, n  # own record: code, pii, unit, dim_member; searches: cccd, code; detail: pii, unit, ...
+
+    # the member code's index is on DuckDB's hash: a reader whose DuckDB hashes differently (the probe the build
+    # stored disagrees) matches the code itself, and still finds the member
+    from pipelines.warehouse.serving import HASH_PROBE_TABLE, lookup_hash_ok
+
+    with real() as con:
+        assert lookup_hash_ok(con)
+    version2 = "20260103T000000Z-otherhash"
+    build2 = serving.build_dir() / f"{version2}.duckdb"
+    shutil.copyfile(serving.warehouse_path(), build2)
+    import duckdb
+
+    con = duckdb.connect(str(build2))
+    con.execute(f"UPDATE {HASH_PROBE_TABLE} SET value = value + 1")
+    con.close()
+    serving.stamp_version(build2, version2, "test")
+    analyst2 = serving.build_dir() / f"{version2}.analyst.duckdb"
+    serving.make_analyst_copy(build2, analyst2)
+    serving.publish(build2, version=version2, run_id="test", analyst_build_path=analyst2)
+    seen.clear()
+    assert [h.member_key for h in lookup.search_members(nat, m["member_code"])] == [m["member_key"]]
+    with real() as con:
+        assert not lookup_hash_ok(con)
+        sql = next(s for s, _ in seen if "member_code" in s and "restricted.member_pii" in s)
+        assert "hash(" not in sql, sql

@@ -65,3 +65,22 @@
 {% macro any_row(condition) -%}
   {{ dbt.bool_or(condition) }}
 {%- endmacro %}
+
+{#- row_fingerprint: a 64-bit hash of several values (DuckDB's `hash`, nulls included), to tell whether a row
+    changed between two tables in one build. Never stored: DuckDB's hash may change between its versions, and
+    both sides are hashed by the same build. Another engine: farm_fingerprint / xxhash64 of the values. -#}
+{% macro row_fingerprint(exprs) -%}
+  hash({{ exprs | join(', ') }})
+{%- endmacro %}
+
+{#- nearest_non_null: the value of expr on the nearest earlier (direction='before') or later ('after') row of a
+    window that has one, the current row excluded (IGNORE NULLS syntax differs between engines). -#}
+{% macro nearest_non_null(expr, order_by, direction) -%}
+  {%- if direction == 'before' -%}
+  last_value({{ expr }} ignore nulls) over (order by {{ order_by }}
+                                            rows between unbounded preceding and 1 preceding)
+  {%- else -%}
+  first_value({{ expr }} ignore nulls) over (order by {{ order_by }}
+                                             rows between 1 following and unbounded following)
+  {%- endif -%}
+{%- endmacro %}

@@ -193,7 +193,11 @@ def _has_name_index(con) -> bool:
             and {"name_rank", *_SEARCH_COLS} <= _cols(con, *SEARCH))
 
 
-_PROBE_RANKS = 16_384  # the first name_ranks tried before a long list of postings
+_PROBE_RANKS = 16_384  # the first people in name order tried before a long list of postings
+# member_search numbers the people 1..N times this when built from nothing, and places later ones between their
+# neighbours (dbt macro member_search_gap, dbt_project/macros/member_search.sql): the first _PROBE_RANKS people of
+# the last numbering have ranks up to _PROBE_RANKS * NAME_RANK_GAP, people placed since among them too
+NAME_RANK_GAP = 2 ** 32
 
 
 def _search_by_name_index(con, q: NameQuery, scope: Scope, limit: int) -> list[tuple]:
@@ -227,14 +231,15 @@ def _search_by_name_index(con, q: NameQuery, scope: Scope, limit: int) -> list[t
                 n = cap
     ranks = None
     if n is None or n > _PROBE_RANKS:
-        # many postings to read (a common word, a short prefix such as "ng"): first the people of the first
-        # _PROBE_RANKS name_ranks (one row group of member_search). When `limit` of them match, they are the
-        # answer (no smaller rank is left unread); else the postings as below
+        # many postings to read (a common word, a short prefix such as "ng"): first the first _PROBE_RANKS people
+        # in name order (one row group of member_search, and the people placed among them since it was numbered,
+        # in the few row groups each later build appended). When `limit` of them match, they are the answer (no
+        # smaller rank is left unread); else the postings as below
         match, mparams = _name_match_sql("s.name_search", q)
         pred, sparams = scope.predicate("s", columns={"cdcs_code"})
         ranks = [r[0] for r in con.execute(
             f"SELECT s.name_rank FROM restricted.member_search s WHERE s.name_rank <= ? AND {match} AND ({pred}) "
-            "ORDER BY s.name_rank LIMIT ?", [_PROBE_RANKS, *mparams, *sparams, int(limit)]).fetchall()]
+            "ORDER BY s.name_rank LIMIT ?", [_PROBE_RANKS * NAME_RANK_GAP, *mparams, *sparams, int(limit)]).fetchall()]
         if len(ranks) < limit:
             ranks = None
     if ranks is None:

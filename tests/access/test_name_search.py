@@ -43,10 +43,17 @@ QUERIES = ["Nguyễn Văn An", "nguyen van an", "NGUYEN VAN AN", "An", "an", "Ng
 
 
 def render_model(name: str) -> str:
-    """A restricted model's SQL as dbt runs it on this warehouse (its refs are restricted tables)."""
+    """A restricted model's SQL as dbt runs it when it builds the search from nothing (its refs are restricted
+    tables; the gap between ranks as the project's macro says)."""
+    import jinja2
+
     sql = (MODELS / f"{name}.sql").read_text(encoding="utf-8")
-    assert "{{" not in re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", "", sql), "the helper renders ref() only"
-    return re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", r"restricted.\1", sql)
+    macros = (MODELS.parents[1] / "macros" / "member_search.sql").read_text(encoding="utf-8")
+    gap = re.search(r"macro member_search_gap\(\) -%\}(\d+)\{", macros).group(1)
+    env = jinja2.Environment(extensions=["jinja2.ext.do"])
+    return env.from_string(sql).render(
+        config=lambda **_: "", is_incremental=lambda: False, member_search_rebuild=lambda: True,
+        member_search_gap=lambda: gap, ref=lambda m: f"restricted.{m}")
 
 
 def publish_with_names(names: list[str], *, index: bool, version: str) -> list[dict]:
@@ -196,3 +203,10 @@ def test_index_tables_from_the_models(users, indexed):
         assert n == sum(len(set(wf.fold(m["full_name"]).split())) for m in indexed)
         assert con.execute("SELECT count(*) FROM restricted.member_search_tokens WHERE token = 'nguyen' "
                            "AND name_search = 'nguyen nguyen an'").fetchone()[0] == 1
+
+
+def test_probe_cutoff_uses_the_projects_rank_gap():
+    """The search's probe of the first people in name order (`lookup._PROBE_RANKS`) reads ranks up to
+    `_PROBE_RANKS * NAME_RANK_GAP`: the gap must be the one the dbt models number the people with."""
+    macros = (MODELS.parents[1] / "macros" / "member_search.sql").read_text(encoding="utf-8")
+    assert lookup.NAME_RANK_GAP == int(re.search(r"macro member_search_gap\(\) -%\}(\d+)\{", macros).group(1))

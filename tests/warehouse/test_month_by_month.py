@@ -67,7 +67,7 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
     # two refreshes: the first two months (a build from nothing), then the rest (an incremental refresh that
     # re-keys every switched member; each build costs ~20 s, so no more steps than that)
     batches = [months[:2], months[2:]]
-    renamed, analyst_copies = {}, []
+    renamed, analyst_copies, search = {}, [], {}
     for i, batch in enumerate(batches):
         for d in sorted(d for m in batch for d in (gen / "inbox").glob(f"*/{m}")):
             dest = root / "inbox" / d.relative_to(gen / "inbox")
@@ -82,12 +82,23 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
             assert info["full_refresh"] == (i == 0) and (i == 0 or info["periods"] == batch)
             renamed[i] = con.execute("SELECT count(*) FILTER (WHERE is_pure_rename), count(*) "
                                      "FROM intermediate.int_member_key_changes").fetchone()
+            # the member search: numbered from nothing first, then brought up to date (people placed between
+            # their neighbours; the comparison with the rebuild below checks the order it gives)
+            search[i] = con.execute(
+                "SELECT (SELECT bool_or(rebuild) FROM intermediate.int_member_search_plan), "
+                "(SELECT count(*) FILTER (WHERE NOT is_removed) FROM intermediate.int_member_search_changes), "
+                "(SELECT count(*) FILTER (WHERE is_removed) FROM intermediate.int_member_search_changes), "
+                f"(SELECT count(*) FILTER (WHERE name_rank % {2 ** 32} <> 0) FROM restricted.member_search)"
+            ).fetchone()
         finally:
             con.close()
     # each refresh whose months first write a switched member's CCCD re-keyed their CMND records, as pure renames
     assert {i for i, (pure, _) in renamed.items() if pure} == {i for i, b in enumerate(batches) for (m,) in switches
                                                                if m in b}
     assert all(pure == n for pure, n in renamed.values())
+    assert search[0] == (True, 0, 0, 0)
+    # placed and changed people, and the re-keyed people's rows under their old key deleted
+    assert search[1][0] is False and search[1][1] > 0 and search[1][2] > 0 and search[1][3] > 0, search
     incremental, incremental_analyst = serving.current_version().path, serving.current_version().analyst_path
 
     rebuilt = build_and_publish(full_refresh=True)

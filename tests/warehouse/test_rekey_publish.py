@@ -62,7 +62,11 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
 
     build_raw_zone(data_root, upto=D(2025, 7, 1))
     _mark_ingested_now(data_root, D(2025, 7, 1))
+    # the member search numbered again from the stored one (delete every row, insert every row: the path a refresh
+    # takes when a quarter of the people were placed between others; test_month_by_month takes the other path)
+    monkeypatch.setenv("DOANVIEN_SEARCH_RENUMBER", "always")
     july = build_and_publish()
+    monkeypatch.delenv("DOANVIEN_SEARCH_RENUMBER")
     assert july.version != june.version and serving.current_version().version == july.version
     from pipelines.warehouse import build as wbuild
 
@@ -79,6 +83,12 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     assert LAST_BUILD["build"].startswith("tăng dần: tính lại từ tháng 07/2025 (1 tháng có tệp mới)")
     assert new_key in keys and old_key not in keys
     assert moved == 1  # the published version says who was re-keyed
+    with serving.connect() as con:
+        assert con.execute("SELECT rebuild, stored_people > 0 FROM intermediate.int_member_search_plan").fetchone() \
+            == (True, True)
+        assert con.execute("SELECT count(*) FROM intermediate.int_member_search_changes").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM restricted.member_search WHERE member_key = ?",
+                           [old_key]).fetchone()[0] == 0
 
     assert accounts.get_user("p3.member").member_key == new_key
     assert accounts.get_user("p1.member").member_key == other_key
@@ -120,6 +130,19 @@ def test_member_account_follows_its_person_through_an_incremental_publish(data_r
     assert p8_before["fct_member_events"] > 0, p8_before  # rows the re-key renamed in the months kept
     diffs = version_differences(july.analyst_path, upgraded.analyst_path, tables)
     assert len(diffs) == len(tables) > 20 and {t: d for t, d in diffs.items() if d != (0, 0)} == {}
+    # the search July numbered again from the stored one is the search the full build numbered (ranks included)
+    search = [("restricted", "member_search"), ("restricted", "member_search_tokens")]
+    assert version_differences(july.path, upgraded.path, search) == {f"{s}.{t}": (0, 0) for s, t in search}
+    import duckdb
+
+    a, b = (duckdb.connect(v.path, read_only=True) for v in (july, upgraded))
+    try:
+        ranks = [c.execute("SELECT list(name_rank ORDER BY name_rank) FROM restricted.member_search").fetchone()[0]
+                 for c in (a, b)]
+    finally:
+        a.close()
+        b.close()
+    assert ranks[0] == ranks[1] and len(ranks[0]) > 10
 
 
 def test_code_fingerprint_follows_the_models_not_dbt_housekeeping(tmp_path, monkeypatch):

@@ -554,6 +554,12 @@ def test_identity_keys_and_conflicts(builds):
     assert pii[key_of("cmnd:012345678")] == (None, "012345678")
     names = dict(_q(full, "SELECT member_key, name_search FROM restricted.member_pii"))
     assert names[key_of("cmnd:012345678")] == "tran thi cu"
+    # member_pii's current CĐCS is dim_member's (computed from the same per-person states, not joined to it)
+    for db in (full, JULY["incremental"]):
+        n, differ, both = _q(db, "SELECT count(*), count(*) FILTER (WHERE p.cdcs_code IS DISTINCT FROM d.cdcs_code), "
+                                 "count(p.member_key) + count(d.member_key) FROM restricted.member_pii p "
+                                 "FULL JOIN marts.dim_member d ON d.member_key = p.member_key")[0]
+        assert n > 10 and differ == 0 and both == 2 * n, (db.name, n, differ, both)
     # P5's corrected name (July on) is his name now, in the full build, after July built on June's stored state,
     # and after August; the member search finds him by the new name only
     for db in (full, JULY["incremental"], JULY["full"], builds[1]):

@@ -1,7 +1,9 @@
 -- grain: one person (member_key). RESTRICTED: identifying data, read only through pipelines.access.
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest
--- month (dim_member). A projection of int_member_roster_states (kept up to date month by month).
+-- month, as dim_member.cdcs_code (the same coalesce of the two per-person states, joined on the UUID key: 4 s less
+-- at national than joining dim_member on its text key). A projection of int_member_roster_states (kept up to
+-- date month by month).
 select
     s.member_key_text                      as member_key,
     case when s.r_identity_id like 'cmnd:%' then null else s.r_identity_id end as cccd,
@@ -14,13 +16,13 @@ select
     s.r_ethnicity_code                     as ethnicity_code,
     s.r_bhxh_code                          as bhxh_code,
     s.r_member_code                        as member_code,
-    d.cdcs_code,
+    coalesce(m.m_cdcs_code, s.r_cdcs_code) as cdcs_code,
     s.r_insurance_salary                   as insurance_salary,
     s.r_join_date                          as join_date,
     s.r_last_period                        as last_roster_period
 from (select *, {{ member_key_text('member_key') }} as member_key_text
       from {{ ref('int_member_roster_states') }}) as s
-left join {{ ref('dim_member') }} as d on d.member_key = s.member_key_text
+left join {{ ref('int_member_month_states') }} as m on m.member_key = s.member_key
 left join (
     -- the largest legacy CMND written for the person (int_identity_variants: every way they were written)
     select k.member_key, max(v.cmnd) as cmnd

@@ -1,9 +1,9 @@
 {{ config(materialized='table') }}
 -- depends_on: {{ ref('member_pii') }}
--- grain: one person whose member search record this build changes (member_key, as a UUID inside like every
--- intermediate model's): new, changed (name, code,
--- CCCD, birth date or current CĐCS) or gone. IDENTIFYING (names, CCCD, birth dates): intermediate schema, never in
--- the analysts' file. Empty when the search is rebuilt from nothing (int_member_search_plan).
+-- grain: one person whose member search record this build changes (member_key, a UUID as in every intermediate
+-- model): new, changed (name, code, CCCD, birth date or current CĐCS) or gone. IDENTIFYING (names, CCCD, birth
+-- dates): intermediate schema, never in the analysts' file. Empty when the search is rebuilt from nothing
+-- (int_member_search_plan).
 -- Found by comparing each person's record with the stored search by a 64-bit fingerprint of its columns (one
 -- join of the people on their key; the chance that a changed record keeps its fingerprint is 2^-64). The new and
 -- changed people get the rank between the stored people they fall between in the order (full_name, member_key):

@@ -312,17 +312,26 @@ def search_members(user: User, query: str, *, page: str = "tra_cuu", limit: int 
                     "lower(strip_accents(replace(replace(p.full_name, 'Đ', 'D'), 'đ', 'd')))"
                 cond, params = _name_match_sql(col, nq)
         if rows is None:
-            # the matching people first (materialised: one scan of member_pii, not one per use), then the current
-            # unit of those people only (not of every member)
-            cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
-            pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
+            # the matching people first (materialised: one scan of member_pii, not one per use), then their
+            # current unit: member_pii's own cdcs_code (dim_member's, by construction); an older version without it
+            # joins the current unit of those people only. Not a join to dim_member when member_pii has it: the
+            # hits' keys as text against dim_member's index on the key as a UUID is a scan of 12 M keys (~170 ms)
             mc = "p.member_code" if "member_code" in pii else "NULL"
             bd = "p.birth_date" if "birth_date" in pii else "NULL"
-            sql = (f"WITH hits AS MATERIALIZED (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, "
-                   f"{bd} AS birth_date FROM restricted.member_pii p WHERE {cond}), cur AS ({cur_sql}) "
-                   f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
-                   f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
-                   f"WHERE ({pred}) AND {exact} ORDER BY h.full_name, h.member_key LIMIT ?")
+            hits = (f"WITH hits AS MATERIALIZED (SELECT p.member_key, {mc} AS member_code, p.full_name, p.cccd, "
+                    f"{bd} AS birth_date{', p.cdcs_code' if 'cdcs_code' in pii else ''} "
+                    f"FROM restricted.member_pii p WHERE {cond})")
+            if "cdcs_code" in pii:
+                pred, pparams = scope.predicate("h", columns={"cdcs_code"})
+                sql = (f"{hits} SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, h.cdcs_code "
+                       f"FROM hits h WHERE ({pred}) AND {exact} ORDER BY h.full_name, h.member_key LIMIT ?")
+            else:
+                cur_sql, _ = _current_unit_sql(con, "member_key IN (SELECT member_key FROM hits)")
+                pred, pparams = scope.predicate("cur", columns={"cdcs_code"})
+                sql = (f"{hits}, cur AS ({cur_sql}) "
+                       f"SELECT h.member_key, h.member_code, h.full_name, h.cccd, h.birth_date, cur.cdcs_code "
+                       f"FROM hits h JOIN cur ON cur.member_key = h.member_key "
+                       f"WHERE ({pred}) AND {exact} ORDER BY h.full_name, h.member_key LIMIT ?")
             rows = con.execute(sql, [*params, *pparams, *eparams, int(limit)]).fetchall()
     hits = [MemberHit(member_key=r[0], member_code=r[1], full_name=r[2], cccd=mask_for(user, r[3]),
                       birth=_birth_for(user, r[4]), cdcs_code=r[5]) for r in rows]

@@ -7,8 +7,8 @@
 -- The first matches of a search are its smallest name_ranks: neighbouring rows of this table, read together,
 -- instead of one random row of member_pii and one of dim_member per hit.
 -- Kept up to date (macros/member_search.sql): a build from a stored search deletes the people who changed or are
--- gone and appends the new and changed ones (int_member_search_changes, their ranks between their neighbours',
--- sorted among themselves), instead of sorting 12 M names again; a build from nothing, or a rebuild
+-- gone and appends the new and changed ones (int_member_search_changes, their ranks between their neighbours'),
+-- instead of sorting 12 M names again; a build from nothing, or a rebuild
 -- (int_member_search_plan), numbers everyone 1..N times member_search_gap().
 {%- set cols = ['member_key', 'full_name', 'name_search', 'member_code', 'cccd', 'birth_date', 'cdcs_code'] %}
 {%- if is_incremental() and not member_search_rebuild() %}

@@ -7,27 +7,16 @@
 -- the official's scope, and takes the smallest name_ranks; member_search gives their records.
 -- A word repeated in one name gives one row.
 -- Kept up to date as member_search is (macros/member_search.sql): the postings of the people who changed or are
--- gone are deleted, the new and changed people's appended (sorted by token among themselves: a word's postings
--- are then its range of the sorted rows plus a short range of each later build's).
-{%- if is_incremental() and not member_search_rebuild() %}
-{%- set _dependencies = [ref('member_search'), ref('int_member_search_plan')] %}
+-- gone are deleted, the new and changed people's appended (a word's postings are then its range of the sorted
+-- rows plus the few row groups each later build appended; bench/README.md measures what that costs a search).
+{%- set from_changes = is_incremental() and not member_search_rebuild() %}
+{%- set _dependencies = [ref('member_search'), ref('int_member_search_changes'), ref('int_member_search_plan')] %}
 select
     w.token,
     s.name_rank,
     s.name_search,
     s.cdcs_code
-from {{ ref('int_member_search_changes') }} as s,
+from {{ ref('int_member_search_changes') if from_changes else ref('member_search') }} as s,
     unnest(list_distinct(string_split(s.name_search, ' '))) as w(token)
-where not s.is_removed and w.token <> ''
-{%- else %}
-{%- set _dependencies = [ref('int_member_search_changes'), ref('int_member_search_plan')] %}
-select
-    w.token,
-    s.name_rank,
-    s.name_search,
-    s.cdcs_code
-from {{ ref('member_search') }} as s,
-    unnest(list_distinct(string_split(s.name_search, ' '))) as w(token)
-where w.token <> ''
-{%- endif %}
+where w.token <> ''{{ ' and not s.is_removed' if from_changes }}
 order by w.token, s.name_rank

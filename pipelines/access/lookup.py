@@ -6,7 +6,8 @@ Plain Python: the Streamlit page (`dashboards/app_pages/tra_cuu.py`) only render
 
 Tables read (columns are discovered, so a missing optional column degrades gracefully):
 - `restricted.member_pii`: member_key, member_code, full_name, name_search (accent-folded), cccd, birth_date
-  [, cdcs_code]
+  [, cdcs_code: the current CĐCS, dim_member's; a search's hits take it from here]
+- `restricted.member_search` / `member_search_tokens`: the search by name (see `_search_by_name_index`)
 - `marts.dim_member`: member_key [, member_code, cdcs_code (current), join_date, status, leave_date]
 - `marts.fct_member_events`, `marts.fct_service_deliveries`, `marts.fct_activity_participation` (member_key,
   cdcs_code, dates), `marts.fct_dues_monthly` (period × CĐCS), and a per-member monthly table in
@@ -24,8 +25,9 @@ from pipelines.access import audit
 from pipelines.access.accounts import OFFICIAL_ROLES, User
 from pipelines.access.appdb import accounts_db
 from pipelines.access.scope import Scope, ScopeError, scope_for
-from pipelines.access.warehouse import connect_full, latest_period, name_token_count, table_columns
-from pipelines.warehouse.serving import lookup_exact, lookup_hash_ok, lookup_match
+from pipelines.access.warehouse import (connect_full, latest_period, lookup_hash_ok, name_token_count,
+                                        table_columns)
+from pipelines.warehouse.serving import lookup_exact, lookup_match
 
 CCCD_RE = re.compile(r"^\d{12}$")
 MEMBER_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")

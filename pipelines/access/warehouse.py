@@ -41,6 +41,7 @@ class _Version:
         self.columns: dict[tuple[str, str], list[str]] | None = None
         self.latest: tuple | None = None  # (latest period,) once read
         self.token_counts: dict[str, int] = {}  # postings per name word (member_name_tokens), read on first use
+        self.hash_ok: bool | None = None  # serving.lookup_hash_ok of this file, once read
 
     def table_columns(self, con, schema: str, table: str) -> list[str]:
         cols = self.columns
@@ -158,6 +159,20 @@ def name_token_count(con, token: str) -> int:
     if v is not None and len(v.token_counts) < _TOKEN_COUNTS_MAX:
         v.token_counts[token] = n
     return n
+
+
+def lookup_hash_ok(con) -> bool:
+    """`serving.lookup_hash_ok` (may the member code's hash index be used?), read once per version when `con`
+    comes from `connect_full`."""
+    from pipelines.warehouse import serving
+
+    v = _version_of(con)
+    if v is not None and v.hash_ok is not None:
+        return v.hash_ok
+    ok = serving.lookup_hash_ok(con)
+    if v is not None:
+        v.hash_ok = ok
+    return ok
 
 
 def latest_period(con) -> dt.date | None:

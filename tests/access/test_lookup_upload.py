@@ -279,7 +279,10 @@ def test_point_lookups_are_answered_by_the_lookup_indexes(users, dw, monkeypatch
     serving.publish(build2, version=version2, run_id="test", analyst_build_path=analyst2)
     seen.clear()
     assert [h.member_key for h in lookup.search_members(nat, m["member_code"])] == [m["member_key"]]
-    with real() as con:
+    with real() as con:  # the answer is kept with the version this process holds open: read once, not per search
+        from pipelines.access import warehouse as access_wh
+
+        assert access_wh.lookup_hash_ok(con) is False and access_wh._version_of(con).hash_ok is False
         assert not lookup_hash_ok(con)
         sql = next(s for s, _ in seen if "member_code" in s and "restricted.member_pii" in s)
         assert "hash(" not in sql, sql

@@ -169,6 +169,7 @@ MART_TABLES = ("dim_member", "dim_union_unit", "dim_province", "dim_date", "fct_
 COMPARED_TABLES = (*(("marts", t) for t in MART_TABLES),
                    ("restricted", "member_pii"), ("restricted", "member_history"),
                    ("restricted", "member_search"), ("restricted", "member_search_tokens"),
+                   ("restricted", "member_search_words"),
                    ("intermediate", "int_member_month_states"), ("intermediate", "int_member_roster_states"),
                    ("intermediate", "int_identity_variants"), ("intermediate", "int_membership_episodes"))
 

@@ -22,7 +22,7 @@ import pytest
 
 import access_fixture as wf
 from pipelines.access import audit, lookup
-from pipelines.access.warehouse import connect_full
+from pipelines.access.warehouse import connect_full, name_token_count, table_columns
 
 MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "restricted"
 
@@ -56,9 +56,10 @@ def render_model(name: str) -> str:
         member_search_gap=lambda: gap, ref=lambda m: f"restricted.{m}")
 
 
-def publish_with_names(names: list[str], *, index: bool, version: str) -> list[dict]:
+def publish_with_names(names: list[str], *, index: bool, version: str, words: bool = True) -> list[dict]:
     """Publish a copy of the current version whose members carry `names` (in member order), with or without
-    the name index tables built by the dbt models' SQL. Returns the members as now named."""
+    the name index tables built by the dbt models' SQL (with or without the word counts, as a version published
+    before them). Returns the members as now named."""
     from pipelines.warehouse import serving
 
     ms = wf.members()
@@ -70,7 +71,7 @@ def publish_with_names(names: list[str], *, index: bool, version: str) -> list[d
         con.execute("UPDATE restricted.member_pii SET full_name = ?, name_search = ? WHERE member_key = ?",
                     [name, wf.fold(name), m["member_key"]])
     if index:
-        for model in ("member_search", "member_search_tokens"):
+        for model in ("member_search", "member_search_tokens", "member_search_words")[:3 if words else 2]:
             con.execute(f"CREATE OR REPLACE TABLE restricted.{model} AS {render_model(model)}")
     con.execute("CHECKPOINT")
     con.close()
@@ -203,6 +204,24 @@ def test_index_tables_from_the_models(users, indexed):
         assert n == sum(len(set(wf.fold(m["full_name"]).split())) for m in indexed)
         assert con.execute("SELECT count(*) FROM restricted.member_search_tokens WHERE token = 'nguyen' "
                            "AND name_search = 'nguyen nguyen an'").fetchone()[0] == 1
+        # the word counts the search picks the rarest word by: people per word, as the names say
+        words = {}
+        for m in indexed:
+            for w in set(wf.fold(m["full_name"]).split()):
+                words[w] = words.get(w, 0) + 1
+        assert dict(con.execute("SELECT token, n_people FROM restricted.member_search_words").fetchall()) == words
+        assert {w: name_token_count(con, w) for w in [*words, "khong"]} == {**words, "khong": 0}
+
+
+def test_search_without_word_counts(users):
+    """A version published before `member_search_words` counts a word on its postings: same answers."""
+    ms = publish_with_names(NAMES, index=True, version="20260102T000000Z-nowords", words=False)
+    nat = users["national_leader"]
+    with connect_full() as con:
+        assert lookup._has_name_index(con) and not table_columns(con, "restricted", "member_search_words")
+        assert name_token_count(con, "nguyen") == sum("nguyen" in wf.fold(m["full_name"]).split() for m in ms)
+    for q in ["Nguyễn Văn An", "an", "lan a", "do duc", "Khong Co Ai", "nguyen van hu"]:
+        assert _keys(lookup.search_members(nat, q, limit=5)) == brute_force(nat, ms, q, 5), q
 
 
 def test_probe_cutoff_uses_the_projects_rank_gap():

@@ -20,7 +20,8 @@ from .refdata import (LAST_FULL_MONTH, PUBLIC_EXIT_DATE, RESTRUCTURE_DATE, SCALE
                       month_starts, months_between, rng_for, table)
 from .registry import Registry, build_registry
 from .simulate import (LEAVE_REASONS, OPEN, TRANSFER, Chunk, d2i, i2d_series, simulate_chunk)
-from .writers import DEFECT_SCHEMA, OUTCOME, Style, choose_style, finish_defects, garbage_bytes, write_file
+from .writers import (CMND_COLUMN_SHARE, DEFECT_SCHEMA, OUTCOME, Style, choose_style, finish_defects, garbage_bytes,
+                      write_file)
 
 KINDS4 = ("roster", "dues", "services", "activities")
 FILE_DEFECTS = ("superseded_version", "tcvn3_file", "wrong_kind_copy", "empty_file", "unreadable_file",
@@ -413,10 +414,11 @@ def _roster_frame(persons, ident, pers, cdcs_codes, branches, leave_days, reason
         "gender": g["gender"], "ethnicity": g["ethnicity_display"], "cccd": ident.gather(pers),
         "bhxh_code": g["bhxh_code"], "member_code": g["member_code"], "join_date": g["join_date"],
         "insurance_salary": g["insurance_salary"], "leave_date": leave,
-        "leave_reason": rtxt.alias("leave_reason"), "_person_id": g["person_id"],
+        "leave_reason": rtxt.alias("leave_reason"), "_person_id": g["person_id"], "_cmnd": g["cmnd"],
         "_branch": branches, "_ci": cdcs_idx}).with_columns(pl.lit(None, pl.String).alias("_defect")).select(
         "cdcs_code", "full_name", "birth_date", "gender", "ethnicity", "cccd", "bhxh_code", "member_code",
-        "join_date", "insurance_salary", "leave_date", "leave_reason", "_person_id", "_defect", "_branch", "_ci")
+        "join_date", "insurance_salary", "leave_date", "leave_reason", "_person_id", "_cmnd", "_defect", "_branch",
+        "_ci")
 
 
 def _period_expected(kind: str, e: np.ndarray, c: np.ndarray, p: np.ndarray, ch: Chunk, ends: np.ndarray,
@@ -669,6 +671,10 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
                           force_csv=fl["tcvn3_file"])
         if fl["tcvn3_file"]:
             st.encoding = "tcvn3"
+        if kind == "roster":  # an RNG of its own: the draws of every other choice stay as they were
+            cm = rng_for(plan.seed, "cmnd_column", b, k)
+            if cm.random() < CMND_COLUMN_SHARE:
+                st.cmnd_column = "before" if cm.random() < 0.5 else "after"
         ext = ".xlsx" if st.fmt == "xlsx" else ".csv"
         name = _file_name(rng, kind, b, m, ext)
         arrival = base_arrival + timedelta(minutes=int(rng.integers(0, 180)))

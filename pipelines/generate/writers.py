@@ -74,6 +74,14 @@ class Style:
     numbering_row: bool = False
     cccd_numeric_file: bool = False  # xlsx: the whole CCCD column stored as numbers
     sheet_name: str = "Sheet1"
+    # roster: a column of the old CMNDs beside the CCCD column ("before" / "after" it; None: one identity column).
+    # A legacy member's CMND stands there, and their CCCD column is empty until the office knows the CCCD; from
+    # then on the row has both (the warehouse links the person's CMND rows to the CCCD: 'cmnd_same_row')
+    cmnd_column: str | None = None
+
+
+# share of roster files with a CMND column of their own (rosters of the CCCD switch years)
+CMND_COLUMN_SHARE = 0.25
 
 
 def choose_style(rng: np.random.Generator, kind: str, n_rows: int, xlsx_share: float, xlsx_max_rows: int,
@@ -195,6 +203,7 @@ def _add_rows(frame: pl.DataFrame, kind: str, rng, rate: float, fmt: str, encodi
             else:
                 new = [c[:4] + f"{(int(c[4:6]) + 3) % 100:02d}" + c[6:] for c in cccd]
             t = t.with_columns(pl.Series("cccd", new), pl.Series("full_name", _fake_names(rng, k)),
+                               pl.lit(None, pl.String).alias("_cmnd"),
                                pl.lit(None, pl.String).alias("bhxh_code"),
                                pl.lit(None, pl.String).alias("member_code"),
                                pl.lit(None, pl.Int64).alias("_person_id"), pl.lit(dtype).alias("_defect"))
@@ -286,6 +295,32 @@ def write_file(root: Path, relpath: str, kind: str, frame: pl.DataFrame, style: 
 
 
 # ---------------------------------------------------------------------------------------------------------
+def _file_columns(kind: str, frame: pl.DataFrame, st: Style) -> tuple[list[str], pl.DataFrame]:
+    """The columns the file writes, in order, and `frame` with them: the canonical columns, and with a CMND column
+    (`Style.cmnd_column`) the legacy numbers moved there: a 9-digit number of the identity column, or beside a
+    12-digit CCCD the person's old CMND (real rows and their duplicates; a junk row keeps its own)."""
+    cols = list(CANONICAL[kind])
+    if kind != "roster" or not st.cmnd_column:
+        return cols, frame
+    is9 = pl.col("cccd").str.len_chars() == 9
+    frame = frame.with_columns(
+        pl.when(is9).then(pl.col("cccd")).when(pl.col("cccd").str.len_chars() == 12).then(pl.col("_cmnd"))
+        .alias("cmnd"),
+        pl.when(is9).then(None).otherwise(pl.col("cccd")).alias("cccd"))
+    at = cols.index("cccd") + (st.cmnd_column == "after")
+    return cols[:at] + ["cmnd"] + cols[at:], frame
+
+
+def _file_headers(kind: str, st: Style) -> dict[str, str]:
+    """Column -> header text: the style's, and with a CMND column "Số CCCD" and a header of the CMND column."""
+    if kind != "roster" or not st.cmnd_column:
+        return dict(st.headers)
+    from pipelines.ingest.mapping import KINDS
+    cmnd = KINDS["roster"].column("cmnd").headers
+    return {**st.headers, "cccd": KINDS["roster"].column("cccd").headers[0],
+            "cmnd": cmnd[1] if st.cmnd_column == "after" else cmnd[0]}
+
+
 def _display_frame(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Value mapping shared by both formats: gender -> Nam/Nữ (the other columns are already display text)."""
     if "gender" in frame.columns:
@@ -296,7 +331,7 @@ def _display_frame(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_csv(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_col):
-    cols = list(CANONICAL[kind])
+    cols, frame = _file_columns(kind, frame, st)
     df = _display_frame(kind, frame.select(cols))
     exprs = []
     datefmt = "%d/%m/%Y" if st.date_style == "dmy" else "%Y-%m-%d"
@@ -320,7 +355,7 @@ def _write_csv(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_c
         else:
             exprs.append(pl.col(c))
     out = df.select(exprs)
-    headers = dict(st.headers)
+    headers = _file_headers(kind, st)
     if st.encoding in ("cp1258", "tcvn3"):
         # vectorised re-encoding: replace every Vietnamese letter by its legacy form, then encode per byte
         src, dst = replacement_pairs(st.encoding)
@@ -352,7 +387,8 @@ def _write_xlsx(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_
     bold = wb.add_format({"bold": True, "align": "center", "valign": "vcenter", "text_wrap": True, "border": 1})
     title_f = wb.add_format({"bold": True, "align": "center"})
     money = wb.add_format({"num_format": "#,##0"})
-    cols = list(CANONICAL[kind])
+    cols, frame = _file_columns(kind, frame, st)
+    headers = _file_headers(kind, st)
     df = _display_frame(kind, frame.select(cols))
     values = {c: df[c].to_list() for c in cols}
     # representation defects (only the few defect rows are touched one by one)
@@ -388,10 +424,10 @@ def _write_xlsx(path: Path, kind: str, frame: pl.DataFrame, st: Style, rep, rep_
             continue
         if kind == "roster" and c == "birth_date" and layout == "dob_under":
             bd = values[c]
-            out_cols.append((st.headers[c], m_word, [b if g == m_word else None for b, g in zip(bd, gender)], False))
-            out_cols.append((st.headers[c], f_word, [b if g != m_word else None for b, g in zip(bd, gender)], False))
+            out_cols.append((headers[c], m_word, [b if g == m_word else None for b, g in zip(bd, gender)], False))
+            out_cols.append((headers[c], f_word, [b if g != m_word else None for b, g in zip(bd, gender)], False))
             continue
-        out_cols.append((st.headers[c], None, values[c], c in MONEY_COLS[kind]))
+        out_cols.append((headers[c], None, values[c], c in MONEY_COLS[kind]))
     two_rows = any(b is not None for _, b, _, _ in out_cols)
     ncol = len(out_cols) + 1
     period: date = ctx["period"]

@@ -77,6 +77,9 @@ def _cols_for(kind: str, top: list[str], bottom: list[str] | None):
             target = match_header(kind, t)
         if target and target not in cols:
             cols[target] = j
+    if "cmnd" in cols and "cccd" not in cols:
+        # a "Số CMND" column and no CCCD column: the file's identity column (CCCDs written there are read as such)
+        cols["cccd"] = cols.pop("cmnd")
     return cols, marks, birth, shown
 
 

@@ -28,7 +28,9 @@ Gender layouts (roster)
    ``birth_date`` and ``gender`` from that pair.
 
 dtypes: ``code`` (identifier text, upper-cased, no spaces), ``text`` (free text, NFC), ``name`` (a
-person's or unit's name), ``date``, ``gender``, ``ethnicity``, ``cccd``, ``bhxh``, ``int`` (a count),
+person's or unit's name), ``date``, ``gender``, ``ethnicity``, ``cccd`` (the identity number: a 12-digit CCCD
+or a legacy 9-digit CMND), ``cmnd`` (a column of legacy CMNDs only: beside a ``cccd`` column the row's old
+number, alone the file's identity column, see ``layout._cols_for``), ``bhxh``, ``int`` (a count),
 ``money`` (integer VND), ``enum:<reference csv stem>`` (value is a code or a Vietnamese name from
 ``data/reference/<stem>.csv``).
 """
@@ -91,7 +93,12 @@ _BIRTH = ("Ngày sinh", "Ngày tháng năm sinh", "Ngày, tháng, năm sinh", "N
 _CDCS = ("Mã CĐCS", "Mã công đoàn cơ sở", "Mã CĐ cơ sở", "Mã CDCS", "Ma CDCS", "Mã đơn vị CĐCS")
 _NAME = ("Họ và tên", "Họ tên", "Họ và tên đoàn viên", "Họ tên đoàn viên", "Ho va ten", "Ho ten")
 _CCCD = ("Số CCCD", "Số CMND/CCCD", "Số CCCD/CMND", "CMND/CCCD", "CCCD", "Số định danh cá nhân",
-         "Số định danh", "Số căn cước", "Số căn cước công dân", "Số CMND", "So CCCD")
+         "Số định danh", "Số căn cước", "Số căn cước công dân", "So CCCD")
+# A column of the old 9-digit identity card (CMND) only. Beside a CCCD column (rosters of the switch years list
+# both: "Số CCCD" | "Số CMND cũ"), it is the legacy number of the row's person; alone, it is the file's identity
+# column and is read as one (offices wrote the new 12-digit numbers into their old "Số CMND" column too).
+_CMND = ("Số CMND", "Số CMND cũ", "CMND cũ", "Số CMND (cũ)", "CMND", "Số chứng minh nhân dân", "Số CMTND", "CMTND",
+         "So CMND")
 
 KINDS: dict[str, KindSpec] = {
     "roster": KindSpec(
@@ -104,6 +111,7 @@ KINDS: dict[str, KindSpec] = {
             _c("gender", True, "gender", "Giới tính", "Gioi tinh", "Phái", "GT"),
             _c("ethnicity", False, "ethnicity", "Dân tộc", "Dan toc", "DT"),
             _c("cccd", True, "cccd", *_CCCD),
+            _c("cmnd", False, "cmnd", *_CMND),
             _c("bhxh_code", False, "bhxh", "Mã số BHXH", "Số sổ BHXH", "Mã BHXH", "Số BHXH", "Mã số bảo hiểm xã hội",
                "Ma so BHXH"),
             _c("member_code", False, "code", "Số thẻ đoàn viên", "Số thẻ công đoàn", "Mã đoàn viên", "Số thẻ ĐV",
@@ -144,6 +152,7 @@ KINDS: dict[str, KindSpec] = {
             _c("cdcs_code", True, "code", *_CDCS),
             _c("full_name", True, "name", *_NAME),
             _c("cccd", True, "cccd", *_CCCD),
+            _c("cmnd", False, "cmnd", *_CMND),
             _c("program", True, "enum:service_programs", "Chương trình", "Chương trình hỗ trợ", "Hình thức hỗ trợ",
                "Nội dung hỗ trợ", "Chuong trinh"),
             _c("service_date", True, "date", "Ngày hỗ trợ", "Ngày nhận", "Ngày thực hiện", "Ngày trao", "Ngay ho tro"),
@@ -163,6 +172,7 @@ KINDS: dict[str, KindSpec] = {
             _c("activity_date", True, "date", "Ngày tổ chức", "Ngày hoạt động", "Thời gian tổ chức", "Ngay to chuc"),
             _c("full_name", True, "name", *_NAME),
             _c("cccd", True, "cccd", *_CCCD),
+            _c("cmnd", False, "cmnd", *_CMND),
         ],
         identifying=("activity_type", "activity_date"),
         key=("cccd", "activity_type", "activity_name", "activity_date"),

@@ -375,10 +375,10 @@ def parse_cccd(s: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
     return cccd, cmnd, restored, t
 
 
-def cccd_stages(col: str) -> list[dict[str, pl.Expr]]:
+def cccd_stages(col: str, out: str = "__") -> list[dict[str, pl.Expr]]:
     """`parse_cccd` as `_lookup_distinct` stages (the same expressions, each intermediate computed once; the
     one-expression form repeats the cleaned text and the scientific-notation parts many times):
-    ``__cccd``, ``__cmnd``, ``__restored``, ``__cccd_in``."""
+    ``__cccd``, ``__cmnd``, ``__restored``, ``__cccd_in`` (named ``<out>cccd`` … for another prefix)."""
     t, sci, num = pl.col("__s_t"), pl.col("__s_sci"), pl.col("__s_num")
     lead, frac, exp, lossless = pl.col("__s_lead"), pl.col("__s_frac"), pl.col("__s_exp"), pl.col("__s_lossless")
     is9, short = pl.col("__s_is9"), pl.col("__s_short")
@@ -391,12 +391,27 @@ def cccd_stages(col: str) -> list[dict[str, pl.Expr]]:
         {"__s_lossless": lead.is_not_null() & (frac.str.len_chars() == exp) & exp.is_in([9, 10, 11])},
         {"__s_num": pl.coalesce(pl.when(lossless).then(pl.concat_str([lead, frac])), pl.col("__s_tint"))},
         {"__s_is9": num.str.contains(r"^\d{9}$") & ~lossless, "__s_short": num.str.contains(r"^\d{10,11}$")},
-        {"__cccd": (pl.when(is9).then(None).when(short).then(num.str.zfill(12))
-                    .when(lead.is_not_null() & ~lossless).then(t).otherwise(num)),
-         "__cmnd": pl.when(is9).then(num),
-         "__restored": (short | lossless).fill_null(False) & ~is9.fill_null(False),
-         "__cccd_in": t},
+        {f"{out}cccd": (pl.when(is9).then(None).when(short).then(num.str.zfill(12))
+                        .when(lead.is_not_null() & ~lossless).then(t).otherwise(num)),
+         f"{out}cmnd": pl.when(is9).then(num),
+         f"{out}restored": (short | lossless).fill_null(False) & ~is9.fill_null(False),
+         f"{out}cccd_in": t},
     ]
+
+
+def _identity_columns(df: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """(cccd, cmnd, restored flag, input text for the lossy rule) of each row from its identity column and, when
+    the file has one, its legacy CMND column (``__x*`` from `cccd_stages(…, out="__x")`): the CCCD column's CCCD,
+    else a 12-digit number written in the CMND column; the CMND from either (the identity column's first). A
+    row with both is a CCCD person whose old CMND is known (the warehouse links the CMND's other rows to them:
+    int_member_identities, 'cmnd_same_row')."""
+    cccd, cmnd, restored, inp = pl.col("__cccd"), pl.col("__cmnd"), pl.col("__restored"), pl.col("__cccd_in")
+    if "__xcccd" not in df.columns:
+        return cccd, cmnd, restored, inp
+    from_x = cccd.is_null() & pl.col("__xcccd").is_not_null()  # the CCCD (or what stands for it) is the CMND column's
+    return (pl.coalesce(cccd, pl.col("__xcccd")), pl.coalesce(cmnd, pl.col("__xcmnd")),
+            pl.when(from_x).then(pl.col("__xrestored").fill_null(False)).otherwise(restored),
+            pl.when(from_x).then(pl.col("__xcccd_in")).otherwise(inp))
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -514,6 +529,10 @@ def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> 
                 pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd")).alias("__cccd"),
                 pl.when(plain).then(pl.col(rc)).otherwise(pl.col("__cccd_in")).alias("__cccd_in"),
                 pl.col("__restored").fill_null(False))
+        elif c.dtype == "cmnd":
+            # a legacy CMND column beside the CCCD column (`layout._cols_for` makes a lone one the identity
+            # column): read as the identity column is; combined with it below (_identity_columns)
+            df = _lookup_distinct(df, rc, cccd_stages(rc, out="__x"))
         elif c.dtype in ("name", "text"):
             tone_maps[c.name] = tone_style_map(df, rc)
         elif c.dtype in ("money", "int"):
@@ -528,7 +547,9 @@ def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> 
     for c in spec.columns:
         r = pl.col(f"r_{c.name}")
         if c.required:
-            required_raw.append((c.name, r))
+            # the identity number may stand in the legacy CMND column instead (a CMND-only member)
+            required_raw.append((c.name, pl.coalesce(r, pl.col("r_cmnd")) if c.dtype == "cccd" and
+                                 "__xcccd" in df.columns else r))
         if c.dtype == "code":
             out.append(r.str.replace_all(" ", "", literal=True).str.to_uppercase().alias(c.name))
         elif c.dtype in ("name", "text"):
@@ -551,10 +572,13 @@ def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> 
             e = _map_distinct(r, df, f"r_{c.name}", enum_lookup("ethnic_groups"))
             out.append(pl.when(r.is_null()).then(None).otherwise(pl.coalesce(e, r)).alias("ethnicity_code"))
         elif c.dtype == "cccd":
-            cccd, cmnd, restored, inp = pl.col("__cccd"), pl.col("__cmnd"), pl.col("__restored"), pl.col("__cccd_in")
+            cccd, cmnd, restored, inp = _identity_columns(df)
             out += [cccd.alias("cccd"), cmnd.alias("cmnd"), inp.alias("v_cccd_input")]
+            # cmnd_legacy: the person is known by the old CMND only on this row
             flags += [pl.when(restored).then(pl.lit("cccd_restored")),
-                      pl.when(cmnd.is_not_null()).then(pl.lit("cmnd_legacy"))]
+                      pl.when(cmnd.is_not_null() & cccd.is_null()).then(pl.lit("cmnd_legacy"))]
+        elif c.dtype == "cmnd":
+            pass  # in the identity columns above
         elif c.dtype == "bhxh":
             out.append(pl.col(f"__{c.name}_code").alias("bhxh_code"))
         elif c.dtype in ("money", "int"):

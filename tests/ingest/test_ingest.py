@@ -289,6 +289,37 @@ def test_cccd_restore_vs_refuse_and_dates(root, tmp_path):
     assert rep.counts_by_rule == {v: list(q.values()).count(v) for v in set(q.values())}
 
 
+def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
+    """Rosters of the switch years list the old CMND in a column of its own, before or after the CCCD. Both
+    numbers are kept: a row with both is a CCCD person whose old CMND is known (the warehouse links the CMND's
+    other rows to them), a row with the CMND only is a legacy member, a CCCD written in the CMND column counts.
+    Before, a "Số CMND" column first was taken for the identity column and the CCCD column was dropped."""
+    hdr = ["STT", "Mã CĐCS", "Họ và tên", "Ngày sinh", "Giới tính", "Dân tộc", "Số CMND cũ", "Số CCCD", "Mã số BHXH",
+           "Ngày vào CĐ", "Lương đóng BHXH"]
+    ms = [member(i) for i in range(5)]
+    for m in ms:
+        m["Số CCCD"] = m.pop("Số CMND/CCCD")
+    ms[0]["Số CMND cũ"] = "023456789"                                  # both
+    ms[2]["Số CMND cũ"], ms[2]["Số CCCD"] = "023456781", None          # the CMND only
+    ms[3]["Số CMND cũ"], ms[3]["Số CCCD"] = ms[3]["Số CCCD"], None     # a CCCD in the CMND column
+    ms[4]["Số CCCD"] = None                                            # no number at all
+    for header in (hdr, [*hdr[:6], hdr[7], hdr[6], *hdr[8:]]):        # the CMND column before, then after
+        rep = ingest(write_xlsx(tmp_path / f"cmnd{header.index('Số CCCD')}.xlsx", ms, header=header))
+        assert (rep.rows_read, rep.rows_accepted) == (5, 4)
+        assert {r["source_row"] - 7: r["rule"] for r in quarantine(rep).iter_rows(named=True)} == {4: "required_missing"}
+        raw = pl.read_parquet(rep.raw_path).with_columns((pl.col("source_row") - 7).alias("i")).sort("i")
+        assert raw.select("i", "cccd", "cmnd").rows() == [
+            (0, ms[0]["Số CCCD"], "023456789"), (1, ms[1]["Số CCCD"], None), (2, None, "023456781"),
+            (3, ms[3]["Số CMND cũ"], None)]
+        assert [("cmnd_legacy" in f) for f in raw["flags"]] == [False, False, True, False]
+    # a lone "Số CMND" column is the file's identity column, whatever it holds
+    rows = [member(0, **{"Số CMND": "023456789"}), member(1)]
+    rows[1]["Số CMND"] = rows[1].pop("Số CMND/CCCD")
+    rep = ingest(write_xlsx(tmp_path / "lone.xlsx", rows, header=[h if h != "Số CMND/CCCD" else "Số CMND" for h in HDR]))
+    raw = pl.read_parquet(rep.raw_path).sort("source_row")
+    assert rep.rows_accepted == 2 and raw.select("cccd", "cmnd").rows() == [(None, "023456789"), (rows[1]["Số CMND"], None)]
+
+
 # ------------------------------------------------------------------------------------------------ file level
 def test_file_level_refusals(root, tmp_path):
     def ok(n):

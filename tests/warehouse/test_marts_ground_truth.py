@@ -55,7 +55,8 @@ def test_mart_equals_ground_truth(tiny, name):
 
 def test_a_legacy_member_whose_cccd_is_written_later_stays_one_member(tiny):
     """The generator's legacy members are written with their 9-digit CMND, and some with their CCCD from a later
-    month on (`cccd_from`): each must be one member (one key, the CCCD person's, carrying the CMND), never a
+    month on (`cccd_from`; on a roster with a CMND column of its own, both on one row): each must be one member
+    (one key, the CCCD person's, carrying the CMND), never a
     leaver and a joiner (the event comparison above would differ too); those never switched keep a CMND-only
     key. Person-level, in the restricted schema, inside the test only."""
     root, db = tiny
@@ -70,10 +71,17 @@ def test_a_legacy_member_whose_cccd_is_written_later_stays_one_member(tiny):
         switched = [(cc, cm) for cc, cm, f in legacy if f is not None and cc in written and f"cmnd:{cm}" in written]
         kept = [cm for cc, cm, f in legacy if f is None and f"cmnd:{cm}" in written]
         assert switched and kept  # tiny forces the case; seed 7 has both
+        # written side by side on one row: a roster with a CMND column of its own (`Style.cmnd_column`) that listed
+        # the member after the switch; the others are linked by name, birth date and gender
+        same_row = {(cc, cm) for cc, cm in con.execute(
+            "SELECT cccd, cmnd FROM intermediate.int_identity_variants WHERE cccd IS NOT NULL AND cmnd IS NOT NULL"
+        ).fetchall()}
+        assert same_row & set(switched) and set(switched) - same_row  # seed 7 has both ways
         for cc, cm in switched:
             assert con.execute("SELECT cccd FROM restricted.member_pii WHERE cmnd = ?", [cm]).fetchall() == [(cc,)]
             assert con.execute("SELECT resolution FROM intermediate.int_member_keys WHERE identity_record = ?",
-                               [f"cmnd:{cm}"]).fetchall() == [("cmnd_linked",)]
+                               [f"cmnd:{cm}"]).fetchall() == [
+                ("cmnd_same_row" if (cc, cm) in same_row else "cmnd_linked",)]
         for cm in kept:
             assert con.execute("SELECT cccd FROM restricted.member_pii WHERE cmnd = ?", [cm]).fetchall() == [(None,)]
     finally:

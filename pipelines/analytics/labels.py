@@ -409,6 +409,8 @@ LABELS: dict[str, dict[str, str]] = {
                                   "en": "Legacy CMND matching only through details added later"},
     "conflict.cmnd_bhxh_differs": {"vi": "CMND cũ khớp họ tên, ngày sinh nhưng khác mã BHXH",
                                    "en": "Legacy CMND matching name and birth date but not the BHXH code"},
+    "conflict.cmnd_several_cccd": {"vi": "Một số CMND cũ ghi cùng dòng với nhiều số CCCD khác nhau",
+                                   "en": "One legacy CMND written beside different CCCDs"},
 }
 
 RULE_CODES = ("required_missing", "cccd_layout", "cccd_lossy", "cccd_birth_mismatch", "bhxh_layout", "date_invalid",
@@ -418,7 +420,7 @@ REASON_CODES = ("unreadable", "empty", "wrong_kind", "wrong_period", "unknown_br
                 "legacy_encoding", "duplicate_content")
 # dq_member_conflicts.conflict_type (dbt marts/data_quality), in the order the submissions page lists them
 CONFLICT_CODES = ("active_in_two_units", "cccd_two_people", "cmnd_ambiguous", "cmnd_link_contested", "cmnd_match_later",
-                  "cmnd_bhxh_differs")
+                  "cmnd_bhxh_differs", "cmnd_several_cccd")
 FLAG_CODES = ("cccd_restored", "cmnd_legacy", "date_month_only", "date_year_only", "encoding_converted",
               "nfd_normalised")
 

@@ -14,7 +14,11 @@
 --   retroactively, for a data steward to check (variant_count = the CCCD people it matches);
 -- - 'cmnd_bhxh_differs': a legacy CMND with a key of its own because the BHXH codes of every CCCD person it
 --   matches (name, gender, exact birth date) differ from its own: two strangers, or one person with a mistyped
---   BHXH code, for a data steward to check (variant_count = those CCCD people).
+--   BHXH code, for a data steward to check (variant_count = those CCCD people);
+-- - 'cmnd_several_cccd': a legacy CMND written beside different CCCDs on roster rows (a file's CMND column): a
+--   typo on one roster, or one number given to two people. Each CCCD stays its own person and the CMND's own
+--   rows are linked by name as any CMND's (int_member_identities); one row per CCCD person, at the first month
+--   and CĐCS that wrote the pair (variant_count = the CCCDs written beside that CMND).
 with two_units as (
     select
         'active_in_two_units'            as conflict_type,
@@ -139,11 +143,39 @@ cmnd_records as (
     where resolution = 'cmnd_only' and n_bhxh_differs > 0
 ),
 
+cmnd_cccd_pairs as (
+    -- a CMND and a CCCD written on one roster row, with the first month and CĐCS that wrote them together
+    select
+        cmnd,
+        cccd,
+        min(first_period)             as first_period,
+        arg_min(first_cdcs_code, struct_pack(p := first_period, c := first_cdcs_code)) as cdcs_code
+    from {{ ref('int_identity_variants') }}
+    where cmnd is not null and cccd is not null
+    group by cmnd, cccd
+),
+
+cmnd_several as (
+    select
+        'cmnd_several_cccd'              as conflict_type,
+        k.member_key,
+        min(p.first_period)              as period,
+        arg_min(p.cdcs_code, struct_pack(p := p.first_period, c := p.cdcs_code)) as cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(max(n.n_cccd) as bigint)    as variant_count
+    from cmnd_cccd_pairs as p
+    join (select cmnd, count(*) as n_cccd from cmnd_cccd_pairs group by cmnd having count(*) > 1) as n
+      on n.cmnd = p.cmnd
+    join {{ ref('int_member_keys') }} as k on k.identity_record = p.cccd
+    group by k.member_key
+),
+
 conflicts as (
     select * replace ({{ member_key_text('member_key') }} as member_key) from (
         select * from two_units
         union all select * from two_people
         union all select * from cmnd_records
+        union all select * from cmnd_several
     ) as u
 )
 

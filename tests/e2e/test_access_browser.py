@@ -90,7 +90,8 @@ def test_official_scoped_lookup_and_upload(server, browser_page, tmp_path):
     page.get_by_label("Tìm kiếm").fill("hoang duc em")
     page.get_by_role("button", name="Tìm").click()
     # table cells are drawn on a canvas: read the record picker's options instead
-    page.get_by_text("Xem hồ sơ").wait_for(timeout=30000)
+    # exact: the page's caption says "… xem hồ sơ …" too (a substring match found it at once, or found two)
+    page.get_by_text("Xem hồ sơ", exact=True).wait_for(timeout=30000)
     # the picker's options (role and markup differ across Streamlit versions: match the option text); the
     # picker may re-render right after the search, swallowing an early click: open it again until it shows
     option = page.get_by_text(re.compile(r"Hoàng Đức Em · DV\d+ · CS0000004")).first

@@ -70,3 +70,10 @@
     union
     select previous_member_key from {{ key_changes }} where not is_pure_rename
 {%- endmacro %}
+
+{#- A person's current CĐCS from their two per-person states (m = int_member_month_states, r =
+    int_member_roster_states): where they are counted in their latest month, else (never counted at a month end)
+    the unit of their latest current-roster row. dim_member.cdcs_code and restricted.member_pii.cdcs_code. -#}
+{% macro member_current_cdcs(m, r) -%}
+  coalesce({{ m }}.m_cdcs_code, {{ r }}.r_cdcs_code)
+{%- endmacro %}

@@ -1,8 +1,8 @@
 -- grain: one person (member_key). RESTRICTED: identifying data, read only through pipelines.access.
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest
--- month, as dim_member.cdcs_code (the same coalesce of the two per-person states, joined on the UUID key: 4 s less
--- at national than joining dim_member on its text key). A projection of int_member_roster_states (kept up to
+-- month, as dim_member.cdcs_code (the same macro, member_current_cdcs, on the two per-person states joined on the
+-- UUID key: 4 s less at national than joining dim_member on its text key). A projection of int_member_roster_states (kept up to
 -- date month by month).
 select
     s.member_key_text                      as member_key,
@@ -16,7 +16,7 @@ select
     s.r_ethnicity_code                     as ethnicity_code,
     s.r_bhxh_code                          as bhxh_code,
     s.r_member_code                        as member_code,
-    coalesce(m.m_cdcs_code, s.r_cdcs_code) as cdcs_code,
+    {{ member_current_cdcs('m', 's') }} as cdcs_code,
     s.r_insurance_salary                   as insurance_salary,
     s.r_join_date                          as join_date,
     s.r_last_period                        as last_roster_period

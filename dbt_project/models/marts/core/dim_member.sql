@@ -25,7 +25,7 @@ select
     coalesce(s.m_gender, s.r_gender)                                           as gender,
     cast(extract(year from coalesce(s.m_birth_date, s.r_birth_date)) as integer) as birth_year,
     {{ age_band('coalesce(s.m_birth_date, s.r_birth_date)', '(select period from last_period)') }} as age_band,
-    coalesce(s.m_cdcs_code, s.r_cdcs_code)                                     as cdcs_code,
+    {{ member_current_cdcs('s', 's') }}                                    as cdcs_code,
     coalesce(s.m_last_period = (select period from last_period), false)        as is_active,
     case when coalesce(s.m_last_period = (select period from last_period), false)
          then 'active' else 'left' end                                         as status,
@@ -41,5 +41,5 @@ select
     sc.industry_code
 from states as s
 left join {{ ref('int_cdcs_scope_months') }} as sc
-  on sc.cdcs_code = coalesce(s.m_cdcs_code, s.r_cdcs_code)
+  on sc.cdcs_code = {{ member_current_cdcs('s', 's') }}
  and sc.period = coalesce(s.m_last_period, s.r_last_period)

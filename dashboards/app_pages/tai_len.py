@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboards import auth
 from pipelines.access import uploads
+from pipelines.analytics.labels import flag_label, rule_label
 
 PAGE = "tai_len"
 user = auth.require_user(auth.PAGE_ROLES[PAGE], page=PAGE)
@@ -76,10 +77,13 @@ def body():
         c2.metric(tr("Dòng nhận", "Rows accepted"), rep.get("rows_accepted", 0))
         c3.metric(tr("Dòng bị loại", "Rows refused"), rep.get("rows_refused", 0))
         st.caption(tr("Tên lưu trên máy chủ: ", "Stored as: ") + md(last["stored_name"]))
-        if rep.get("counts_by_rule"):
-            st.dataframe(pd.DataFrame(sorted(rep["counts_by_rule"].items()), columns=[tr("Quy tắc", "Rule"),
-                                                                                       tr("Số dòng", "Rows")]),
-                         hide_index=True)
+        if rep.get("counts_by_rule"):  # the rules broken, by their label (a branch never sees a rule code)
+            st.dataframe(pd.DataFrame([(rule_label(c, auth.lang()), n) for c, n in sorted(rep["counts_by_rule"].items())],
+                                      columns=[tr("Quy tắc", "Rule"), tr("Số dòng", "Rows")]), hide_index=True)
+        if rep.get("flags"):  # accepted rows that were repaired or noted (a restored leading zero, an ignored value…)
+            st.dataframe(pd.DataFrame([(flag_label(c, auth.lang()), n) for c, n in sorted(rep["flags"].items())],
+                                      columns=[tr("Ghi chú trên dòng được nhận", "Note on accepted rows"),
+                                               tr("Số dòng", "Rows")]), hide_index=True)
         if last.get("xlsx_report") and Path(last["xlsx_report"]).exists():
             st.download_button(tr("Tải bảng lỗi (Excel)", "Download the error workbook"),
                                Path(last["xlsx_report"]).read_bytes(), file_name=f"loi_{rep.get('file_id', 'tep')}.xlsx",

@@ -347,6 +347,8 @@ LABELS: dict[str, dict[str, str]] = {
                                  "en": "Already received (same content)"},
     "flag.cccd_restored": {"vi": "Đã khôi phục số 0 đầu của CCCD", "en": "CCCD leading zero restored"},
     "flag.cmnd_legacy": {"vi": "Dùng số CMND cũ (9 số)", "en": "Legacy 9-digit CMND"},
+    "flag.cmnd_ignored": {"vi": "Bỏ qua số ở cột CMND cũ (không phải CMND 9 số, hoặc khác số của dòng)",
+                          "en": "Old-CMND column value ignored (not a 9-digit CMND, or another number than the row's)"},
     "flag.date_month_only": {"vi": "Ngày chỉ có tháng, năm", "en": "Date with month and year only"},
     "flag.date_year_only": {"vi": "Ngày chỉ có năm", "en": "Date with year only"},
     "flag.encoding_converted": {"vi": "Đã chuyển bảng mã", "en": "Encoding converted"},
@@ -421,8 +423,8 @@ REASON_CODES = ("unreadable", "empty", "wrong_kind", "wrong_period", "unknown_br
 # dq_member_conflicts.conflict_type (dbt marts/data_quality), in the order the submissions page lists them
 CONFLICT_CODES = ("active_in_two_units", "cccd_two_people", "cmnd_ambiguous", "cmnd_link_contested", "cmnd_match_later",
                   "cmnd_bhxh_differs", "cmnd_several_cccd")
-FLAG_CODES = ("cccd_restored", "cmnd_legacy", "date_month_only", "date_year_only", "encoding_converted",
-              "nfd_normalised")
+FLAG_CODES = ("cccd_restored", "cmnd_legacy", "cmnd_ignored", "date_month_only", "date_year_only",
+              "encoding_converted", "nfd_normalised")
 
 
 def _coded(prefix: str, code, lang: str) -> str:

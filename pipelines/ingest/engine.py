@@ -941,7 +941,9 @@ def _quarantine_rows(rep, refused: pl.DataFrame, rule_meta) -> pl.DataFrame:
     rcols = [c for c in q.columns if c.startswith("r_")]
     value = pl.lit(None, dtype=pl.String)
     for c in rcols:
-        value = pl.when(pl.col("column") == c[2:]).then(pl.col(c)).otherwise(value)
+        # the identity number may have been read from the file's CMND column (normalize._identity_columns)
+        v = pl.coalesce(pl.col(c), pl.col("r_cmnd")) if c == "r_cccd" and "r_cmnd" in rcols else pl.col(c)
+        value = pl.when(pl.col("column") == c[2:]).then(v).otherwise(value)
     return q.select(pl.lit(rep.file_id).alias("file_id"), pl.lit(rep.source_sheet or "").alias("source_sheet"),
                    pl.col("source_row").cast(pl.Int64), "rule", "column", value.alias("value"), "message_vi",
                    "message_en").sort("source_row")

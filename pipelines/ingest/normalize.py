@@ -399,19 +399,25 @@ def cccd_stages(col: str, out: str = "__") -> list[dict[str, pl.Expr]]:
     ]
 
 
-def _identity_columns(df: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
-    """(cccd, cmnd, restored flag, input text for the lossy rule) of each row from its identity column and, when
-    the file has one, its legacy CMND column (``__x*`` from `cccd_stages(…, out="__x")`): the CCCD column's CCCD,
-    else a 12-digit number written in the CMND column; the CMND from either (the identity column's first). A
-    row with both is a CCCD person whose old CMND is known (the warehouse links the CMND's other rows to them:
-    int_member_identities, 'cmnd_same_row')."""
+def _identity_columns(df: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """(cccd, cmnd, restored flag, input text for the lossy rule, CMND-column value not used) of each row from its
+    identity column and its legacy CMND column (``__x*`` from `cccd_stages(…, out="__x")`, all null when the file
+    has no such column): the CCCD column's CCCD, else the number written in the CMND column (refused by the CCCD
+    rules when it is not a valid CCCD); the CMND from either (the identity column's first). A row with both is a
+    CCCD person whose old CMND is known (the warehouse links the CMND's other rows to them:
+    int_member_identities, 'cmnd_same_row'). The last expression is true where the CMND column held something
+    that was neither used nor the row's CCCD again (not a 9-digit CMND beside a CCCD, or a second CMND): the row is
+    accepted on its CCCD and flagged `cmnd_ignored`, so the branch learns the value was dropped."""
     cccd, cmnd, restored, inp = pl.col("__cccd"), pl.col("__cmnd"), pl.col("__restored"), pl.col("__cccd_in")
     if "__xcccd" not in df.columns:
-        return cccd, cmnd, restored, inp
-    from_x = cccd.is_null() & pl.col("__xcccd").is_not_null()  # the CCCD (or what stands for it) is the CMND column's
-    return (pl.coalesce(cccd, pl.col("__xcccd")), pl.coalesce(cmnd, pl.col("__xcmnd")),
+        return cccd, cmnd, restored, inp, pl.lit(False)
+    xcccd, xcmnd = pl.col("__xcccd"), pl.col("__xcmnd")
+    from_x = cccd.is_null() & xcccd.is_not_null()  # the CCCD (or what stands for it) is the CMND column's
+    ignored = ((xcmnd.is_null() & xcccd.is_not_null() & cccd.is_not_null() & (xcccd != cccd))
+               | (xcmnd.is_not_null() & cmnd.is_not_null() & (xcmnd != cmnd))).fill_null(False)
+    return (pl.coalesce(cccd, xcccd), pl.coalesce(cmnd, xcmnd),
             pl.when(from_x).then(pl.col("__xrestored").fill_null(False)).otherwise(restored),
-            pl.when(from_x).then(pl.col("__xcccd_in")).otherwise(inp))
+            pl.when(from_x).then(pl.col("__xcccd_in")).otherwise(inp), ignored)
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -572,11 +578,12 @@ def type_rows(df: pl.DataFrame, kind: str, info: dict, keep: list[str] = ()) -> 
             e = _map_distinct(r, df, f"r_{c.name}", enum_lookup("ethnic_groups"))
             out.append(pl.when(r.is_null()).then(None).otherwise(pl.coalesce(e, r)).alias("ethnicity_code"))
         elif c.dtype == "cccd":
-            cccd, cmnd, restored, inp = _identity_columns(df)
+            cccd, cmnd, restored, inp, ignored = _identity_columns(df)
             out += [cccd.alias("cccd"), cmnd.alias("cmnd"), inp.alias("v_cccd_input")]
             # cmnd_legacy: the person is known by the old CMND only on this row
             flags += [pl.when(restored).then(pl.lit("cccd_restored")),
-                      pl.when(cmnd.is_not_null() & cccd.is_null()).then(pl.lit("cmnd_legacy"))]
+                      pl.when(cmnd.is_not_null() & cccd.is_null()).then(pl.lit("cmnd_legacy")),
+                      pl.when(ignored).then(pl.lit("cmnd_ignored"))]
         elif c.dtype == "cmnd":
             pass  # in the identity columns above
         elif c.dtype == "bhxh":

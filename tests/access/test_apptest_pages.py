@@ -160,3 +160,22 @@ def test_upload_page_says_why_an_error_workbook_cannot_be_made(users, monkeypatc
     shown = [str(e.value) for e in at.error]
     assert any("Tệp gốc không còn trong kho lưu trữ" in e and "gửi lại" in e for e in shown), texts(at)
     assert not any("hoặc danh sách" in e for e in shown)  # the reason, not an either/or
+
+
+def test_upload_result_shows_rules_and_notes_by_their_labels(users):
+    """The result of an upload lists the broken rules and the notes on accepted rows (e.g. a value of the old-CMND
+    column that was not used) by their Vietnamese labels, never by their codes."""
+    from pipelines.analytics.labels import flag_label, rule_label
+
+    at = AppTest.from_file(str(PAGES / "tai_len.py"), default_timeout=60)
+    at.session_state["_dv_session_token"] = accounts.create_session(users["upper_official"])
+    at.session_state["up_last"] = {
+        "status": "accepted", "message_vi": "Đã nhận tệp.", "stored_name": "ds.csv", "xlsx_report": None,
+        "report": {"rows_read": 4, "rows_accepted": 3, "rows_refused": 1, "counts_by_rule": {"cccd_layout": 1},
+                   "flags": {"cmnd_ignored": 1, "cccd_restored": 2}}}
+    at.run()
+    assert not at.exception
+    shown = {tuple(r) for d in at.dataframe for r in d.value.itertuples(index=False)}
+    assert {(rule_label("cccd_layout"), 1), (flag_label("cmnd_ignored"), 1), (flag_label("cccd_restored"), 2)} <= shown
+    assert not {r[0] for r in shown} & {"cccd_layout", "cmnd_ignored", "cccd_restored"}
+    assert flag_label("cmnd_ignored") != "cmnd_ignored"  # a label exists

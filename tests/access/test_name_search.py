@@ -213,6 +213,27 @@ def test_index_tables_from_the_models(users, indexed):
         assert {w: name_token_count(con, w) for w in [*words, "khong"]} == {**words, "khong": 0}
 
 
+def test_word_counts_are_read_from_the_word_table(users):
+    """The count of a word comes from `member_search_words` (one row), not from counting its postings: a version
+    whose table says otherwise is believed (the counts only choose which word's postings are read)."""
+    from pipelines.warehouse import serving
+
+    ms = publish_with_names(NAMES, index=True, version="20260102T000000Z-words")
+    build = serving.build_dir() / "20260102T000001Z-tampered.duckdb"
+    shutil.copyfile(serving.warehouse_path(), build)
+    con = duckdb.connect(str(build))
+    con.execute("UPDATE restricted.member_search_words SET n_people = 999 WHERE token = 'nguyen'")
+    con.execute("CHECKPOINT")
+    con.close()
+    serving.stamp_version(build, "20260102T000001Z-tampered", "test")
+    analyst = serving.build_dir() / "20260102T000001Z-tampered.analyst.duckdb"
+    serving.make_analyst_copy(build, analyst)
+    serving.publish(build, version="20260102T000001Z-tampered", run_id="test", analyst_build_path=analyst)
+    with connect_full() as con:
+        assert name_token_count(con, "nguyen") == 999
+        assert name_token_count(con, "an") == sum("an" in wf.fold(m["full_name"]).split() for m in ms)
+
+
 def test_search_without_word_counts(users):
     """A version published before `member_search_words` counts a word on its postings: same answers."""
     ms = publish_with_names(NAMES, index=True, version="20260102T000000Z-nowords", words=False)

@@ -296,22 +296,27 @@ def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
     Before, a "Số CMND" column first was taken for the identity column and the CCCD column was dropped."""
     hdr = ["STT", "Mã CĐCS", "Họ và tên", "Ngày sinh", "Giới tính", "Dân tộc", "Số CMND cũ", "Số CCCD", "Mã số BHXH",
            "Ngày vào CĐ", "Lương đóng BHXH"]
-    ms = [member(i) for i in range(5)]
+    ms = [member(i) for i in range(6)]
     for m in ms:
         m["Số CCCD"] = m.pop("Số CMND/CCCD")
     ms[0]["Số CMND cũ"] = "023456789"                                  # both
+    ms[1]["Số CMND cũ"] = "12AB"                                       # not a CMND: dropped, the row says so
     ms[2]["Số CMND cũ"], ms[2]["Số CCCD"] = "023456781", None          # the CMND only
     ms[3]["Số CMND cũ"], ms[3]["Số CCCD"] = ms[3]["Số CCCD"], None     # a CCCD in the CMND column
     ms[4]["Số CCCD"] = None                                            # no number at all
+    ms[5]["Số CMND cũ"], ms[5]["Số CCCD"] = "12AB", None               # nothing valid: refused, the value kept
     for header in (hdr, [*hdr[:6], hdr[7], hdr[6], *hdr[8:]]):        # the CMND column before, then after
         rep = ingest(write_xlsx(tmp_path / f"cmnd{header.index('Số CCCD')}.xlsx", ms, header=header))
-        assert (rep.rows_read, rep.rows_accepted) == (5, 4)
-        assert {r["source_row"] - 7: r["rule"] for r in quarantine(rep).iter_rows(named=True)} == {4: "required_missing"}
+        assert (rep.rows_read, rep.rows_accepted) == (6, 4)
+        q = {r["source_row"] - 7: (r["rule"], r["value"]) for r in quarantine(rep).iter_rows(named=True)}
+        assert q == {4: ("required_missing", None), 5: ("cccd_layout", "12AB")}
         raw = pl.read_parquet(rep.raw_path).with_columns((pl.col("source_row") - 7).alias("i")).sort("i")
         assert raw.select("i", "cccd", "cmnd").rows() == [
             (0, ms[0]["Số CCCD"], "023456789"), (1, ms[1]["Số CCCD"], None), (2, None, "023456781"),
             (3, ms[3]["Số CMND cũ"], None)]
         assert [("cmnd_legacy" in f) for f in raw["flags"]] == [False, False, True, False]
+        assert [("cmnd_ignored" in f) for f in raw["flags"]] == [False, True, False, False]
+        assert rep.flags.get("cmnd_ignored") == 1
     # a lone "Số CMND" column is the file's identity column, whatever it holds
     rows = [member(0, **{"Số CMND": "023456789"}), member(1)]
     rows[1]["Số CMND"] = rows[1].pop("Số CMND/CCCD")

@@ -3,7 +3,9 @@
 -- grain: one identity record (identity_record: a normalised CCCD, or 'cmnd:' || a legacy 9-digit CMND).
 -- Resolves every record to one person (identity_id = the CCCD of the person, or the CMND record itself):
 -- - a CCCD is its own person;
--- - a CMND seen in the same roster row as a CCCD belongs to that CCCD;
+-- - a CMND seen in the same roster row as a CCCD belongs to that CCCD ('cmnd_same_row'; a file's column of old
+--   CMNDs, read by ingestion); seen beside several different CCCDs it belongs to none of them and is matched as
+--   below (dq_member_conflicts lists those CCCD people as 'cmnd_several_cccd');
 -- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender match,
 --   judged once, at the first month both had been seen (with the details each had been written with by then):
 --   one match then: 'cmnd_linked'; several: 'cmnd_ambiguous'; none: 'cmnd_only' (until a CCCD person who

@@ -896,7 +896,8 @@ def _finish(rep: IngestReport, layout, typed: pl.DataFrame, fail_counts, declare
 
     rep.timings["cross_row_s"] = round(time.perf_counter() - t1, 4)
     t = time.perf_counter()
-    rule_meta = [(e["meta"]["rule"], e["meta"]["column"], e["meta"]["message_vi"], e["meta"]["message_en"]) for e in suite]
+    rule_meta = [(e["meta"]["rule"], e["meta"]["column"], e["meta"]["message_vi"], e["meta"]["message_en"],
+                  e["meta"].get("message_vi_cmnd_column"), e["meta"].get("message_en_cmnd_column")) for e in suite]
     rep.counts_by_rule = {}
     if refused.height:
         rc = refused.group_by("rule_idx").len().sort("rule_idx")
@@ -928,20 +929,33 @@ def _finish(rep: IngestReport, layout, typed: pl.DataFrame, fail_counts, declare
 
 def _quarantine_rows(rep, refused: pl.DataFrame, rule_meta) -> pl.DataFrame:
     """The quarantine rows of one file version (quarantine.SCHEMA): each refused row under its first broken rule,
-    with the offending value of that rule's column."""
+    with the offending value of that rule's column. A CCCD rule broken by the number of the file's CMND column (the
+    row's CCCD cell empty: normalize._identity_columns reads that number instead) is reported on the CMND column,
+    with its value and the rule's message for that case (meta.message_*_cmnd_column of the suite), so the branch is
+    not told its empty CCCD cell is malformed."""
     if not refused.height:
         return pl.DataFrame(schema=quarantine_store.SCHEMA)
     rules = pl.DataFrame({"rule_idx": list(range(len(rule_meta))), "rule": [m[0] for m in rule_meta],
                           "column": [m[1] for m in rule_meta], "message_vi": [m[2] for m in rule_meta],
-                          "message_en": [m[3] for m in rule_meta]}, schema_overrides={"rule_idx": pl.Int32})
+                          "message_en": [m[3] for m in rule_meta],
+                          "__vi_cmnd": [m[4] if len(m) > 4 else None for m in rule_meta],
+                          "__en_cmnd": [m[5] if len(m) > 5 else None for m in rule_meta]},
+                         schema_overrides={"rule_idx": pl.Int32, "__vi_cmnd": pl.String, "__en_cmnd": pl.String})
     q = refused.select("source_row", "rule_idx", "v_missing_column", *[c for c in refused.columns if c.startswith("r_")])
     q = q.join(rules, on="rule_idx", how="left")
     q = q.with_columns(pl.when(pl.col("column") == "$v_missing_column").then(pl.col("v_missing_column"))
                        .otherwise(pl.col("column")).alias("column"))
+    if "r_cmnd" in q.columns and "r_cccd" in q.columns:
+        from_cmnd = (pl.col("column") == "cccd") & pl.col("__vi_cmnd").is_not_null() & pl.col("r_cccd").is_null() \
+            & pl.col("r_cmnd").is_not_null()
+        q = q.with_columns(pl.when(from_cmnd).then(pl.lit("cmnd")).otherwise(pl.col("column")).alias("column"),
+                           pl.when(from_cmnd).then(pl.col("__vi_cmnd")).otherwise(pl.col("message_vi")).alias("message_vi"),
+                           pl.when(from_cmnd).then(pl.col("__en_cmnd")).otherwise(pl.col("message_en")).alias("message_en"))
     rcols = [c for c in q.columns if c.startswith("r_")]
     value = pl.lit(None, dtype=pl.String)
     for c in rcols:
-        # the identity number may have been read from the file's CMND column (normalize._identity_columns)
+        # a row's identity number read from the CMND column under a rule without a CMND-column message (a duplicate
+        # row, say) is still shown: the CMND column's value
         v = pl.coalesce(pl.col(c), pl.col("r_cmnd")) if c == "r_cccd" and "r_cmnd" in rcols else pl.col(c)
         value = pl.when(pl.col("column") == c[2:]).then(v).otherwise(value)
     return q.select(pl.lit(rep.file_id).alias("file_id"), pl.lit(rep.source_sheet or "").alias("source_sheet"),

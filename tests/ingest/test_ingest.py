@@ -296,7 +296,7 @@ def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
     Before, a "Số CMND" column first was taken for the identity column and the CCCD column was dropped."""
     hdr = ["STT", "Mã CĐCS", "Họ và tên", "Ngày sinh", "Giới tính", "Dân tộc", "Số CMND cũ", "Số CCCD", "Mã số BHXH",
            "Ngày vào CĐ", "Lương đóng BHXH"]
-    ms = [member(i) for i in range(6)]
+    ms = [member(i) for i in range(7)]
     for m in ms:
         m["Số CCCD"] = m.pop("Số CMND/CCCD")
     ms[0]["Số CMND cũ"] = "023456789"                                  # both
@@ -305,11 +305,19 @@ def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
     ms[3]["Số CMND cũ"], ms[3]["Số CCCD"] = ms[3]["Số CCCD"], None     # a CCCD in the CMND column
     ms[4]["Số CCCD"] = None                                            # no number at all
     ms[5]["Số CMND cũ"], ms[5]["Số CCCD"] = "12AB", None               # nothing valid: refused, the value kept
+    ms[6]["Số CMND cũ"], ms[6]["Số CCCD"] = "023456780", "99AB"        # a bad CCCD beside a CMND: the CCCD's fault
     for header in (hdr, [*hdr[:6], hdr[7], hdr[6], *hdr[8:]]):        # the CMND column before, then after
         rep = ingest(write_xlsx(tmp_path / f"cmnd{header.index('Số CCCD')}.xlsx", ms, header=header))
-        assert (rep.rows_read, rep.rows_accepted) == (6, 4)
-        q = {r["source_row"] - 7: (r["rule"], r["value"]) for r in quarantine(rep).iter_rows(named=True)}
-        assert q == {4: ("required_missing", None), 5: ("cccd_layout", "12AB")}
+        assert (rep.rows_read, rep.rows_accepted) == (7, 4)
+        q = {r["source_row"] - 7: (r["rule"], r["column"], r["value"], r["message_vi"])
+             for r in quarantine(rep).iter_rows(named=True)}
+        # the number that broke the CCCD rule is the CMND column's (the CCCD cell is empty): the message says so
+        assert q == {4: ("required_missing", "cccd", None, "Thiếu thông tin bắt buộc"),
+                     5: ("cccd_layout", "cmnd", "12AB",
+                         "Số ở cột CMND (ô Số CCCD để trống) không phải số CMND cũ 9 chữ số, cũng không phải số CCCD "
+                         "đúng cấu trúc (12 chữ số, 3 số đầu là mã tỉnh nơi đăng ký khai sinh)"),
+                     6: ("cccd_layout", "cccd", "99AB",
+                         "Số CCCD không đúng cấu trúc (12 chữ số, 3 số đầu là mã tỉnh nơi đăng ký khai sinh)")}
         raw = pl.read_parquet(rep.raw_path).with_columns((pl.col("source_row") - 7).alias("i")).sort("i")
         assert raw.select("i", "cccd", "cmnd").rows() == [
             (0, ms[0]["Số CCCD"], "023456789"), (1, ms[1]["Số CCCD"], None), (2, None, "023456781"),

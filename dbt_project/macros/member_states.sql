@@ -77,3 +77,29 @@
 {% macro member_current_cdcs(m, r) -%}
   coalesce({{ m }}.m_cdcs_code, {{ r }}.r_cdcs_code)
 {%- endmacro %}
+
+
+{#- The CMND × CCCD pairs written on one roster row (a file's column of old CMNDs; `variants` =
+    int_identity_variants), with the first month and CĐCS that wrote them together and whether a row that paired
+    them names the CMND's own member: the name and gender of a row where the CMND stands alone (its CCCD cell
+    empty). A pair whose rows name someone else (Excel's fill handle dragged a legacy member's CMND onto the next
+    person's row, say) does not link the CMND to that CCCD. Read by int_member_identities ('cmnd_same_row') and
+    dq_member_conflicts ('cmnd_several_cccd', 'cmnd_beside_other_name'). -#}
+{% macro cmnd_row_pairs(variants) %}
+    select
+        p.cmnd,
+        p.cccd,
+        min(p.first_period)                                                                   as first_period,
+        arg_min(p.first_cdcs_code, struct_pack(p := p.first_period, c := p.first_cdcs_code)) as cdcs_code,
+        {{ any_row('o.cmnd is not null') }}                                                   as names_cmnd_member,
+        p.cmnd in (select cmnd from {{ variants }} where cccd is null and cmnd is not null)   as cmnd_has_own_rows
+    from {{ variants }} as p
+    left join (
+        select distinct cmnd, name_key, gender
+        from {{ variants }}
+        where cccd is null and cmnd is not null
+    ) as o
+      on o.cmnd = p.cmnd and o.name_key = p.name_key and o.gender = p.gender
+    where p.cmnd is not null and p.cccd is not null
+    group by p.cmnd, p.cccd
+{%- endmacro %}

@@ -413,6 +413,8 @@ LABELS: dict[str, dict[str, str]] = {
                                    "en": "Legacy CMND matching name and birth date but not the BHXH code"},
     "conflict.cmnd_several_cccd": {"vi": "Một số CMND cũ ghi cùng dòng với nhiều số CCCD khác nhau",
                                    "en": "One legacy CMND written beside different CCCDs"},
+    "conflict.cmnd_beside_other_name": {"vi": "CMND cũ ghi cạnh số CCCD của người khác tên",
+                                        "en": "Legacy CMND written beside the CCCD of someone with another name"},
 }
 
 RULE_CODES = ("required_missing", "cccd_layout", "cccd_lossy", "cccd_birth_mismatch", "bhxh_layout", "date_invalid",
@@ -422,7 +424,7 @@ REASON_CODES = ("unreadable", "empty", "wrong_kind", "wrong_period", "unknown_br
                 "legacy_encoding", "duplicate_content")
 # dq_member_conflicts.conflict_type (dbt marts/data_quality), in the order the submissions page lists them
 CONFLICT_CODES = ("active_in_two_units", "cccd_two_people", "cmnd_ambiguous", "cmnd_link_contested", "cmnd_match_later",
-                  "cmnd_bhxh_differs", "cmnd_several_cccd")
+                  "cmnd_bhxh_differs", "cmnd_several_cccd", "cmnd_beside_other_name")
 FLAG_CODES = ("cccd_restored", "cmnd_legacy", "cmnd_ignored", "date_month_only", "date_year_only",
               "encoding_converted", "nfd_normalised")
 

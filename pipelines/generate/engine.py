@@ -20,8 +20,8 @@ from .refdata import (LAST_FULL_MONTH, PUBLIC_EXIT_DATE, RESTRUCTURE_DATE, SCALE
                       month_starts, months_between, rng_for, table)
 from .registry import Registry, build_registry
 from .simulate import (LEAVE_REASONS, OPEN, TRANSFER, Chunk, d2i, i2d_series, simulate_chunk)
-from .writers import (CMND_COLUMN_SHARE, DEFECT_SCHEMA, OUTCOME, Style, choose_style, finish_defects, garbage_bytes,
-                      write_file)
+from .writers import (CMND_COLUMN_SHARE, CMND_FILL_DOWN_SHARE, DEFECT_SCHEMA, OUTCOME, Style, choose_style,
+                      finish_defects, garbage_bytes, write_file)
 
 KINDS4 = ("roster", "dues", "services", "activities")
 FILE_DEFECTS = ("superseded_version", "tcvn3_file", "wrong_kind_copy", "empty_file", "unreadable_file",
@@ -673,8 +673,10 @@ def _write_branch_month(out: Path, b: str, k: int, m: date, parts: dict, plan: P
             st.encoding = "tcvn3"
         if kind == "roster":  # an RNG of its own: the draws of every other choice stay as they were
             cm = rng_for(plan.seed, "cmnd_column", b, k)
-            if cm.random() < CMND_COLUMN_SHARE:
+            if cm.random() < scale.extra.get("cmnd_column_share", CMND_COLUMN_SHARE):
                 st.cmnd_column = "before" if cm.random() < 0.5 else "after"
+                st.cmnd_fill_down = scale.extra.get("cmnd_fill_down_share", CMND_FILL_DOWN_SHARE)
+                st.cmnd_fill_seed = int(cm.integers(0, 2**31))
         ext = ".xlsx" if st.fmt == "xlsx" else ".csv"
         name = _file_name(rng, kind, b, m, ext)
         arrival = base_arrival + timedelta(minutes=int(rng.integers(0, 180)))

@@ -75,7 +75,8 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", ("02", "08"), 400, date(2025, 4, 1), 5, 120, 200, 1, 1, 0.5, 10**9, True,
                   {"join_rate": 0.25, "leave_rate": 0.2, "transfer_share": 0.4,
-                   "legacy_cmnd_share": 0.05, "cccd_update_monthly": 0.2}),
+                   "legacy_cmnd_share": 0.05, "cccd_update_monthly": 0.2, "cmnd_column_share": 0.6,
+                   "cmnd_fill_down_share": 0.5}),
     "small": Scale("small", ("30", "31"), 50_000, date(2024, 7, 1), None, 3_000, 1_500, 1, 2, 0.2,
                    2_500, False),
     "national": Scale("national", None, 12_000_000, LAST_FULL_MONTH, 1, 16_000, 6_000, 2, 40, 0.12, 3_000,

@@ -51,6 +51,7 @@ OUTCOME = {
     "tcvn3_file": ("repaired", "encoding_converted"),
     "duplicate_row": ("deduplicated", "duplicate_in_file"),
     "person_in_two_units": ("conflict", None),
+    "cmnd_filled_down": ("conflict", None),
     "missing_submission": ("carried_forward", None),
     "superseded_version": ("superseded", None),
     "omitted_in_first_version": ("superseded", None),
@@ -78,10 +79,18 @@ class Style:
     # A legacy member's CMND stands there, and their CCCD column is empty until the office knows the CCCD; from
     # then on the row has both (the warehouse links the person's CMND rows to the CCCD: 'cmnd_same_row')
     cmnd_column: str | None = None
+    # with a CMND column: the share of eligible rows (see `_fill_down_cmnd`) that repeat the old CMND of the row
+    # above, and the seed of those draws (an RNG of their own)
+    cmnd_fill_down: float = 0.0
+    cmnd_fill_seed: int = 0
 
 
 # share of roster files with a CMND column of their own (rosters of the CCCD switch years)
 CMND_COLUMN_SHARE = 0.25
+# share of a CMND column's eligible rows where the office dragged the old CMND of the row above down one row (Excel's
+# fill handle): a legacy member's CMND beside another person's CCCD, which the warehouse must not merge
+# (dq_member_conflicts 'cmnd_beside_other_name', or 'cmnd_several_cccd' when the member's own CCCD is written too)
+CMND_FILL_DOWN_SHARE = 0.05
 
 
 def choose_style(rng: np.random.Generator, kind: str, n_rows: int, xlsx_share: float, xlsx_max_rows: int,
@@ -226,6 +235,7 @@ def write_file(root: Path, relpath: str, kind: str, frame: pl.DataFrame, style: 
                mtime: float, ctx: dict) -> FileResult:
     """Write `frame` (canonical columns + _person_id, _defect) to root/relpath. Returns defect records."""
     frame = _add_rows(frame, kind, rng, rate, style.fmt, style.encoding)
+    frame, filled = _fill_down_cmnd(kind, frame, style)
     n = frame.height
     real = frame["_defect"].is_null().to_numpy()
     pid = frame["_person_id"].to_list()
@@ -258,6 +268,9 @@ def write_file(root: Path, relpath: str, kind: str, frame: pl.DataFrame, style: 
         if cm.any():
             rep["legacy_cmnd"] = cm & real
             rep_col["legacy_cmnd"] = "cccd"
+        if filled is not None and filled.any():
+            rep["cmnd_filled_down"] = filled
+            rep_col["cmnd_filled_down"] = "cmnd"
 
     path = root / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,6 +308,25 @@ def write_file(root: Path, relpath: str, kind: str, frame: pl.DataFrame, style: 
 
 
 # ---------------------------------------------------------------------------------------------------------
+def _fill_down_cmnd(kind: str, frame: pl.DataFrame, st: Style) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """A roster with a CMND column: a real row of a CCCD person without an old CMND, right under a real row of a
+    legacy member (their CMND in the CMND column, alone or beside their CCCD), takes that CMND too
+    (`Style.cmnd_fill_down` of such rows, drawn from an RNG of their own). The returned mask marks them (defect
+    `cmnd_filled_down`): the CMND then stands beside a CCCD whose row names someone else."""
+    if kind != "roster" or not st.cmnd_column or st.cmnd_fill_down <= 0 or frame.height < 2:
+        return frame, None
+    real = frame["_defect"].is_null()
+    legacy = frame["_cmnd"].is_not_null()
+    alone = real & (frame["cccd"].str.len_chars() == 12).fill_null(False) & frame["_cmnd"].is_null()
+    eligible = (alone & (real & legacy).shift(1, fill_value=False)).to_numpy()
+    draws = np.random.default_rng(st.cmnd_fill_seed).random(frame.height)
+    filled = eligible & (draws < st.cmnd_fill_down)
+    if not filled.any():
+        return frame, None
+    return frame.with_columns(pl.when(pl.Series(filled)).then(pl.col("_cmnd").shift(1)).otherwise(pl.col("_cmnd"))
+                              .alias("_cmnd")), filled
+
+
 def _file_columns(kind: str, frame: pl.DataFrame, st: Style) -> tuple[list[str], pl.DataFrame]:
     """The columns the file writes, in order, and `frame` with them: the canonical columns, and with a CMND column
     (`Style.cmnd_column`) the legacy numbers moved there: a 9-digit number of the identity column, or beside a

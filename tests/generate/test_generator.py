@@ -157,7 +157,7 @@ def test_files_and_defects_recorded(tiny):
     for t in ("cccd_as_number", "cccd_scientific", "cccd_invalid_layout", "cccd_birth_mismatch", "date_text",
               "date_excel_serial", "date_year_only", "date_month_only", "nfd_text", "duplicate_row",
               "person_in_two_units", "missing_submission", "superseded_version", "wrong_kind_copy", "empty_file",
-              "unreadable_file", "tcvn3_file", "resent_identical"):
+              "unreadable_file", "tcvn3_file", "resent_identical", "cmnd_filled_down"):
         assert d.filter(pl.col("defect_type") == t).height > 0, t
     assert d["defect_id"].n_unique() == d.height
     legacy = {"0" + r["old_code"] for r in provinces()}
@@ -175,13 +175,22 @@ def test_files_and_defects_recorded(tiny):
         for t, r in rec.select("defect_type", "source_row").iter_rows():
             by_row.setdefault(r, set()).add(t)
         seen = set()
+        # a file with a CMND column of its own: a legacy member's CMND stands there (the CCCD cell empty, or beside
+        # the CCCD from the switch on); a CMND repeated from the row above beside another CCCD is recorded
+        mi = canon.index("cmnd") if "cmnd" in canon else None
+        above = ""
         for line_no, row in enumerate(rows[1:], start=2):
             cccd, name, bd = row[ci], row[ni], row[bi]
             types = by_row.get(line_no, set())
-            ok_layout = (len(cccd) == 12 and cccd.isdigit() and cccd[:3] in legacy) or (len(cccd) == 9)
+            cmnd = row[mi] if mi is not None else ""
+            ok_layout = (len(cccd) == 12 and cccd.isdigit() and cccd[:3] in legacy) or (len(cccd) == 9) or (
+                cccd == "" and len(cmnd) == 9 and "legacy_cmnd" in types)
             if not ok_layout:
                 assert types & {"cccd_scientific", "cccd_invalid_layout"}, (rel, line_no, cccd)
-            key = (row[canon.index("cdcs_code")], cccd)
+            if mi is not None and cmnd and len(cccd) == 12 and cmnd == above and "duplicate_row" not in types:
+                assert "cmnd_filled_down" in types, (rel, line_no)
+            above = cmnd if len(cccd) == 12 else ""
+            key = (row[canon.index("cdcs_code")], cccd or cmnd)
             if key in seen:
                 assert "duplicate_row" in types, (rel, line_no)
             seen.add(key)

@@ -24,11 +24,24 @@ from (select *, {{ member_key_text('member_key') }} as member_key_text
       from {{ ref('int_member_roster_states') }}) as s
 left join {{ ref('int_member_month_states') }} as m on m.member_key = s.member_key
 left join (
-    -- the largest legacy CMND written for the person (int_identity_variants: every way they were written)
-    select k.member_key, max(v.cmnd) as cmnd
-    from {{ ref('int_identity_variants') }} as v
-    join {{ ref('int_member_keys') }} as k on k.identity_record = coalesce(v.cccd, 'cmnd:' || v.cmnd)
-    where v.cmnd is not null
+    -- the largest legacy CMND written for the person (int_identity_variants: every way they were written): the
+    -- CMND of their CMND records, or one written beside their CCCD when that is the only CCCD written beside it and
+    -- its rows name the CMND's own member (or the CMND has no row of its own); never a CMND that
+    -- dq_member_conflicts lists as 'cmnd_several_cccd' or 'cmnd_beside_other_name' for them
+    select k.member_key, max(x.cmnd) as cmnd
+    from (
+        select cmnd, 'cmnd:' || cmnd as identity_record
+        from {{ ref('int_identity_variants') }}
+        where cccd is null and cmnd is not null
+        union all
+        select cmnd, cccd
+        from (
+            select *, count(*) over (partition by cmnd) as n_cccd
+            from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
+        ) as p
+        where n_cccd = 1 and (names_cmnd_member or not cmnd_has_own_rows)
+    ) as x
+    join {{ ref('int_member_keys') }} as k on k.identity_record = x.identity_record
     group by k.member_key
 ) as c on c.member_key = s.member_key
 where s.r_last_period is not null

@@ -4,8 +4,11 @@
 -- Resolves every record to one person (identity_id = the CCCD of the person, or the CMND record itself):
 -- - a CCCD is its own person;
 -- - a CMND seen in the same roster row as a CCCD belongs to that CCCD ('cmnd_same_row'; a file's column of old
---   CMNDs, read by ingestion); seen beside several different CCCDs it belongs to none of them and is matched as
---   below (dq_member_conflicts lists those CCCD people as 'cmnd_several_cccd');
+--   CMNDs, read by ingestion) when that row names the CMND's own member (the name and gender of a row where the
+--   CMND stands alone: macro cmnd_row_pairs); seen beside several different CCCDs, or on a row naming someone else
+--   (the CMND of the row above dragged down by Excel's fill handle, say), it belongs to none of them by that row
+--   and is matched as below (dq_member_conflicts lists those CCCD people: 'cmnd_several_cccd',
+--   'cmnd_beside_other_name');
 -- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender match,
 --   judged once, at the first month both had been seen (with the details each had been written with by then):
 --   one match then: 'cmnd_linked'; several: 'cmnd_ambiguous'; none: 'cmnd_only' (until a CCCD person who
@@ -34,9 +37,10 @@ with rows_ as (
 ),
 
 cmnd_cooccurring as (
-    select cmnd, min(cccd) as cccd, count(distinct cccd) as n_cccd
-    from rows_
-    where cmnd is not null and cccd is not null
+    -- the CCCDs written beside each CMND, and those of them whose rows name the CMND's own member
+    select cmnd, min(cccd) filter (where names_cmnd_member) as cccd, count(*) as n_cccd,
+           count(*) filter (where names_cmnd_member) as n_named
+    from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
     group by cmnd
 ),
 
@@ -225,18 +229,20 @@ cmnd_records as (
         'cmnd:' || m.cmnd        as identity_record,
         'cmnd'                   as record_type,
         case
-            when co.n_cccd = 1 then co.cccd
+            when co.n_cccd = 1 and co.n_named = 1 then co.cccd
             when m.n_matches = 1 then m.matched_cccd
             else 'cmnd:' || m.cmnd
         end                      as identity_id,
         case
-            when co.n_cccd = 1 then 'cmnd_same_row'
+            when co.n_cccd = 1 and co.n_named = 1 then 'cmnd_same_row'
             when m.n_matches = 1 then 'cmnd_linked'
             when m.n_matches > 1 then 'cmnd_ambiguous'
             else 'cmnd_only'
         end                      as resolution,
-        case when co.n_cccd = 1 then cast(0 as bigint) else cast(m.n_later_matches as bigint) end as n_later_matches,
-        case when co.n_cccd = 1 then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end as n_bhxh_differs
+        case when co.n_cccd = 1 and co.n_named = 1 then cast(0 as bigint) else cast(m.n_later_matches as bigint) end
+                                 as n_later_matches,
+        case when co.n_cccd = 1 and co.n_named = 1 then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end
+                                 as n_bhxh_differs
     from cmnd_matches as m
     left join cmnd_cooccurring as co on co.cmnd = m.cmnd
     left join bhxh_kept_apart as b on b.cmnd = m.cmnd

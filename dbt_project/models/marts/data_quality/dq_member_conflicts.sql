@@ -18,7 +18,11 @@
 -- - 'cmnd_several_cccd': a legacy CMND written beside different CCCDs on roster rows (a file's CMND column): a
 --   typo on one roster, or one number given to two people. Each CCCD stays its own person and the CMND's own
 --   rows are linked by name as any CMND's (int_member_identities); one row per CCCD person, at the first month
---   and CĐCS that wrote the pair (variant_count = the CCCDs written beside that CMND).
+--   and CĐCS that wrote the pair (variant_count = the CCCDs written beside that CMND);
+-- - 'cmnd_beside_other_name': a legacy CMND written beside one CCCD only, on rows whose name and gender are not
+--   those of any row where the CMND stands alone (the CMND of the row above dragged down by Excel's fill handle,
+--   say): the CMND is not linked to that CCCD by the row (int_member_identities); one row per CCCD person, at the
+--   first month and CĐCS that wrote the pair (variant_count = 1).
 with two_units as (
     select
         'active_in_two_units'            as conflict_type,
@@ -145,14 +149,7 @@ cmnd_records as (
 
 cmnd_cccd_pairs as (
     -- a CMND and a CCCD written on one roster row, with the first month and CĐCS that wrote them together
-    select
-        cmnd,
-        cccd,
-        min(first_period)             as first_period,
-        arg_min(first_cdcs_code, struct_pack(p := first_period, c := first_cdcs_code)) as cdcs_code
-    from {{ ref('int_identity_variants') }}
-    where cmnd is not null and cccd is not null
-    group by cmnd, cccd
+    {{ cmnd_row_pairs(ref('int_identity_variants')) }}
 ),
 
 cmnd_several as (
@@ -170,12 +167,30 @@ cmnd_several as (
     group by k.member_key
 ),
 
+cmnd_other_name as (
+    -- the one CCCD a legacy CMND was written beside, on rows naming someone else than the CMND's own rows
+    select
+        'cmnd_beside_other_name'         as conflict_type,
+        k.member_key,
+        min(p.first_period)              as period,
+        arg_min(p.cdcs_code, struct_pack(p := p.first_period, c := p.cdcs_code)) as cdcs_code,
+        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
+        cast(1 as bigint)                as variant_count
+    from cmnd_cccd_pairs as p
+    join (select cmnd from cmnd_cccd_pairs group by cmnd having count(*) = 1) as n
+      on n.cmnd = p.cmnd
+    join {{ ref('int_member_keys') }} as k on k.identity_record = p.cccd
+    where p.cmnd_has_own_rows and not p.names_cmnd_member
+    group by k.member_key
+),
+
 conflicts as (
     select * replace ({{ member_key_text('member_key') }} as member_key) from (
         select * from two_units
         union all select * from two_people
         union all select * from cmnd_records
         union all select * from cmnd_several
+        union all select * from cmnd_other_name
     ) as u
 )
 

@@ -186,3 +186,21 @@ def test_bench_verify_step_reports_what_differs(tiny, tmp_path):
     lines = "\n".join(_verify_lines({"ok": True, "result": moved}))
     assert "comparisons differ" in lines and "marts.fct_membership_monthly: 1 rows only in the refresh" in lines
     assert lines.count("marts.fct_membership_monthly: 1 rows only in the refresh") == 2
+
+
+def test_refresh_blocks_measure_a_copy_and_leave_the_warehouse_alone(tiny, tmp_path):
+    """bench.refresh_blocks (what a diff-based refresh's parts cost) works on a copy: its diff of the last month
+    against the one before splits that month's current-roster rows into same and other rows (the same ones exist:
+    most people are written as the month before), and the warehouse file is left as it was, the copy removed."""
+    import hashlib
+
+    from bench.refresh_blocks import measure
+
+    root, db = tiny
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    res = {label: r for label, _, r in measure(db, "2025-08-01", "2025-07-01", tmp_path)}
+    n = res["the month's current-roster rows"][0][0]
+    same, other = res["diff against the month before in SQL (same rows, other rows)"][0]
+    assert same + other == n and same > other > 0
+    assert any(label.startswith("dim_member: update last_period") for label in res)
+    assert list(tmp_path.iterdir()) == [] and hashlib.sha256(db.read_bytes()).hexdigest() == digest

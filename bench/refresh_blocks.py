@@ -1,0 +1,91 @@
+"""What the parts of a diff-based monthly refresh would cost, measured on a copy of a published warehouse.
+
+    python -m bench.refresh_blocks VERSION.duckdb MONTH PREVIOUS_MONTH
+
+The refresh's per-person tables (int_member_roster_states, dim_member, member_pii, …) are rewritten whole every
+month although ~95 % of people are written exactly as the month before (bench/README.md). A redesign would find
+the people whose roster row changed and touch only them. This prints, on a copy of VERSION (the file itself is
+never opened for writing; the copy is removed at the end):
+
+- the month's current-roster rows (`int_roster_rows_monthly`, as the per-person models read them);
+- a diff of MONTH against PREVIOUS_MONTH in SQL (each identity record's row hashed): how many rows are the same,
+  and what finding them costs when the warehouse has to read both months' raw rows again;
+- rewriting a per-person table whole (what a refresh does now) against updating it in place: one date column for
+  95 % of people (a "last month seen" column), a text column for 5 %, and deleting and inserting 5 % of the rows.
+
+Heavy (copies an 8 GB file at national scale and runs for ~2 minutes): run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROW_COLUMNS = ("cdcs_code, full_name, birth_date, birth_date_precision, gender, ethnicity_code, bhxh_code, member_code, "
+               "join_date, insurance_salary, leave_date, leave_reason_code, cmnd")
+
+
+def measure(version: Path, month: str, previous: str, work_dir: Path | None = None) -> list[tuple[str, float, object]]:
+    """[(step, seconds, result)] on a copy of `version` in `work_dir` (a temporary directory by default)."""
+    out: list[tuple[str, float, object]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="refresh_blocks_", dir=work_dir))
+    copy = tmp / "copy.duckdb"
+    try:
+        t = time.perf_counter()
+        shutil.copyfile(version, copy)
+        out.append(("copy the file", time.perf_counter() - t, None))
+        con = duckdb.connect(str(copy))
+        con.execute("SET threads = 2; SET memory_limit = '6GB'; SET preserve_insertion_order = false")
+
+        def step(label: str, sql: str, params=(), fetch: bool = True) -> None:
+            t0 = time.perf_counter()
+            cur = con.execute(sql, list(params))
+            res = cur.fetchall() if fetch else None
+            out.append((label, time.perf_counter() - t0, res))
+
+        rows = ("SELECT identity_record, hash({cols}) AS h FROM intermediate.int_roster_rows_monthly "
+                "WHERE period = CAST(? AS DATE) AND NOT is_carried_forward")
+        step("the month's current-roster rows", "SELECT count(*) FROM intermediate.int_roster_rows_monthly "
+             "WHERE period = CAST(? AS DATE) AND NOT is_carried_forward", [month])
+        step("diff against the month before in SQL (same rows, other rows)",
+             f"WITH cur AS ({rows.format(cols=ROW_COLUMNS)}), prev AS ({rows.format(cols=ROW_COLUMNS)}) "
+             "SELECT count(*) FILTER (WHERE p.h = c.h), count(*) FILTER (WHERE p.h IS DISTINCT FROM c.h) "
+             "FROM cur AS c LEFT JOIN prev AS p USING (identity_record)", [month, previous])
+        for table, date_col, text_col in (("intermediate.int_member_roster_states", "r_last_period", "r_full_name"),
+                                          ("marts.dim_member", "last_period", "status")):
+            name = table.split(".")[1]
+            step(f"{name}: rewrite whole (CREATE TABLE AS + CHECKPOINT)",
+                 f"CREATE TABLE {table}_copy AS SELECT * FROM {table}; CHECKPOINT", fetch=False)
+            step(f"{name}: update {date_col} for 95 % of people + CHECKPOINT",
+                 f"UPDATE {table}_copy SET {date_col} = {date_col} + INTERVAL 1 MONTH "
+                 f"WHERE hash(member_key) % 20 <> 0; CHECKPOINT", fetch=False)
+            step(f"{name}: update {text_col} for 5 % of people + CHECKPOINT",
+                 f"UPDATE {table}_copy SET {text_col} = {text_col} || ' ' WHERE hash(member_key) % 20 = 0; CHECKPOINT",
+                 fetch=False)
+            step(f"{name}: delete 5 % of the rows and insert them again + CHECKPOINT",
+                 f"DELETE FROM {table}_copy WHERE hash(member_key) % 20 = 0; "
+                 f"INSERT INTO {table}_copy SELECT * FROM {table} WHERE hash(member_key) % 20 = 0; CHECKPOINT",
+                 fetch=False)
+        con.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("version", type=Path, help="a published warehouse file (versions/<version>.duckdb)")
+    ap.add_argument("month", help="the refreshed month, YYYY-MM-01")
+    ap.add_argument("previous", help="the month before, YYYY-MM-01")
+    ap.add_argument("--work-dir", type=Path, default=None, help="where the copy goes (default: the temp directory)")
+    a = ap.parse_args(argv)
+    for label, secs, res in measure(a.version, a.month, a.previous, a.work_dir):
+        print(f"{secs:8.2f} s  {label}" + (f"  {res}" if res else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()

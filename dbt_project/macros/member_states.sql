@@ -80,12 +80,15 @@
 
 
 {#- The CMND × CCCD pairs written on one roster row (a file's column of old CMNDs; `variants` =
-    int_identity_variants), with the first month and CĐCS that wrote them together and whether a row that paired
+    int_identity_variants), with the first month and CĐCS that wrote them together, how many CCCDs were written
+    beside the CMND (n_cccd) and whether a row that paired
     them names the CMND's own member: the name and gender of a row where the CMND stands alone (its CCCD cell
     empty). A pair whose rows name someone else (Excel's fill handle dragged a legacy member's CMND onto the next
     person's row, say) does not link the CMND to that CCCD. Read by int_member_identities ('cmnd_same_row') and
     dq_member_conflicts ('cmnd_several_cccd', 'cmnd_beside_other_name'). -#}
 {% macro cmnd_row_pairs(variants) %}
+    select *, count(*) over (partition by cmnd) as n_cccd  -- the CCCDs written beside the CMND
+    from (
     select
         p.cmnd,
         p.cccd,
@@ -102,4 +105,5 @@
       on o.cmnd = p.cmnd and o.name_key = p.name_key and o.gender = p.gender
     where p.cmnd is not null and p.cccd is not null
     group by p.cmnd, p.cccd
+    ) as pairs
 {%- endmacro %}

@@ -35,10 +35,7 @@ left join (
         where cccd is null and cmnd is not null
         union all
         select cmnd, cccd
-        from (
-            select *, count(*) over (partition by cmnd) as n_cccd
-            from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
-        ) as p
+        from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
         where n_cccd = 1 and (names_cmnd_member or not cmnd_has_own_rows)
     ) as x
     join {{ ref('int_member_keys') }} as k on k.identity_record = x.identity_record

@@ -38,7 +38,7 @@ with rows_ as (
 
 cmnd_cooccurring as (
     -- the CCCDs written beside each CMND, and those of them whose rows name the CMND's own member
-    select cmnd, min(cccd) filter (where names_cmnd_member) as cccd, count(*) as n_cccd,
+    select cmnd, min(cccd) filter (where names_cmnd_member) as cccd, max(n_cccd) as n_cccd,
            count(*) filter (where names_cmnd_member) as n_named
     from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
     group by cmnd

@@ -152,36 +152,23 @@ cmnd_cccd_pairs as (
     {{ cmnd_row_pairs(ref('int_identity_variants')) }}
 ),
 
-cmnd_several as (
+cmnd_pair_conflicts as (
+    -- the CCCD people a CMND was written beside when it was written beside several CCCDs, or beside one only on
+    -- rows naming someone else than the CMND's own rows
     select
-        'cmnd_several_cccd'              as conflict_type,
+        p.conflict_type,
         k.member_key,
         min(p.first_period)              as period,
         arg_min(p.cdcs_code, struct_pack(p := p.first_period, c := p.cdcs_code)) as cdcs_code,
         cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(max(n.n_cccd) as bigint)    as variant_count
-    from cmnd_cccd_pairs as p
-    join (select cmnd, count(*) as n_cccd from cmnd_cccd_pairs group by cmnd having count(*) > 1) as n
-      on n.cmnd = p.cmnd
+        cast(max(p.n_cccd) as bigint)    as variant_count
+    from (
+        select *, case when n_cccd > 1 then 'cmnd_several_cccd' else 'cmnd_beside_other_name' end as conflict_type
+        from cmnd_cccd_pairs
+        where n_cccd > 1 or (cmnd_has_own_rows and not names_cmnd_member)
+    ) as p
     join {{ ref('int_member_keys') }} as k on k.identity_record = p.cccd
-    group by k.member_key
-),
-
-cmnd_other_name as (
-    -- the one CCCD a legacy CMND was written beside, on rows naming someone else than the CMND's own rows
-    select
-        'cmnd_beside_other_name'         as conflict_type,
-        k.member_key,
-        min(p.first_period)              as period,
-        arg_min(p.cdcs_code, struct_pack(p := p.first_period, c := p.cdcs_code)) as cdcs_code,
-        cast(null as {{ dbt.type_string() }}) as other_cdcs_code,
-        cast(1 as bigint)                as variant_count
-    from cmnd_cccd_pairs as p
-    join (select cmnd from cmnd_cccd_pairs group by cmnd having count(*) = 1) as n
-      on n.cmnd = p.cmnd
-    join {{ ref('int_member_keys') }} as k on k.identity_record = p.cccd
-    where p.cmnd_has_own_rows and not p.names_cmnd_member
-    group by k.member_key
+    group by p.conflict_type, k.member_key
 ),
 
 conflicts as (
@@ -189,8 +176,7 @@ conflicts as (
         select * from two_units
         union all select * from two_people
         union all select * from cmnd_records
-        union all select * from cmnd_several
-        union all select * from cmnd_other_name
+        union all select * from cmnd_pair_conflicts
     ) as u
 )
 

@@ -9,7 +9,8 @@ never opened for writing; the copy is removed at the end):
 
 - the month's current-roster rows (`int_roster_rows_monthly`, as the per-person models read them);
 - a diff of MONTH against PREVIOUS_MONTH in SQL (each identity record's row hashed): how many rows are the same,
-  and what finding them costs when the warehouse has to read both months' raw rows again;
+  and what finding them costs, through `int_roster_rows_monthly` (as the per-person models read the rows) and on
+  the raw rows directly (each branch's current roster version, keyed by branch and identity record);
 - rewriting a per-person table whole (what a refresh does now) against updating it in place: one date column for
   95 % of people (a "last month seen" column), a text column for 5 %, and deleting and inserting 5 % of the rows.
 
@@ -18,6 +19,7 @@ Heavy (copies an 8 GB file at national scale and runs for ~2 minutes): run it on
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import tempfile
 import time
@@ -55,6 +57,23 @@ def measure(version: Path, month: str, previous: str, work_dir: Path | None = No
              f"WITH cur AS ({rows.format(cols=ROW_COLUMNS)}), prev AS ({rows.format(cols=ROW_COLUMNS)}) "
              "SELECT count(*) FILTER (WHERE p.h = c.h), count(*) FILTER (WHERE p.h IS DISTINCT FROM c.h) "
              "FROM cur AS c LEFT JOIN prev AS p USING (identity_record)", [month, previous])
+        # the same diff on the raw zone directly (the month's directory of roster Parquet files, the path the staging
+        # view reads), each branch's current roster version of each month only (int_roster_branch_months, a small
+        # table). Through the staging view the same query ran out of memory at national scale (6 GB)
+        view_sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'stg_raw__roster_rows'").fetchone()[0]
+        glob = re.search(r"read_parquet\('([^']+)'", view_sql).group(1)
+
+        def raw(m: str) -> str:
+            path = glob.replace("file_month=*", f"file_month={m[:7]}").replace("'", "''")
+            return ("SELECT r.branch_code, coalesce(nullif(trim(r.cccd), ''), 'cmnd:' || nullif(trim(r.cmnd), '')) "
+                    f"AS identity_record, hash({ROW_COLUMNS}) AS h FROM read_parquet('{path}') AS r "
+                    "SEMI JOIN (SELECT source_file_id AS file_id FROM intermediate.int_roster_branch_months "
+                    f"WHERE period = CAST('{m}' AS DATE) AND NOT is_carried_forward) AS f ON f.file_id = r.file_id")
+
+        step("diff against the month before on the raw rows (same rows, other rows)",
+             f"WITH cur AS ({raw(month)}), prev AS ({raw(previous)}) "
+             "SELECT count(*) FILTER (WHERE p.h = c.h), count(*) FILTER (WHERE p.h IS DISTINCT FROM c.h) "
+             "FROM cur AS c LEFT JOIN prev AS p USING (branch_code, identity_record)")
         for table, date_col, text_col in (("intermediate.int_member_roster_states", "r_last_period", "r_full_name"),
                                           ("marts.dim_member", "last_period", "status")):
             name = table.split(".")[1]

@@ -202,5 +202,8 @@ def test_refresh_blocks_measure_a_copy_and_leave_the_warehouse_alone(tiny, tmp_p
     n = res["the month's current-roster rows"][0][0]
     same, other = res["diff against the month before in SQL (same rows, other rows)"][0]
     assert same + other == n and same > other > 0
+    # on the raw rows, each branch's current version: the same month's rows (a person is keyed by branch too)
+    raw_same, raw_other = res["diff against the month before on the raw rows (same rows, other rows)"][0]
+    assert raw_same + raw_other == n and raw_same > raw_other > 0
     assert any(label.startswith("dim_member: update last_period") for label in res)
     assert list(tmp_path.iterdir()) == [] and hashlib.sha256(db.read_bytes()).hexdigest() == digest

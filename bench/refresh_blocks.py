@@ -61,10 +61,10 @@ def measure(version: Path, month: str, previous: str, work_dir: Path | None = No
         # view reads), each branch's current roster version of each month only (int_roster_branch_months, a small
         # table). Through the staging view the same query ran out of memory at national scale (6 GB)
         view_sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'stg_raw__roster_rows'").fetchone()[0]
-        glob = re.search(r"read_parquet\('([^']+)'", view_sql).group(1)
+        roster_dir = re.search(r"'([^']*)/file_month=", view_sql).group(1)
 
         def raw(m: str) -> str:
-            path = glob.replace("file_month=*", f"file_month={m[:7]}").replace("'", "''")
+            path = f"{roster_dir}/file_month={m[:7]}/*.parquet".replace("'", "''")
             return ("SELECT r.branch_code, coalesce(nullif(trim(r.cccd), ''), 'cmnd:' || nullif(trim(r.cmnd), '')) "
                     f"AS identity_record, hash({ROW_COLUMNS}) AS h FROM read_parquet('{path}') AS r "
                     "SEMI JOIN (SELECT source_file_id AS file_id FROM intermediate.int_roster_branch_months "

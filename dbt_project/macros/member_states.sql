@@ -81,29 +81,37 @@
 
 {#- The CMND × CCCD pairs written on one roster row (a file's column of old CMNDs; `variants` =
     int_identity_variants), with the first month and CĐCS that wrote them together, how many CCCDs were written
-    beside the CMND (n_cccd) and whether a row that paired
-    them names the CMND's own member: the name and gender of a row where the CMND stands alone (its CCCD cell
-    empty). A pair whose rows name someone else (Excel's fill handle dragged a legacy member's CMND onto the next
-    person's row, say) does not link the CMND to that CCCD. Read by int_member_identities ('cmnd_same_row') and
-    dq_member_conflicts ('cmnd_several_cccd', 'cmnd_beside_other_name'). -#}
+    beside the CMND (n_cccd), whether a row that paired them names the CMND's own member (the name and gender of a
+    row where the CMND stands alone, its CCCD cell empty), whether the CMND has such rows at all, and the rule
+    itself, written here only: links_by_row = the CMND belongs to that CCCD person by the row (the only CCCD
+    written beside it, on rows naming its member, or it has no row of its own to compare). A pair that does not
+    link is a conflict for a data steward: beside several CCCDs, or on rows naming someone else (Excel's fill
+    handle dragged a legacy member's CMND onto the next person's row, say). Read by int_member_identities
+    ('cmnd_same_row'), dq_member_conflicts ('cmnd_several_cccd', 'cmnd_beside_other_name') and member_pii.cmnd. -#}
 {% macro cmnd_row_pairs(variants) %}
-    select *, count(*) over (partition by cmnd) as n_cccd  -- the CCCDs written beside the CMND
-    from (
     select
-        p.cmnd,
-        p.cccd,
-        min(p.first_period)                                                                   as first_period,
-        arg_min(p.first_cdcs_code, struct_pack(p := p.first_period, c := p.first_cdcs_code)) as cdcs_code,
-        {{ any_row('o.cmnd is not null') }}                                                   as names_cmnd_member,
-        p.cmnd in (select cmnd from {{ variants }} where cccd is null and cmnd is not null)   as cmnd_has_own_rows
-    from {{ variants }} as p
-    left join (
-        select distinct cmnd, name_key, gender
-        from {{ variants }}
-        where cccd is null and cmnd is not null
-    ) as o
-      on o.cmnd = p.cmnd and o.name_key = p.name_key and o.gender = p.gender
-    where p.cmnd is not null and p.cccd is not null
-    group by p.cmnd, p.cccd
-    ) as pairs
+        *,
+        n_cccd = 1 and (names_cmnd_member or not cmnd_has_own_rows) as links_by_row
+    from (
+        select *, count(*) over (partition by cmnd) as n_cccd
+        from (
+            select
+                p.cmnd,
+                p.cccd,
+                min(p.first_period)                                                                   as first_period,
+                arg_min(p.first_cdcs_code, struct_pack(p := p.first_period, c := p.first_cdcs_code)) as cdcs_code,
+                {{ any_row('coalesce(o.name_key = p.name_key and o.gender = p.gender, false)') }} as names_cmnd_member,
+                {{ any_row('o.cmnd is not null') }}                                                   as cmnd_has_own_rows
+            from {{ variants }} as p
+            -- the ways the CMND was written on rows of its own (few per CMND)
+            left join (
+                select distinct cmnd, name_key, gender
+                from {{ variants }}
+                where cccd is null and cmnd is not null
+            ) as o
+              on o.cmnd = p.cmnd
+            where p.cmnd is not null and p.cccd is not null
+            group by p.cmnd, p.cccd
+        ) as pairs
+    ) as counted
 {%- endmacro %}

@@ -25,9 +25,8 @@ from (select *, {{ member_key_text('member_key') }} as member_key_text
 left join {{ ref('int_member_month_states') }} as m on m.member_key = s.member_key
 left join (
     -- the largest legacy CMND written for the person (int_identity_variants: every way they were written): the
-    -- CMND of their CMND records, or one written beside their CCCD when that is the only CCCD written beside it and
-    -- its rows name the CMND's own member (or the CMND has no row of its own); never a CMND that
-    -- dq_member_conflicts lists as 'cmnd_several_cccd' or 'cmnd_beside_other_name' for them
+    -- CMND of their CMND records, or one written beside their CCCD when the row links them (macro cmnd_row_pairs);
+    -- never a CMND that dq_member_conflicts lists as 'cmnd_several_cccd' or 'cmnd_beside_other_name' for them
     select k.member_key, max(x.cmnd) as cmnd
     from (
         select cmnd, 'cmnd:' || cmnd as identity_record
@@ -36,7 +35,7 @@ left join (
         union all
         select cmnd, cccd
         from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
-        where n_cccd = 1 and (names_cmnd_member or not cmnd_has_own_rows)
+        where links_by_row
     ) as x
     join {{ ref('int_member_keys') }} as k on k.identity_record = x.identity_record
     group by k.member_key

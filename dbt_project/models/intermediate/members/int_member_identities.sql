@@ -37,11 +37,10 @@ with rows_ as (
 ),
 
 cmnd_cooccurring as (
-    -- the CCCDs written beside each CMND, and those of them whose rows name the CMND's own member
-    select cmnd, min(cccd) filter (where names_cmnd_member) as cccd, max(n_cccd) as n_cccd,
-           count(*) filter (where names_cmnd_member) as n_named
+    -- the CCCD a CMND belongs to by a roster row that paired them (macro cmnd_row_pairs: links_by_row)
+    select cmnd, cccd
     from ({{ cmnd_row_pairs(ref('int_identity_variants')) }}) as p
-    group by cmnd
+    where links_by_row
 ),
 
 cmnd_only as (
@@ -229,20 +228,18 @@ cmnd_records as (
         'cmnd:' || m.cmnd        as identity_record,
         'cmnd'                   as record_type,
         case
-            when co.n_cccd = 1 and co.n_named = 1 then co.cccd
+            when co.cccd is not null then co.cccd
             when m.n_matches = 1 then m.matched_cccd
             else 'cmnd:' || m.cmnd
         end                      as identity_id,
         case
-            when co.n_cccd = 1 and co.n_named = 1 then 'cmnd_same_row'
+            when co.cccd is not null then 'cmnd_same_row'
             when m.n_matches = 1 then 'cmnd_linked'
             when m.n_matches > 1 then 'cmnd_ambiguous'
             else 'cmnd_only'
         end                      as resolution,
-        case when co.n_cccd = 1 and co.n_named = 1 then cast(0 as bigint) else cast(m.n_later_matches as bigint) end
-                                 as n_later_matches,
-        case when co.n_cccd = 1 and co.n_named = 1 then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end
-                                 as n_bhxh_differs
+        case when co.cccd is not null then cast(0 as bigint) else cast(m.n_later_matches as bigint) end as n_later_matches,
+        case when co.cccd is not null then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end as n_bhxh_differs
     from cmnd_matches as m
     left join cmnd_cooccurring as co on co.cmnd = m.cmnd
     left join bhxh_kept_apart as b on b.cmnd = m.cmnd

@@ -153,8 +153,8 @@ cmnd_cccd_pairs as (
 ),
 
 cmnd_pair_conflicts as (
-    -- the CCCD people a CMND was written beside when it was written beside several CCCDs, or beside one only on
-    -- rows naming someone else than the CMND's own rows
+    -- the CCCD people a CMND was written beside on rows that do not link them (macro cmnd_row_pairs): it was
+    -- written beside several CCCDs, or beside one only on rows naming someone else than the CMND's own rows
     select
         p.conflict_type,
         k.member_key,
@@ -165,7 +165,7 @@ cmnd_pair_conflicts as (
     from (
         select *, case when n_cccd > 1 then 'cmnd_several_cccd' else 'cmnd_beside_other_name' end as conflict_type
         from cmnd_cccd_pairs
-        where n_cccd > 1 or (cmnd_has_own_rows and not names_cmnd_member)
+        where not links_by_row
     ) as p
     join {{ ref('int_member_keys') }} as k on k.identity_record = p.cccd
     group by p.conflict_type, k.member_key

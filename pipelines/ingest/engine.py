@@ -897,7 +897,8 @@ def _finish(rep: IngestReport, layout, typed: pl.DataFrame, fail_counts, declare
     rep.timings["cross_row_s"] = round(time.perf_counter() - t1, 4)
     t = time.perf_counter()
     rule_meta = [(e["meta"]["rule"], e["meta"]["column"], e["meta"]["message_vi"], e["meta"]["message_en"],
-                  e["meta"].get("message_vi_cmnd_column"), e["meta"].get("message_en_cmnd_column")) for e in suite]
+                  e["meta"].get("message_vi_cmnd_column"), e["meta"].get("message_en_cmnd_column"),
+                  e["meta"].get("message_vi_cmnd_only"), e["meta"].get("message_en_cmnd_only")) for e in suite]
     rep.counts_by_rule = {}
     if refused.height:
         rc = refused.group_by("rule_idx").len().sort("rule_idx")
@@ -927,25 +928,37 @@ def _finish(rep: IngestReport, layout, typed: pl.DataFrame, fail_counts, declare
                       f"{rep.rows_accepted} dòng hợp lệ, {rep.rows_refused} dòng bị từ chối.")
 
 
-def _quarantine_rows(rep, refused: pl.DataFrame, rule_meta) -> pl.DataFrame:
+def _quarantine_rows(rep, refused: pl.DataFrame, rule_meta, identity_is_cmnd: bool = False) -> pl.DataFrame:
     """The quarantine rows of one file version (quarantine.SCHEMA): each refused row under its first broken rule,
     with the offending value of that rule's column. A CCCD rule broken by the number of the file's CMND column (the
     row's CCCD cell empty: normalize._identity_columns reads that number instead) is reported on the CMND column,
     with its value and the rule's message for that case (meta.message_*_cmnd_column of the suite), so the branch is
-    not told its empty CCCD cell is malformed."""
+    not told its empty CCCD cell is malformed. In a file whose identity column is a lone "Số CMND" column
+    (`identity_is_cmnd`: layout.Layout) every identity-column rule is reported on the CMND column, with the
+    messages for that case where the rule has them (meta.message_*_cmnd_only): the file has no CCCD column."""
     if not refused.height:
         return pl.DataFrame(schema=quarantine_store.SCHEMA)
-    rules = pl.DataFrame({"rule_idx": list(range(len(rule_meta))), "rule": [m[0] for m in rule_meta],
-                          "column": [m[1] for m in rule_meta], "message_vi": [m[2] for m in rule_meta],
-                          "message_en": [m[3] for m in rule_meta],
-                          "__vi_cmnd": [m[4] if len(m) > 4 else None for m in rule_meta],
-                          "__en_cmnd": [m[5] if len(m) > 5 else None for m in rule_meta]},
-                         schema_overrides={"rule_idx": pl.Int32, "__vi_cmnd": pl.String, "__en_cmnd": pl.String})
+
+    def meta(i: int) -> list:
+        return [m[i] if len(m) > i else None for m in rule_meta]
+
+    rules = pl.DataFrame({"rule_idx": list(range(len(rule_meta))), "rule": meta(0), "column": meta(1),
+                          "message_vi": meta(2), "message_en": meta(3), "__vi_cmnd": meta(4), "__en_cmnd": meta(5),
+                          "__vi_only": meta(6), "__en_only": meta(7)},
+                         schema_overrides={"rule_idx": pl.Int32, **{c: pl.String for c in (
+                             "__vi_cmnd", "__en_cmnd", "__vi_only", "__en_only")}})
     q = refused.select("source_row", "rule_idx", "v_missing_column", *[c for c in refused.columns if c.startswith("r_")])
     q = q.join(rules, on="rule_idx", how="left")
     q = q.with_columns(pl.when(pl.col("column") == "$v_missing_column").then(pl.col("v_missing_column"))
                        .otherwise(pl.col("column")).alias("column"))
-    if "r_cmnd" in q.columns and "r_cccd" in q.columns:
+    if identity_is_cmnd and "r_cccd" in q.columns:
+        on_id = pl.col("column") == "cccd"
+        own = on_id & pl.col("__vi_only").is_not_null()
+        q = q.with_columns(pl.when(on_id).then(pl.lit("cmnd")).otherwise(pl.col("column")).alias("column"),
+                           pl.when(own).then(pl.col("__vi_only")).otherwise(pl.col("message_vi")).alias("message_vi"),
+                           pl.when(own).then(pl.col("__en_only")).otherwise(pl.col("message_en")).alias("message_en"),
+                           pl.col("r_cccd").alias("r_cmnd"))  # what the branch wrote in its CMND column
+    elif "r_cmnd" in q.columns and "r_cccd" in q.columns:
         from_cmnd = (pl.col("column") == "cccd") & pl.col("__vi_cmnd").is_not_null() & pl.col("r_cccd").is_null() \
             & pl.col("r_cmnd").is_not_null()
         q = q.with_columns(pl.when(from_cmnd).then(pl.lit("cmnd")).otherwise(pl.col("column")).alias("column"),
@@ -979,7 +992,7 @@ def _write_rows(rep, layout, typed, accepted, refused, rule_meta, period, receiv
     t = time.perf_counter()
     # quarantine: one row per refused row, under its first broken rule. A version with no refused row writes
     # no file (nothing to keep; ~8,000 empty files a national month were 10 % of ingestion's write time)
-    qdf = _quarantine_rows(rep, refused, rule_meta)
+    qdf = _quarantine_rows(rep, refused, rule_meta, identity_is_cmnd=layout.identity_is_cmnd)
     if qdf.height:
         qpath = config.quarantine_dir() / f"{rep.file_id}.parquet"
         _atomic_parquet(qdf, qpath, stage)

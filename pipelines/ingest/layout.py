@@ -43,10 +43,12 @@ class Layout:
     data: pl.DataFrame | None = None            # data rows (c*, __row), footer/blank/numbering removed
     title_text: str = ""                        # text above the header (for the period check)
     header_tcvn3: bool = False                  # the header row was written in TCVN3 (the file is TCVN3)
+    identity_is_cmnd: bool = False              # the identity column ("cccd") is a lone "Số CMND" column
 
 
 def _cols_for(kind: str, top: list[str], bottom: list[str] | None):
-    """Map header cells of one kind. Returns (columns, gender_marks, birth_by_gender, headers)."""
+    """Map header cells of one kind. Returns (columns, gender_marks, birth_by_gender, headers, identity_is_cmnd):
+    the last is true when a "Số CMND" column with no CCCD column beside it became the identity column."""
     cols: dict[str, int] = {}
     marks: dict[str, int] = {}
     birth: dict[str, int] = {}
@@ -77,10 +79,11 @@ def _cols_for(kind: str, top: list[str], bottom: list[str] | None):
             target = match_header(kind, t)
         if target and target not in cols:
             cols[target] = j
-    if "cmnd" in cols and "cccd" not in cols:
+    lone_cmnd = "cmnd" in cols and "cccd" not in cols
+    if lone_cmnd:
         # a "Số CMND" column and no CCCD column: the file's identity column (CCCDs written there are read as such)
         cols["cccd"] = cols.pop("cmnd")
-    return cols, marks, birth, shown
+    return cols, marks, birth, shown, lone_cmnd
 
 
 def _found(cols, marks, birth) -> set[str]:
@@ -125,7 +128,7 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
             cand.append(_cols_for(kind, top, None) + (False,))
             if two:
                 cand.append(_cols_for(kind, top, bottom) + (True,))
-            for cols, marks, birth, shown, is_two in cand:
+            for cols, marks, birth, shown, _, is_two in cand:
                 found = _found(cols, marks, birth)
                 score = len(found)
                 if best is None or score > best.score or (
@@ -146,7 +149,7 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
     bottom = head[i + 1] if len(best.header_rows) == 2 else None
     found_by_kind = {}
     for kind in KINDS:
-        cols, marks, birth, _ = _cols_for(kind, top, bottom)
+        cols, marks, birth, _, _ = _cols_for(kind, top, bottom)
         found_by_kind[kind] = _found(cols, marks, birth)
     best.found_by_kind = found_by_kind
     recognised = kind_of_columns(found_by_kind)
@@ -155,7 +158,7 @@ def detect_layout(grid: Grid, declared_kind: str | None = None) -> Layout | None
         recognised = declared_kind
     best.kind = recognised
     if recognised:
-        cols, marks, birth, shown = _cols_for(recognised, top, bottom)
+        cols, marks, birth, shown, best.identity_is_cmnd = _cols_for(recognised, top, bottom)
         best.columns, best.headers = cols, shown
         best.gender_marks = marks if len(marks) == 2 else {}
         best.birth_by_gender = birth if len(birth) == 2 else {}

@@ -325,12 +325,21 @@ def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
         assert [("cmnd_legacy" in f) for f in raw["flags"]] == [False, False, True, False]
         assert [("cmnd_ignored" in f) for f in raw["flags"]] == [False, True, False, False]
         assert rep.flags.get("cmnd_ignored") == 1
-    # a lone "Số CMND" column is the file's identity column, whatever it holds
-    rows = [member(0, **{"Số CMND": "023456789"}), member(1)]
-    rows[1]["Số CMND"] = rows[1].pop("Số CMND/CCCD")
+    # a lone "Số CMND" column is the file's identity column, whatever it holds; what it refuses is reported on that
+    # column, with messages that speak of it (the file has no CCCD column to be "left empty")
+    rows = [member(0, **{"Số CMND": "023456789"}), member(1), member(2, **{"Số CMND": "12AB"}), member(3)]
+    for r in rows[1:]:
+        r.setdefault("Số CMND", r.pop("Số CMND/CCCD"))
+    rows[3]["Số CMND"] = None
     rep = ingest(write_xlsx(tmp_path / "lone.xlsx", rows, header=[h if h != "Số CMND/CCCD" else "Số CMND" for h in HDR]))
     raw = pl.read_parquet(rep.raw_path).sort("source_row")
     assert rep.rows_accepted == 2 and raw.select("cccd", "cmnd").rows() == [(None, "023456789"), (rows[1]["Số CMND"], None)]
+    q = {r["source_row"] - 7: (r["rule"], r["column"], r["value"], r["message_vi"])
+         for r in quarantine(rep).iter_rows(named=True)}
+    assert q == {2: ("cccd_layout", "cmnd", "12AB",
+                     "Số ở cột CMND không phải số CMND cũ 9 chữ số, cũng không phải số CCCD đúng cấu trúc (12 chữ số, "
+                     "3 số đầu là mã tỉnh nơi đăng ký khai sinh)"),
+                 3: ("required_missing", "cmnd", None, "Thiếu thông tin bắt buộc")}
 
 
 # ------------------------------------------------------------------------------------------------ file level

@@ -12,7 +12,9 @@ never opened for writing; the copy is removed at the end):
   and what finding them costs, through `int_roster_rows_monthly` (as the per-person models read the rows) and on
   the raw rows directly (each branch's current roster version, keyed by branch and identity record);
 - rewriting a per-person table whole (what a refresh does now) against updating it in place: one date column for
-  95 % of people (a "last month seen" column), a text column for 5 %, and deleting and inserting 5 % of the rows.
+  95 % of people (a "last month seen" column), a text column for 5 %, and deleting and inserting 5 % of the rows;
+- rewriting a per-person table whole with its text compressed (DuckDB's DICT_FSST, the default) and uncompressed:
+  time and size.
 
 Heavy (copies an 8 GB file at national scale and runs for ~2 minutes): run it on a quiet machine.
 """
@@ -89,6 +91,20 @@ def measure(version: Path, month: str, previous: str, work_dir: Path | None = No
                  f"DELETE FROM {table}_copy WHERE hash(member_key) % 20 = 0; "
                  f"INSERT INTO {table}_copy SELECT * FROM {table} WHERE hash(member_key) % 20 = 0; CHECKPOINT",
                  fetch=False)
+        # what the rewrites cost in string compression: DuckDB's DICT_FSST (its default for text) against none, the
+        # time of a rewrite and the table's size (its distinct storage blocks, in MB)
+        block_mb = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0] / 2**20
+        for table in ("intermediate.int_member_roster_states", "restricted.member_pii", "marts.dim_member"):
+            name = table.split(".")[1]
+            for label, disabled in (("text compressed (DICT_FSST)", ""), ("text uncompressed", "dict_fsst")):
+                con.execute(f"SET disabled_compression_methods = '{disabled}'")
+                t0 = time.perf_counter()
+                con.execute(f"CREATE TABLE {table}_c AS SELECT * FROM {table}; CHECKPOINT")
+                secs = time.perf_counter() - t0
+                blocks = con.execute(f"SELECT count(DISTINCT block_id) FROM pragma_storage_info('{table}_c')").fetchone()[0]
+                out.append((f"{name}: rewrite whole, {label} (MB)", secs, [(round(blocks * block_mb, 1),)]))
+                con.execute(f"DROP TABLE {table}_c; CHECKPOINT")
+            con.execute("RESET disabled_compression_methods")
         con.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

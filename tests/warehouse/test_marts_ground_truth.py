@@ -206,4 +206,7 @@ def test_refresh_blocks_measure_a_copy_and_leave_the_warehouse_alone(tiny, tmp_p
     raw_same, raw_other = res["diff against the month before on the raw rows (same rows, other rows)"][0]
     assert raw_same + raw_other == n and raw_same > raw_other > 0
     assert any(label.startswith("dim_member: update last_period") for label in res)
+    for name in ("int_member_roster_states", "member_pii", "dim_member"):
+        sizes = [res[f"{name}: rewrite whole, text {how} (MB)"][0][0] for how in ("compressed (DICT_FSST)", "uncompressed")]
+        assert all(mb > 0 for mb in sizes), (name, sizes)
     assert list(tmp_path.iterdir()) == [] and hashlib.sha256(db.read_bytes()).hexdigest() == digest

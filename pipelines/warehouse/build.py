@@ -133,17 +133,8 @@ LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_p
                   ("restricted", "member_search", "name_rank"))
 
 
-# The indexed tables an incremental build keeps in place (dbt macro kept_in_place: written where they changed, never
-# renamed): their indexes stay in the copy the build starts from and are maintained by its DELETE and INSERT, instead
-# of being made again on the finished file (~6 s each at national scale). tests/warehouse/test_build_plan.py checks
-# this list against the models configured so.
-KEPT_IN_PLACE = frozenset({("restricted", "member_pii"), ("marts", "dim_member")})
-
-
-def set_lookup_indexes(db_path: str | os.PathLike, present: bool,
-                       keep: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
-    """Create (present=True) or drop the `LOOKUP_INDEXES` of the tables that exist in `db_path` (dropping: not on
-    the (schema, table) pairs in `keep`)."""
+def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
+    """Create (present=True) or drop the `LOOKUP_INDEXES` of the tables that exist in `db_path`."""
     import duckdb
 
     done: list[str] = []
@@ -162,7 +153,7 @@ def set_lookup_indexes(db_path: str | os.PathLike, present: bool,
                 done.append(name)
                 if col in serving.LOSSY_LOOKUPS:
                     serving.write_hash_probe(con)
-            elif not present and (schema, table) not in keep:
+            elif not present:
                 con.execute(f'DROP INDEX IF EXISTS "{schema}".{name}')
                 done.append(name)
         con.execute("CHECKPOINT")
@@ -348,7 +339,7 @@ def describe_build(full_refresh: bool, periods: list[str] | None, reason_code: s
 
 def _copy_base(base_file: Path, dst: Path) -> None:
     shutil.copyfile(base_file, dst)  # a published file is immutable and has no WAL: a plain copy is consistent
-    set_lookup_indexes(dst, present=False, keep=KEPT_IN_PLACE)
+    set_lookup_indexes(dst, present=False)
 
 
 def _copy_analyst_base(base: serving.Version, dst: Path) -> bool:

@@ -114,18 +114,6 @@ def test_marts_filtered_by_scope_carry_scope_columns():
         assert {"top_unit_code", "upper_unit_code", "province_new_code"} <= cols, name
 
 
-def test_tables_kept_in_place_keep_their_lookup_indexes():
-    """The models written in place (macro kept_in_place: never renamed by an incremental build) are the tables whose
-    lookup indexes the build's copy keeps (build.KEPT_IN_PLACE); an indexed table rebuilt by renaming must lose its
-    index first, one kept in place must not (its index would be made again on every build)."""
-    from pipelines.warehouse.build import KEPT_IN_PLACE, LOOKUP_INDEXES
-
-    configured = {(p.relative_to(MODELS).parts[0], p.stem) for p in MODELS.rglob("*.sql")
-                  if "kept_in_place(" in p.read_text(encoding="utf-8")}
-    indexed = {(schema, table) for schema, table, _ in LOOKUP_INDEXES}
-    assert configured == set(KEPT_IN_PLACE) and KEPT_IN_PLACE <= indexed
-
-
 def test_offline_profile_and_no_install():
     profile = (PROJECT / "profiles" / "profiles.yml").read_text(encoding="utf-8")
     assert not re.search(r"^\s*extensions\s*:", profile, re.M)

@@ -1,4 +1,3 @@
-{{ config(**kept_in_place('member_key', ['last_roster_period'])) }}
 -- grain: one person (member_key). RESTRICTED: identifying data, read only through pipelines.access.
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest

@@ -1,4 +1,3 @@
-{{ config(**kept_in_place('member_key', ['last_period'])) }}
 -- grain: one person (member_key). De-identified: gender, birth year, age band and the current unit only;
 -- no CCCD, name, birth date, salary or ethnicity at row level (those are in restricted.member_pii).
 -- "Current" = the person's latest month at month end in the data (carried-forward months included); people

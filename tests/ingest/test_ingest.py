@@ -289,6 +289,29 @@ def test_cccd_restore_vs_refuse_and_dates(root, tmp_path):
     assert rep.counts_by_rule == {v: list(q.values()).count(v) for v in set(q.values())}
 
 
+def test_every_rule_that_names_the_cccd_has_the_cmnd_column_messages():
+    """A CCCD rule reported on a CMND column (_quarantine_rows) must not tell the branch about a CCCD cell: every
+    suite rule on the `cccd` column whose message speaks of a CCCD has both CMND-column variants, in Vietnamese
+    and English, themselves NFC (a rule added later without them would fall back to the CCCD wording)."""
+    import unicodedata
+
+    from pipelines.config import KINDS
+    from pipelines.ingest.rules import load_suite
+    checked = 0
+    for kind in KINDS:
+        for e in load_suite(kind)["expectations"]:
+            m = e["meta"]
+            if m.get("column") != "cccd" or "CCCD" not in m["message_vi"]:
+                continue
+            for key in ("message_vi_cmnd_column", "message_en_cmnd_column", "message_vi_cmnd_only",
+                        "message_en_cmnd_only"):
+                text = m.get(key)
+                assert text and unicodedata.is_normalized("NFC", text), (kind, m["rule"], key)
+            assert "CMND" in m["message_vi_cmnd_only"] and "trống" not in m["message_vi_cmnd_only"], (kind, m["rule"])
+            checked += 1
+    assert checked >= 7  # cccd_lossy and cccd_layout in three suites, cccd_birth_mismatch in the roster's
+
+
 def test_legacy_cmnd_column_beside_the_cccd_column(root, tmp_path):
     """Rosters of the switch years list the old CMND in a column of its own, before or after the CCCD. Both
     numbers are kept: a row with both is a CCCD person whose old CMND is known (the warehouse links the CMND's

@@ -245,10 +245,12 @@ CORRECTION_RECEIVED = dt.datetime(2025, 9, 20, 8)
 CORRECTED_SALARY_P5 = 9_000_000
 
 
-def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = False) -> None:
+def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = False,
+                   late_rosters: list[tuple[str, dt.date, list[dict], dt.datetime]] = ()) -> None:
     """The whole raw zone (registry, ledger, rows, quarantine); `upto` keeps only files of periods <= upto
     (and received before the correction); `correction` adds a late corrected May roster of Q0101 (P5's
-    salary changes), received on 20/09/2025."""
+    salary changes), received on 20/09/2025; `late_rosters` adds other late roster versions
+    (branch, period, rows, received)."""
     import shutil
 
     for sub in ("raw", "quarantine", "registry"):
@@ -256,6 +258,8 @@ def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = F
     write_registry(root)
     z = RawZone(root)
     keep = (lambda per: upto is None or per <= upto)
+    for branch, per, rows, received in late_rosters:
+        z.file(branch, per, "roster", rows, received=received)
     if correction:
         rows = [dict(r, insurance_salary=CORRECTED_SALARY_P5) if r["member_code"] == "MCP5" else r
                 for r in rosters()[("Q0101", D(2025, 5, 1))]]
@@ -691,6 +695,49 @@ def test_restated_where_checks_the_restated_months_and_only_them(builds, tmp_pat
                 dbt(run, db, root, tmp_path / "t", periods="2025-07")
         else:
             dbt(run, db, root, tmp_path / "t", periods="2025-07")
+
+@pytest.mark.slow
+def test_episodes_kept_in_place_follow_entries_without_events_and_moved_boundaries(tmp_path, monkeypatch):
+    """int_membership_episodes is kept in place: an incremental run replaces the episodes of the people its
+    restated months can affect only (macros/episodes.sql). Two people only two of those rules find, built to June
+    and then refreshed with July: P15 is first seen in July in a CĐCS nobody was counted in in June (an entry
+    without an event: int_member_unit_months), and P2 was missing from Q0101's June roster, whose late corrected
+    version (with P2) arrives with July (no event in the restated months; the stored episode closed in May is a
+    boundary in the window). The refresh must equal a full build of the same files."""
+    import duckdb
+
+    mod = sys.modules[__name__]
+    base_rosters = mod.rosters
+    monkeypatch.setitem(PEOPLE, "P15", ("Phạm Văn Mới", D(1990, 2, 2), "M", "01", cccd(15), None, 7_000_000))
+
+    def rosters():
+        out = base_rosters()
+        for per in (D(2025, 7, 1), D(2025, 8, 1)):
+            out.setdefault(("C0201", per), []).append(member_row("P15", "CS0000004"))
+        out[("Q0101", D(2025, 6, 1))] = [r for r in out[("Q0101", D(2025, 6, 1))] if r["member_code"] != "MCP2"]
+        return out
+
+    monkeypatch.setattr(mod, "rosters", rosters)
+    late = [("Q0101", D(2025, 6, 1), base_rosters()[("Q0101", D(2025, 6, 1))], dt.datetime(2025, 8, 3, 9))]
+    root, inc_db, full_db = tmp_path / "data", tmp_path / "inc.duckdb", tmp_path / "full.duckdb"
+    run = ["build", "--resource-type", "seed", "--resource-type", "model"]
+    build_raw_zone(root, upto=D(2025, 6, 1))
+    dbt(run, inc_db, root, tmp_path / "t_inc")
+    build_raw_zone(root, upto=D(2025, 7, 1), late_rosters=late)
+    dbt(run, inc_db, root, tmp_path / "t_inc", periods="2025-06,2025-07")
+    dbt(run, full_db, root, tmp_path / "t_full")
+    assert_same_tables(full_db, inc_db)
+    con = duckdb.connect(str(inc_db), read_only=True)
+    try:
+        got = {p: con.execute("SELECT start_event_type, valid_to, first_period, last_period, months, is_current "
+                              "FROM intermediate.int_membership_episodes "
+                              "WHERE replace(CAST(member_key AS VARCHAR), '-', '') = ?",
+                              [key_of(PEOPLE[p][4])]).fetchall() for p in ("P2", "P15")}
+    finally:
+        con.close()
+    assert got == {"P2": [("opening", None, D(2025, 4, 1), D(2025, 7, 1), 4, True)],
+                   "P15": [("opening", None, D(2025, 7, 1), D(2025, 7, 1), 1, True)]}
+
 
 def assert_same_tables(full: Path, inc: Path) -> None:
     import duckdb

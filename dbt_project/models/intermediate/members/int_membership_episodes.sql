@@ -1,32 +1,38 @@
-{{ config(materialized='table') }}  -- no model reads it, but its tests did, each recomputing every episode of all history
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_people',
+    on_schema_change='fail',
+    pre_hook=["{{ episodes_affected_keys() }}"],
+    post_hook=["{{ episodes_extend_open() }}"]
+) }}
 -- grain: one membership episode (SCD2): member_key × cdcs_code × valid_from — an unbroken run of months in
 -- which the person counts in one CĐCS, opened by a join or a transfer_in (or 'opening' when the person is
 -- already there when the data starts) and closed by a leave (with its reason) or a transfer_out, or still
--- open (valid_to null). Built from the monthly snapshots and the events.
+-- open (valid_to null). Built from the monthly snapshots and the events. No model reads it.
 --
--- Kept up to date month by month: a build that restates the months from W on (restate_start_sql) keeps the
--- stored episodes that ended before the month L = W - 1 (their months and closing events are before W, so they
--- did not change), recomputes the runs of months from L on, and gives a run that contains L the first month and
--- opening of the stored episode that contained L (those months are before W too). Pure re-keys rename the stored
--- episodes. A build from nothing, or one that restates every month, reads all history.
-{%- set start = restate_from() %}
-{#- the tables the window start reads (restate_start_sql), ref()'d whatever the run: dbt records a model's
-    dependencies when it parses the project, where restate_from() is empty #}
-{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
-{%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
-{%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
-      if this is not none else none %}
-{%- set combine = previous is not none and start is not none and not flags.FULL_REFRESH %}
-{%- set lookback_start = none %}
-{%- if combine and execute %}
-  {%- set lookback_start = run_query('select cast(' ~ dbt.dateadd('month', -1, window_start_sql) ~ ' as date)').columns[0].values()[0] %}
-{%- endif %}
+-- Kept in place month by month (macros/episodes.sql): a build that restates the months from W on
+-- (restate_start_sql) recomputes the episodes of the people the restated months can affect (an event from W on,
+-- an entry without one, a stored episode starting or closing in the window, a key change) and replaces only their
+-- rows; everyone else's episodes are unchanged but for an open episode's last month and length, updated in
+-- place. For an affected person: the stored episodes that ended before the month L = W - 1 are kept (their months
+-- and closing events are before W, so they did not change), the runs of months from L on are recomputed, and a
+-- run that contains L takes the first month and opening of the stored episode that contained L (those months are
+-- before W too). Pure re-keys rename the stored episodes. A build from nothing, or one that restates every month,
+-- computes every episode of all history.
+{%- set win = episodes_window() %}
+{#- the tables the window start reads (restate_start_sql) and the affected people's sources, ref()'d whatever the
+    run: dbt records a model's dependencies when it parses the project, where restate_from() is empty #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_member_unit_months')] %}
+{%- set combine = win is not none %}
+{%- set lookback_start = win.l if combine else none %}
+{%- set affected = 'select member_key from ' ~ episodes_affected_relation() %}
 
 with months as (
     select member_key, cdcs_code, period
     from {{ ref('int_member_months') }}
     {%- if combine %}
     where period >= cast('{{ lookback_start }}' as date)
+      and member_key in ({{ affected }})
     {%- endif %}
 ),
 
@@ -49,6 +55,11 @@ runs as (
 events as (
     select member_key, cdcs_code, period, event_type, event_date, leave_reason_code, other_cdcs_code
     from {{ ref('int_member_events') }}
+    {%- if combine %}
+    -- the events that open or close a run from L on
+    where period >= cast('{{ lookback_start }}' as date)
+      and member_key in ({{ affected }})
+    {%- endif %}
 ),
 
 last_period as (
@@ -58,7 +69,8 @@ last_period as (
 {%- if combine %}
 
 stored as (
-    {{ member_states_stored(previous, ref('int_member_key_changes')) }}
+    select * from ({{ member_states_stored(this, ref('int_member_key_changes')) }}) as s
+    where member_key in ({{ affected }})
 ),
 
 containing as (
@@ -128,7 +140,7 @@ episodes as (
 )
 
 select
-    member_key || '|' || cdcs_code || '|' || cast(first_period as {{ dbt.type_string() }}) as episode_id,
+    {{ episode_id('member_key', 'cdcs_code', 'first_period') }} as episode_id,
     member_key,
     cdcs_code,
     start_event_type,

@@ -1,6 +1,7 @@
 """Where an incremental build and publish spends its time, phase by phase, on a data root; then rolled back.
 
     DOANVIEN_DATA_DIR=ROOT python -m bench.refresh_phases [--label L] [--same-code] [--keep] [--json FILE]
+                                                          [--top N] [--save-copy FILE]
 
 The data root must have a published version (the base) and, normally, files ingested after it (the month to
 refresh). This runs what the monthly refresh runs after ingestion (`build.build_and_publish(full_refresh=False)`,
@@ -16,7 +17,10 @@ Then readers are pointed back at the base version and the version just published
 the same month can be rebuilt again: an A/B of two variants of the dbt project or the build code is two runs on
 one root, the machine otherwise quiet. `--same-code` builds incrementally even when the dbt project differs from
 the one the base was built with (the build would otherwise run in full, `build.prepare_build`): only for a
-variant whose tables keep the base's meaning, and never for a version anyone reads.
+variant whose tables keep the base's meaning, and never for a version anyone reads. `--save-copy FILE` keeps the
+published warehouse file at FILE (a hard link, or a copy across file systems) before it is deleted, so the two
+variants' results can be compared afterwards: `python -m pipelines.generate.verify ROOT A B` (every compared table
+of A against B, and A against the ground truth).
 
 Heavy at national scale (a whole monthly build: ~6–9 minutes on the reference machine); run it on a quiet machine.
 Findings: bench/README.md.
@@ -27,7 +31,9 @@ import argparse
 import contextlib
 import functools
 import json
+import os
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,9 +68,11 @@ def _timed(module, names: tuple[str, ...], prefix: str, into: dict[str, float]):
             setattr(module, n, f)
 
 
-def measure(label: str = "", *, same_code: bool = False, keep: bool = False, top: int = 20) -> dict:
+def measure(label: str = "", *, same_code: bool = False, keep: bool = False, top: int = 20,
+            save_copy: Path | None = None) -> dict:
     """One incremental build and publish of the data root (DOANVIEN_DATA_DIR) from its current version, timed by
-    phase; then rolled back to that version (the new one deleted) unless `keep`."""
+    phase; then rolled back to that version (the new one deleted) unless `keep`. `save_copy`: where to keep the
+    published warehouse file (its analysts' file is not kept)."""
     from pipelines.access import accounts
     from pipelines.warehouse import build, serving
 
@@ -91,6 +99,8 @@ def measure(label: str = "", *, same_code: bool = False, keep: bool = False, top
         sizes = {Path(p).name: Path(p).stat().st_size for p in (published.path, published.analyst_path) if p}
     finally:
         build.warehouse_code_fingerprint = saved_fingerprint
+        if published is not None and save_copy is not None:
+            _save(Path(published.path), save_copy)
         if published is not None and not keep:
             serving.rollback(base.version)
             for p in (published.path, published.analyst_path):
@@ -114,6 +124,16 @@ def measure(label: str = "", *, same_code: bool = False, keep: bool = False, top
     }
 
 
+def _save(src: Path, dest: Path) -> None:
+    """`src` at `dest`: a hard link (instant, no space) or, across file systems, a copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--label", default="")
@@ -122,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the new version published (no rollback)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
     ap.add_argument("--top", type=int, default=20, help="how many of the slowest dbt nodes to list (default 20)")
+    ap.add_argument("--save-copy", type=Path, default=None,
+                    help="keep the published warehouse file here (to compare two variants' results afterwards)")
     args = ap.parse_args(argv)
-    res = measure(args.label, same_code=args.same_code, keep=args.keep, top=args.top)
+    res = measure(args.label, same_code=args.same_code, keep=args.keep, top=args.top, save_copy=args.save_copy)
     text = json.dumps(res, indent=1, ensure_ascii=False)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")

@@ -22,7 +22,9 @@ def test_refresh_phases_times_a_build_and_rolls_it_back(tiny_published, tmp_path
     files_before = sorted(p.name for p in (root / "warehouse" / "versions").iterdir())
     out = tmp_path / "phases.json"
     env = {**os.environ, "DOANVIEN_DATA_DIR": str(root)}
-    subprocess.run([sys.executable, "-m", "bench.refresh_phases", "--label", "t", "--json", str(out)],
+    saved = tmp_path / "saved" / "published.duckdb"
+    subprocess.run([sys.executable, "-m", "bench.refresh_phases", "--label", "t", "--json", str(out),
+                    "--save-copy", str(saved)],
                    check=True, env=env, cwd=REPO_ROOT, capture_output=True, timeout=600)
     res = json.loads(out.read_text(encoding="utf-8"))
     # nothing was ingested since the base version: an incremental build that restates no month
@@ -41,3 +43,9 @@ def test_refresh_phases_times_a_build_and_rolls_it_back(tiny_published, tmp_path
     assert json.loads(pointer.read_text(encoding="utf-8"))["version"] == json.loads(before)["version"]
     assert sorted(p.name for p in (root / "warehouse" / "versions").iterdir()) == files_before
     assert sorted(p.name for p in (tiny_published / "warehouse" / "versions").iterdir()) == shared_before
+    # the published file was kept where --save-copy said, and a build that restated no month (nothing ingested since
+    # the base) left every compared table as the base has it (the per-person tables kept in place included)
+    from pipelines.generate.verify import version_differences
+    base_file = root / "warehouse" / "versions" / f"{res['base_version']}.duckdb"
+    diffs = version_differences(saved, base_file)
+    assert len(diffs) > 20 and set(diffs.values()) == {(0, 0)}, diffs

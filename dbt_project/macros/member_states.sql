@@ -71,6 +71,23 @@
     select previous_member_key from {{ key_changes }} where not is_pure_rename
 {%- endmacro %}
 
+{#- A person's standing from their two per-person states (m = int_member_month_states, r = int_member_roster_states)
+    and the latest month of data (`latest`, SQL): counted in it (is_active), 'active' or 'left' (status), and
+    their age band in it (from the month-end birth date, else the latest roster row's). dim_member and
+    restricted.member_pii (what a member lookup shows) take them from here. -#}
+{% macro member_is_active(m, latest) -%}
+  coalesce({{ m }}.m_last_period = {{ latest }}, false)
+{%- endmacro %}
+
+{% macro member_status(m, latest) -%}
+  case when {{ member_is_active(m, latest) }} then 'active' else 'left' end
+{%- endmacro %}
+
+{% macro member_age_band(m, r, latest) -%}
+  {{ age_band('coalesce(' ~ m ~ '.m_birth_date, ' ~ r ~ '.r_birth_date)', latest) }}
+{%- endmacro %}
+
+
 {#- A person's current CĐCS from their two per-person states (m = int_member_month_states, r =
     int_member_roster_states): where they are counted in their latest month, else (never counted at a month end)
     the unit of their latest current-roster row. dim_member.cdcs_code and restricted.member_pii.cdcs_code. -#}

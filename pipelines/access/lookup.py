@@ -6,7 +6,7 @@ Plain Python: the Streamlit page (`dashboards/app_pages/tra_cuu.py`) only render
 
 Tables read (columns are discovered, so a missing optional column degrades gracefully):
 - `restricted.member_pii`: member_key, member_code, full_name, name_search (accent-folded), cccd, birth_date
-  [, cdcs_code: the current CĐCS, dim_member's; a search's hits take it from here]
+  [, cdcs_code: the current CĐCS, dim_member's; status and age_band, dim_member's: a lookup reads them from here]
 - `restricted.member_search` / `member_search_tokens`: the search by name (see `_search_by_name_index`)
 - `marts.dim_member`: member_key [, member_code, cdcs_code (current), join_date, status, leave_date]
 - `marts.fct_member_events`, `marts.fct_service_deliveries`, `marts.fct_activity_participation` (member_key,
@@ -87,12 +87,14 @@ def _current_unit_sql(con, key_filter: str = "TRUE") -> tuple[str, str]:
     `member_key`, e.g. `member_key = ?`: only those members are aggregated), and its source description."""
     dm = _cols(con, "marts", "dim_member")
     pii = _cols(con, "restricted", "member_pii")
+    # member_pii's cdcs_code is dim_member's (the same macro on the same states), read by member_pii's key index
+    # (dim_member has none since a build no longer makes it); a version without it falls back to dim_member
+    if {"member_key", "cdcs_code"} <= pii:
+        return f"SELECT member_key, cdcs_code FROM restricted.member_pii WHERE ({key_filter})", "member_pii"
     if {"member_key", "cdcs_code"} <= dm:
         current = "is_current AND " if "is_current" in dm else ""
         return (f"SELECT member_key, any_value(cdcs_code) AS cdcs_code FROM marts.dim_member "
                 f"WHERE {current}({key_filter}) GROUP BY 1"), "dim_member"
-    if {"member_key", "cdcs_code"} <= pii:
-        return f"SELECT member_key, cdcs_code FROM restricted.member_pii WHERE ({key_filter})", "member_pii"
     ev = _cols(con, "marts", "fct_member_events")
     if {"member_key", "cdcs_code", "event_date"} <= ev:
         return ("SELECT member_key, arg_max(cdcs_code, event_date) AS cdcs_code FROM marts.fct_member_events "
@@ -460,14 +462,18 @@ def _resolve_member_key(con, member_key: str | None, member_code: str | None) ->
 def _member_record(con, user: User, member_key: str, *, own: bool, history_scope: Scope | None) -> dict | None:
     pii = _cols(con, "restricted", "member_pii")
     dm = _cols(con, "marts", "dim_member")
-    sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender", "join_date") if c in pii]
+    # one read of member_pii by its key index: the record, its current CĐCS and its standing (dim_member's columns
+    # there); dim_member is read only for what an older version's member_pii lacks
+    sel_p = [c for c in ("member_code", "full_name", "cccd", "birth_date", "gender", "join_date", "cdcs_code",
+                         "status", "age_band") if c in pii]
     r = con.execute(f"SELECT {', '.join('p.' + c for c in sel_p)} FROM restricted.member_pii p "
                     f"WHERE {lookup_match('member_key', 'p')}", [member_key]).fetchone()
     if r is None:
         return None
     rec = dict(zip(sel_p, r))
-    cur = _current_cdcs(con, member_key)
-    rec["cdcs_code"] = cur[0] if cur else None
+    if "cdcs_code" not in rec:
+        cur = _current_cdcs(con, member_key)
+        rec["cdcs_code"] = cur[0] if cur else None
     extra = [c for c in ("member_code", "join_date", "status", "leave_date", "gender", "ethnicity_code",
                          "age_band") if c in dm and c not in rec]
     if "join_date" not in rec and "join_date" not in extra and "first_join_date" in dm:

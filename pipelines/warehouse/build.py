@@ -127,10 +127,14 @@ def changed_periods_since(published_at: str | None) -> list[str] | None:
 # serving.lookup_match; the member code's is a hash, checked by serving.lookup_hash_ok).
 # Made on the finished build, before publishing; dropped from the copy an incremental build starts from, because
 # dbt rebuilds a table by renaming it, which DuckDB refuses for an indexed table.
+# dim_member has none: a lookup reads the current unit, status and age band from member_pii (the same macros), so
+# its ~8 s national index served no reader.
 LOOKUP_INDEXES = (("restricted", "member_pii", "cccd"), ("restricted", "member_pii", "member_code"),
-                  ("restricted", "member_pii", "member_key"), ("marts", "dim_member", "member_key"),
+                  ("restricted", "member_pii", "member_key"),
                   # the records of a search by name: the first 50 name_ranks, often far apart in the table
                   ("restricted", "member_search", "name_rank"))
+# indexes earlier builds made and this one does not: still dropped from a copy an incremental build starts from
+RETIRED_LOOKUP_INDEXES = (("marts", "dim_member", "member_key"),)
 
 
 def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
@@ -156,6 +160,9 @@ def set_lookup_indexes(db_path: str | os.PathLike, present: bool) -> list[str]:
             elif not present:
                 con.execute(f'DROP INDEX IF EXISTS "{schema}".{name}')
                 done.append(name)
+        if not present:
+            for schema, table, col in RETIRED_LOOKUP_INDEXES:
+                con.execute(f'DROP INDEX IF EXISTS "{schema}".ix_{table}_{col}')
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -131,6 +131,13 @@ def fold(s: str) -> str:
     return f(s)
 
 
+
+def _age_band(birth_year: int, year: int = 2025) -> str:
+    """dbt's age_band macro for the fixture's latest year."""
+    age = year - birth_year
+    return ("under_30" if age < 30 else "30_39" if age < 40 else "40_49" if age < 50 else "50_59" if age < 60
+            else "60_plus")
+
 def build(root: Path) -> dict:
     """Write registry, ledger and a published warehouse under the data root `root` (DOANVIEN_DATA_DIR)."""
     import pyarrow as pa
@@ -228,11 +235,11 @@ def build(root: Path) -> dict:
     con.executemany("INSERT INTO marts.fct_activity_participation VALUES (?,?,?,?,?,?)", act)
     con.execute("CREATE TABLE restricted.member_pii (member_key VARCHAR, cccd VARCHAR, full_name VARCHAR, "
                 "name_search VARCHAR, birth_date DATE, gender VARCHAR, member_code VARCHAR, cdcs_code VARCHAR, "
-                "insurance_salary BIGINT, join_date DATE)")
-    con.executemany("INSERT INTO restricted.member_pii VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "insurance_salary BIGINT, join_date DATE, status VARCHAR, age_band VARCHAR)")
+    con.executemany("INSERT INTO restricted.member_pii VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(m["member_key"], m["cccd"], m["full_name"], fold(m["full_name"]), m["birth_date"],
-                      m["gender"], m["member_code"], m["cdcs_code"], m["insurance_salary"], m["join_date"])
-                     for m in ms])
+                      m["gender"], m["member_code"], m["cdcs_code"], m["insurance_salary"], m["join_date"], "active",
+                      _age_band(m["birth_date"].year)) for m in ms])
     con.execute("CREATE TABLE restricted.member_history (member_key VARCHAR, period DATE, cdcs_code VARCHAR, "
                 "is_carried_forward BOOLEAN, insurance_salary BIGINT, dues_due BIGINT)")
     con.executemany("INSERT INTO restricted.member_history VALUES (?,?,?,?,?,?)",

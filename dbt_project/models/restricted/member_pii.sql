@@ -2,8 +2,9 @@
 -- Attributes come from the person's latest current-roster row (latest month, latest file, CCCD rows
 -- before legacy CMND rows); cdcs_code is the unit where the person is counted in their latest
 -- month, as dim_member.cdcs_code (the same macro, member_current_cdcs, on the two per-person states joined on the
--- UUID key: 4 s less at national than joining dim_member on its text key). A projection of int_member_roster_states (kept up to
--- date month by month).
+-- UUID key: 4 s less at national than joining dim_member on its text key); status and age_band are dim_member's too
+-- (macros member_status, member_age_band), so a member lookup reads one table by its key index and dim_member needs
+-- none. A projection of int_member_roster_states (kept up to date month by month).
 select
     s.member_key_text                      as member_key,
     case when s.r_identity_id like 'cmnd:%' then null else s.r_identity_id end as cccd,
@@ -19,7 +20,10 @@ select
     {{ member_current_cdcs('m', 's') }} as cdcs_code,
     s.r_insurance_salary                   as insurance_salary,
     s.r_join_date                          as join_date,
-    s.r_last_period                        as last_roster_period
+    s.r_last_period                        as last_roster_period,
+    -- dim_member's standing (the same macros): a member lookup reads this one table by its key index
+    {{ member_status('m', '(select max(m_last_period) from ' ~ ref('int_member_month_states') ~ ')') }} as status,
+    {{ member_age_band('m', 's', '(select max(m_last_period) from ' ~ ref('int_member_month_states') ~ ')') }} as age_band
 from (select *, {{ member_key_text('member_key') }} as member_key_text
       from {{ ref('int_member_roster_states') }}) as s
 left join {{ ref('int_member_month_states') }} as m on m.member_key = s.member_key

@@ -55,9 +55,10 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- Incremental strategy `replace_people`: the stored rows of the affected people (episodes_affected_keys) are
-    replaced by the model's rows, which are all the episodes of those people; a run without a window replaces
-    every row. -#}
+{#- Incremental strategy `replace_people` (int_membership_episodes'): the stored rows of the affected people
+    (episodes_affected_keys) are replaced by the model's rows, which are all the episodes of those people; a run
+    without a window replaces every row. Another per-person table kept in place would need its own affected keys
+    and window here (a config key naming them), not a copy of this macro. -#}
 {% macro get_incremental_replace_people_sql(arg_dict) -%}
   {%- set target, source = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
   {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
@@ -82,9 +83,4 @@
     from (select max(period) as period from {{ ref('int_member_months') }}) as m
     where t.valid_to is null and t.last_period is distinct from m.period
   {%- endif -%}
-{%- endmacro %}
-
-{#- episode_id: member_key (the UUID's text)|cdcs_code|first month. -#}
-{% macro episode_id(member_key, cdcs_code, first_period) -%}
-  {{ member_key }} || '|' || {{ cdcs_code }} || '|' || cast({{ first_period }} as {{ dbt.type_string() }})
 {%- endmacro %}

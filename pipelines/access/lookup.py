@@ -8,7 +8,8 @@ Tables read (columns are discovered, so a missing optional column degrades grace
 - `restricted.member_pii`: member_key, member_code, full_name, name_search (accent-folded), cccd, birth_date
   [, cdcs_code: the current CĐCS, dim_member's; status and age_band, dim_member's: a lookup reads them from here]
 - `restricted.member_search` / `member_search_tokens`: the search by name (see `_search_by_name_index`)
-- `marts.dim_member`: member_key [, member_code, cdcs_code (current), join_date, status, leave_date]
+- `marts.dim_member`: member_key [, member_code, cdcs_code (current), join_date, status, leave_date]: read only for
+  what an older version's member_pii lacks (it has no lookup index since the build stopped making one)
 - `marts.fct_member_events`, `marts.fct_service_deliveries`, `marts.fct_activity_participation` (member_key,
   cdcs_code, dates), `marts.fct_dues_monthly` (period × CĐCS), and a per-member monthly table in
   `restricted` when there is one (`member_monthly` / `member_dues_monthly`: member_key, period,

@@ -131,12 +131,12 @@ def fold(s: str) -> str:
     return f(s)
 
 
-
 def _age_band(birth_year: int, year: int = 2025) -> str:
-    """dbt's age_band macro for the fixture's latest year."""
+    """The band dbt's age_band macro gives in the fixture's latest year (what member_pii.age_band holds)."""
     age = year - birth_year
     return ("under_30" if age < 30 else "30_39" if age < 40 else "40_49" if age < 50 else "50_59" if age < 60
             else "60_plus")
+
 
 def build(root: Path) -> dict:
     """Write registry, ledger and a published warehouse under the data root `root` (DOANVIEN_DATA_DIR)."""

@@ -279,3 +279,32 @@ def test_reader_process_sees_only_complete_versions(data_root):
     assert len(published) >= 2
     # the reader picked up new versions without restarting
     assert len(set(result["seen"]) & set(published)) >= 2
+
+
+def test_an_incremental_build_drops_the_lookup_indexes_an_older_build_made(tmp_path):
+    """The copy an incremental build starts from loses its lookup indexes, also one the build no longer makes
+    (`build.RETIRED_LOOKUP_INDEXES`: dim_member's since lookups read member_pii), because dbt replaces a table by
+    renaming it, which DuckDB refuses for an indexed table."""
+    import duckdb
+
+    from pipelines.warehouse.build import RETIRED_LOOKUP_INDEXES, set_lookup_indexes
+
+    db = tmp_path / "base.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA restricted")
+    con.execute("CREATE TABLE marts.dim_member AS SELECT replace(CAST(uuid() AS VARCHAR), '-', '') AS member_key "
+                "FROM range(10)")
+    con.execute("CREATE TABLE restricted.member_pii AS SELECT member_key, '001085000001' AS cccd, 'MC1' AS member_code "
+                "FROM marts.dim_member")
+    con.execute("CREATE INDEX ix_dim_member_member_key ON marts.dim_member ((TRY_CAST(member_key AS UUID)))")
+    con.close()
+    assert ("marts", "dim_member", "member_key") in RETIRED_LOOKUP_INDEXES
+    made = set_lookup_indexes(db, present=True)
+    assert "ix_member_pii_member_key" in made and "ix_dim_member_member_key" not in made
+    set_lookup_indexes(db, present=False)
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT index_name FROM duckdb_indexes()").fetchall() == []
+        con.execute("ALTER TABLE marts.dim_member RENAME TO dim_member__dbt_backup")  # what dbt does
+    finally:
+        con.close()

@@ -5,6 +5,7 @@
 -- UUID key: 4 s less at national than joining dim_member on its text key); status and age_band are dim_member's too
 -- (macros member_status, member_age_band), so a member lookup reads one table by its key index and dim_member needs
 -- none. A projection of int_member_roster_states (kept up to date month by month).
+{%- set latest = '(select max(m_last_period) from ' ~ ref('int_member_month_states') ~ ')' %}
 select
     s.member_key_text                      as member_key,
     case when s.r_identity_id like 'cmnd:%' then null else s.r_identity_id end as cccd,
@@ -22,8 +23,8 @@ select
     s.r_join_date                          as join_date,
     s.r_last_period                        as last_roster_period,
     -- dim_member's standing (the same macros): a member lookup reads this one table by its key index
-    {{ member_status('m', '(select max(m_last_period) from ' ~ ref('int_member_month_states') ~ ')') }} as status,
-    {{ member_age_band('m', 's', '(select max(m_last_period) from ' ~ ref('int_member_month_states') ~ ')') }} as age_band
+    {{ member_status('m', latest) }}       as status,
+    {{ member_age_band('m', 's', latest) }} as age_band
 from (select *, {{ member_key_text('member_key') }} as member_key_text
       from {{ ref('int_member_roster_states') }}) as s
 left join {{ ref('int_member_month_states') }} as m on m.member_key = s.member_key

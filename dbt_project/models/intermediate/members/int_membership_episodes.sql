@@ -140,7 +140,7 @@ episodes as (
 )
 
 select
-    {{ episode_id('member_key', 'cdcs_code', 'first_period') }} as episode_id,
+    member_key || '|' || cdcs_code || '|' || cast(first_period as {{ dbt.type_string() }}) as episode_id,
     member_key,
     cdcs_code,
     start_event_type,

@@ -121,6 +121,49 @@ def test_duplicates_are_in_submissions(tiny):
         con.close()
 
 
+RAW_ROWS_VIEWS = ("stg_raw__roster_rows", "stg_raw__dues_reports", "stg_raw__service_deliveries",
+                  "stg_raw__activity_participations", "stg_raw__insurance_employers")
+
+
+def _plan(con, sql: str) -> list[dict]:
+    import json
+
+    return json.loads(con.execute(f"EXPLAIN (FORMAT json) {sql}").fetchone()[1])
+
+
+def _nodes(plan):
+    for node in plan if isinstance(plan, list) else [plan]:
+        yield node
+        yield from _nodes(node["children"])
+
+
+def test_raw_row_reads_state_their_size_so_joins_build_on_the_small_side(tiny):
+    """The raw zone's reads state their row estimate (raw_relation: one real file's rows times the number of real
+    files). Without it DuckDB estimates 0 rows (the empty schema file sorts first) and builds every join's hash
+    table on the raw rows, all their columns, instead of on the branch-months or file versions they join: at
+    national scale a roster read through int_roster_rows_monthly took 9.3 s instead of 4.3 s."""
+    root, db = tiny
+    con = _con(db)
+    try:
+        for view in RAW_ROWS_VIEWS:
+            n = con.execute(f"SELECT count(*) FROM staging.{view}").fetchone()[0]
+            (scan,) = [x for x in _nodes(_plan(con, f"SELECT * FROM staging.{view}")) if x["name"] == "READ_PARQUET"]
+            estimate = int(scan["extra_info"]["Estimated Cardinality"])
+            assert n > 0 and n / 20 <= estimate <= n * 20, (view, n, estimate)
+        # the current-roster join: its hash table (the join's second child) holds the branch-months, the raw rows
+        # probe it
+        joins = [x for x in _nodes(_plan(con, "SELECT * FROM intermediate.int_roster_rows_monthly"))
+                 if x["name"] == "HASH_JOIN"
+                 and any(y["name"] == "READ_PARQUET" for y in _nodes(x["children"]))]
+        assert joins
+        probe, build = joins[0]["children"]
+        assert any(y["name"] == "READ_PARQUET" for y in _nodes(probe))
+        assert any("int_roster_branch_months" in str(y.get("extra_info", {}).get("Table", ""))
+                   for y in _nodes(build))
+    finally:
+        con.close()
+
+
 def test_incremental_restatement_of_the_last_month_changes_nothing(tiny, tmp_path):
     import shutil
 

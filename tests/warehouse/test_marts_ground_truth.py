@@ -138,8 +138,8 @@ def _nodes(plan):
 
 
 def test_raw_row_reads_state_their_size_so_joins_build_on_the_small_side(tiny):
-    """The raw zone's reads state their row estimate (raw_relation: one real file's rows times the number of real
-    files). Without it DuckDB estimates 0 rows (the empty schema file sorts first) and builds every join's hash
+    """The raw zone's reads state their row estimate (raw_relation: the rows the ledger says were
+    accepted into the kind). Without it DuckDB estimates 0 rows (the empty schema file sorts first) and builds every join's hash
     table on the raw rows, all their columns, instead of on the branch-months or file versions they join: at
     national scale a roster read through int_roster_rows_monthly took 9.3 s instead of 4.3 s."""
     root, db = tiny
@@ -149,7 +149,7 @@ def test_raw_row_reads_state_their_size_so_joins_build_on_the_small_side(tiny):
             n = con.execute(f"SELECT count(*) FROM staging.{view}").fetchone()[0]
             (scan,) = [x for x in _nodes(_plan(con, f"SELECT * FROM staging.{view}")) if x["name"] == "READ_PARQUET"]
             estimate = int(scan["extra_info"]["Estimated Cardinality"])
-            assert n > 0 and n / 20 <= estimate <= n * 20, (view, n, estimate)
+            assert n > 0 and n <= estimate <= n * 2, (view, n, estimate)
         # the current-roster join: its hash table (the join's second child) holds the branch-months, the raw rows
         # probe it
         joins = [x for x in _nodes(_plan(con, "SELECT * FROM intermediate.int_roster_rows_monthly"))

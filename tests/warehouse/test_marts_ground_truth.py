@@ -138,10 +138,10 @@ def _nodes(plan):
 
 
 def test_raw_row_reads_state_their_size_so_joins_build_on_the_small_side(tiny):
-    """The raw zone's reads state their row estimate (raw_relation: the rows the ledger says were
-    accepted into the kind). Without it DuckDB estimates 0 rows (the empty schema file sorts first) and builds every join's hash
-    table on the raw rows, all their columns, instead of on the branch-months or file versions they join: at
-    national scale a roster read through int_roster_rows_monthly took 9.3 s instead of 4.3 s."""
+    """The raw zone's reads state their row estimate (raw_relation: the rows the ledger says were accepted into the
+    kind). Without it DuckDB estimates 0 rows (the empty schema file sorts first) and builds every join's hash table
+    on the raw rows, all their columns, instead of on the branch-months or file versions they join: at national
+    scale a roster read through int_roster_rows_monthly took 9.3 s instead of 4.3 s."""
     root, db = tiny
     con = _con(db)
     try:

@@ -170,9 +170,12 @@ def member_table(f: Filters) -> str:
     return CUBE if (f.gender or f.age_band) else MEMBERSHIP
 
 
-def _names_join(code_expr: str) -> str:
+def _names_join(code_expr: str, among: str) -> str:
+    """LEFT JOIN of `u.unit_name` (a unit's latest name) on `code_expr`. `among`: SQL listing every code that
+    `code_expr` can take (its source table's column), so only those units are named instead of grouping all of
+    dim_union_unit (325,000 rows at national scale, ~40 ms a query; `_named` explains the same for aggregates)."""
     return (f"LEFT JOIN (SELECT unit_code, arg_max(unit_name, valid_from) AS unit_name "
-            f"FROM {M}.{UNITS} GROUP BY unit_code) u ON u.unit_code = {code_expr}")
+            f"FROM {M}.{UNITS} WHERE unit_code IN ({among}) GROUP BY unit_code) u ON u.unit_code = {code_expr}")
 
 
 def _named(inner: str, code: str, order: str) -> str:
@@ -702,6 +705,11 @@ def recruitment_by_province(scope, f: Filters) -> pd.DataFrame:
 
 # --- submissions -----------------------------------------------------------------------------------
 
+# the codes `_names_join` names on the submissions and statutory pages
+_SUBMITTING_BRANCHES = f"SELECT branch_code FROM {M}.{SUBMISSIONS}"
+_STATUTORY_UNITS = f"SELECT unit_code FROM {M}.{STATUTORY}"
+
+
 def _expected_branch_months(scope, f: Filters) -> tuple[str, list]:
     """SQL (and params) of the (branch_code, period) pairs expected in the range: every branch seen in
     the submissions in scope, for the months its unit was valid."""
@@ -713,7 +721,8 @@ def _expected_branch_months(scope, f: Filters) -> tuple[str, list]:
            f"INTERVAL 1 MONTH)) m "
            f"LEFT JOIN (SELECT unit_code, min(valid_from) AS vf, "
            f"CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS vt "
-           f"FROM {M}.{UNITS} GROUP BY 1) u ON u.unit_code = b.branch_code "
+           f"FROM {M}.{UNITS} WHERE unit_code IN ({_SUBMITTING_BRANCHES}) GROUP BY 1) u "
+           f"ON u.unit_code = b.branch_code "
            f"WHERE (u.vf IS NULL OR u.vf <= m.period + INTERVAL 1 MONTH - INTERVAL 1 DAY) "
            f"AND (u.vt IS NULL OR u.vt >= m.period) "
            f"AND m.period BETWEEN (SELECT min(period) FROM {M}.{SUBMISSIONS}) AND (SELECT max(period) FROM {M}.{SUBMISSIONS})")
@@ -733,7 +742,7 @@ def submissions_matrix(scope, f: Filters, kind: str = "roster") -> pd.DataFrame:
         f"SELECT e.branch_code, coalesce(u.unit_name, e.branch_code) AS unit_name, e.period, "
         f"CASE WHEN s.branch_code IS NULL THEN 'missing' WHEN s.on_time THEN 'on_time' "
         f"WHEN s.accepted THEN 'late' ELSE 'refused' END AS status, coalesce(s.files, 0) AS files "
-        f"FROM e LEFT JOIN s USING (branch_code, period) {_names_join('e.branch_code')} "
+        f"FROM e LEFT JOIN s USING (branch_code, period) {_names_join('e.branch_code', _SUBMITTING_BRANCHES)} "
         f"ORDER BY e.branch_code, e.period",
         [*exp_params, *w.params, kind])
 
@@ -761,7 +770,7 @@ def branch_quality(scope, f: Filters) -> pd.DataFrame:
         f"coalesce(any_value(r.rows_read), 0)::BIGINT AS rows_read, "
         f"coalesce(any_value(r.rows_refused), 0)::BIGINT AS rows_refused "
         f"FROM e LEFT JOIN s USING (branch_code, period) LEFT JOIN r ON r.branch_code = e.branch_code "
-        f"{_names_join('e.branch_code')} GROUP BY ALL ORDER BY e.branch_code",
+        f"{_names_join('e.branch_code', _SUBMITTING_BRANCHES)} GROUP BY ALL ORDER BY e.branch_code",
         [*exp_params, *w.params, *w.params])
     exp = df["months_expected"].where(df["months_expected"] > 0)
     df["missing"] = df["months_expected"] - df["months_sent"]
@@ -791,7 +800,8 @@ def refused_files(scope, f: Filters, limit: int = 500) -> pd.DataFrame:
     w = where(SUBMISSIONS, scope, f, skip=("industry", "ownership", "gender", "age_band"))
     extra = ", t.message_vi" if "message_vi" in cols else ""
     return fetch_df(f"SELECT t.branch_code, coalesce(u.unit_name, t.branch_code) AS unit_name, t.period, t.kind, "
-                    f"t.status, t.reason_code{extra} FROM {M}.{SUBMISSIONS} t {_names_join('t.branch_code')} "
+                    f"t.status, t.reason_code{extra} FROM {M}.{SUBMISSIONS} t "
+                    f"{_names_join('t.branch_code', _SUBMITTING_BRANCHES)} "
                     f"WHERE {w.sql} AND t.status IN ('refused', 'duplicate') "
                     f"ORDER BY t.period DESC, t.branch_code, t.kind LIMIT ?", [*w.params, int(limit)])
 
@@ -851,7 +861,8 @@ def member_conflicts(scope, f: Filters, cdcs: str, limit: int = 500) -> pd.DataF
     return fetch_df(
         f"SELECT t.conflict_id, t.period, t.conflict_type, t.cdcs_code, t.other_cdcs_code, "
         f"coalesce(u.unit_name, t.other_cdcs_code) AS other_unit_name, t.variant_count "
-        f"FROM {M}.{CONFLICTS} t {_names_join('t.other_cdcs_code')} "
+        f"FROM {M}.{CONFLICTS} t "
+        f"{_names_join('t.other_cdcs_code', f'SELECT other_cdcs_code FROM {M}.{CONFLICTS}')} "
         f"WHERE {w.sql} AND t.cdcs_code = ? ORDER BY t.period, t.conflict_type, t.other_cdcs_code LIMIT ?",
         [*w.params, cdcs, int(limit)])
 
@@ -908,7 +919,7 @@ def statutory_dates(scope, f) -> list[dt.date]:
 def statutory_units(scope, f, report_date: dt.date) -> pd.DataFrame:
     w = _statutory_where(scope, [report_date])
     return fetch_df(f"SELECT t.unit_code, coalesce(u.unit_name, t.unit_name, t.unit_code) AS unit_name "
-                    f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
+                    f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code', _STATUTORY_UNITS)} "
                     f"WHERE {w.sql} AND t.report_date = ? ORDER BY CASE WHEN t.unit_code = 'TLD' THEN 0 "
                     f"WHEN t.unit_code LIKE 'T%' THEN 1 WHEN t.unit_code LIKE 'N%' THEN 2 "
                     f"WHEN t.unit_code LIKE 'CS%' THEN 4 ELSE 3 END, t.unit_code", [*w.params, report_date])
@@ -919,7 +930,7 @@ def statutory_report(scope, f, unit_code: str, report_date: dt.date) -> dict | N
     """The statutory report of one unit as of one report date (31/5 or 30/11), or None (not in scope)."""
     w = _statutory_where(scope, [report_date])
     df = fetch_df(f"SELECT t.*, coalesce(u.unit_name, t.unit_name, t.unit_code) AS display_name "
-                  f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code')} "
+                  f"FROM {M}.{STATUTORY} t {_names_join('t.unit_code', _STATUTORY_UNITS)} "
                   f"WHERE {w.sql} AND t.unit_code = ? AND t.report_date = ?", [*w.params, unit_code, report_date])
     if df.empty:
         return None

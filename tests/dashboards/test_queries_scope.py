@@ -140,3 +140,28 @@ def test_recruitment_employers_without_cdcs_reach_their_provincial_federation(da
     db.clear_cache()
     drilled = q.recruitment_top(national_scope(), f.with_(unit="T08"), 500, True)
     assert sorted(drilled["employer_code"]) == [r[0] for r in expect]
+
+
+def test_unit_names_on_the_submissions_and_statutory_pages(dash_root):
+    """Every unit these queries list carries its latest name from dim_union_unit (`_names_join`, which names only the
+    codes its source table holds): never the bare code, when the unit has a name."""
+    latest = dict(_sql("SELECT unit_code, arg_max(unit_name, valid_from) FROM marts.dim_union_unit GROUP BY 1"))
+    s, f = national_scope(), q.resolve(Filters(period_from=dt.date(2025, 1, 1)))
+
+    def named(df, code_col, name_col):
+        df = df[df[code_col].notna()]
+        assert len(df) > 0
+        for code, name in zip(df[code_col], df[name_col], strict=True):
+            assert name == latest.get(code, code), (code, name)
+        assert any(latest.get(c, c) != c for c in df[code_col])
+
+    named(q.submissions_matrix(s, f), "branch_code", "unit_name")
+    named(q.branch_quality(s, f), "branch_code", "unit_name")
+    named(q.refused_files(s, f), "branch_code", "unit_name")
+    report_date = q.statutory_dates(s, f)[0]
+    units = q.statutory_units(s, f, report_date)
+    assert len(units) > 0 and all(units["unit_name"] == [latest.get(c, c) for c in units["unit_code"]])
+    cdcs = _sql("SELECT cdcs_code FROM marts.dq_member_conflicts WHERE other_cdcs_code IS NOT NULL LIMIT 1")
+    if cdcs:
+        named(q.member_conflicts(s, q.resolve(Filters(period_from=dt.date(2020, 1, 1))), cdcs[0][0]),
+              "other_cdcs_code", "other_unit_name")

@@ -705,8 +705,10 @@ def recruitment_by_province(scope, f: Filters) -> pd.DataFrame:
 
 # --- submissions -----------------------------------------------------------------------------------
 
-# the codes `_names_join` names on the submissions and statutory pages
+# the codes `_names_join` names on the submissions page (branches, the other CĐCS of an identity conflict) and
+# the statutory report page
 _SUBMITTING_BRANCHES = f"SELECT branch_code FROM {M}.{SUBMISSIONS}"
+_CONFLICT_OTHER_UNITS = f"SELECT other_cdcs_code FROM {M}.{CONFLICTS}"
 _STATUTORY_UNITS = f"SELECT unit_code FROM {M}.{STATUTORY}"
 
 
@@ -861,8 +863,7 @@ def member_conflicts(scope, f: Filters, cdcs: str, limit: int = 500) -> pd.DataF
     return fetch_df(
         f"SELECT t.conflict_id, t.period, t.conflict_type, t.cdcs_code, t.other_cdcs_code, "
         f"coalesce(u.unit_name, t.other_cdcs_code) AS other_unit_name, t.variant_count "
-        f"FROM {M}.{CONFLICTS} t "
-        f"{_names_join('t.other_cdcs_code', f'SELECT other_cdcs_code FROM {M}.{CONFLICTS}')} "
+        f"FROM {M}.{CONFLICTS} t {_names_join('t.other_cdcs_code', _CONFLICT_OTHER_UNITS)} "
         f"WHERE {w.sql} AND t.cdcs_code = ? ORDER BY t.period, t.conflict_type, t.other_cdcs_code LIMIT ?",
         [*w.params, cdcs, int(limit)])
 

@@ -165,3 +165,25 @@ def test_unit_names_on_the_submissions_and_statutory_pages(dash_root):
     if cdcs:
         named(q.member_conflicts(s, q.resolve(Filters(period_from=dt.date(2020, 1, 1))), cdcs[0][0]),
               "other_cdcs_code", "other_unit_name")
+
+
+def test_submissions_matrix_equals_the_fixture(dash_root):
+    """Per expected (branch, month) the status the fixture wrote (BRANCH_OVERRIDES, else on time): a branch is
+    expected only in the months its unit is valid (a district union until 30/06/2025, a ward union from 01/07/2025),
+    which `_expected_branch_months` reads from dim_union_unit for the submitting branches only."""
+    import warehouse_fixture as wf
+
+    status = {"missing": "missing", "late": "late", "refused_then_late": "late", "on_time": "on_time"}
+    truth = {(code, p): status[wf.BRANCH_OVERRIDES.get((code, p), "on_time")]
+             for code, u in wf.UPPER.items() for p in wf.PERIODS
+             if not ((u[5] and u[5] > p) or (u[6] and u[6] < p))}
+    f = q.resolve(Filters(period_from=wf.PERIODS[0], period_to=wf.PERIODS[-1]))
+    df = q.submissions_matrix(national_scope(), f)
+    got = {(b, p.date() if hasattr(p, "date") else p): s for b, p, s in zip(df["branch_code"], df["period"],
+                                                                          df["status"], strict=True)}
+    assert got == truth
+    quality = q.branch_quality(national_scope(), f).set_index("branch_code")
+    for code in wf.UPPER:
+        months = [p for (c, p) in truth if c == code]
+        assert quality.loc[code, "months_expected"] == len(months), code
+        assert quality.loc[code, "missing"] == sum(truth[(code, p)] == "missing" for p in months), code

@@ -171,13 +171,17 @@ COMPARED_TABLES = (*(("marts", t) for t in MART_TABLES),
                    ("restricted", "member_search"), ("restricted", "member_search_tokens"),
                    ("restricted", "member_search_words"),
                    ("intermediate", "int_member_month_states"), ("intermediate", "int_member_roster_states"),
-                   ("intermediate", "int_identity_variants"), ("intermediate", "int_membership_episodes"))
+                   ("intermediate", "int_identity_variants"), ("intermediate", "int_membership_episodes"),
+                   ("intermediate", "int_member_keys"))
 
 # Tables compared through a query rather than as stored ({db}: the file's catalog prefix). The member search's
 # name_rank numbers differ between a search kept up to date and one built from nothing (a rank placed between two
 # others, dbt macros/member_search.sql); what must agree is the order they give: the people with their place in it,
-# and each posting with its person.
+# and each posting with its person. int_member_keys' two flags say what changed since the warehouse a build started
+# from (every record is new on a build from nothing), so the records, keys and first months are compared.
 COMPARED_AS = {
+    ("intermediate", "int_member_keys"):
+        "SELECT * EXCLUDE (is_new_record, previous_member_key) FROM {db}intermediate.int_member_keys",
     ("restricted", "member_search"):
         "SELECT row_number() OVER (ORDER BY name_rank) AS position, * EXCLUDE (name_rank) "
         "FROM {db}restricted.member_search",
@@ -204,13 +208,22 @@ def truth_mismatches(db_path: str | Path, root: str | Path) -> dict[str, list[tu
         con.close()
 
 
-def version_differences(db_a: str | Path, db_b: str | Path,
-                        tables=COMPARED_TABLES) -> dict[str, tuple[int, int]]:
+# {schema.table: (columns only A has, columns only B has)} of the last version_differences call's tables whose columns
+# differ (their other columns were compared)
+LAST_COLUMN_DIFFERENCES: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def version_differences(db_a: str | Path, db_b: str | Path, tables=COMPARED_TABLES,
+                        common_columns: bool = False) -> dict[str, tuple[int, int]]:
     """{schema.table: (rows of A not in B, rows of B not in A)} (multisets) for every table of `tables` present
     in either file (a table only one file has counts all its rows as different; one neither has is left out);
     (0, 0) everywhere = the same content. Each table is first compared by its row count and the sum of its rows'
     hashes (one scan each side); only a table whose fingerprints differ is counted row by row (EXCEPT ALL both
-    ways, which costs ~10x more on the 12 M-row tables of a national warehouse)."""
+    ways, which costs ~10x more on the 12 M-row tables of a national warehouse). A table whose columns differ
+    counts all its rows as different, unless `common_columns` (an A/B of two versions of the code, one with a
+    column the other has not: `python -m pipelines.generate.verify`), which compares the columns both have and
+    lists the others in LAST_COLUMN_DIFFERENCES."""
+    LAST_COLUMN_DIFFERENCES.clear()
     con = _connect(db_a)
     try:
         con.execute(f"ATTACH '{str(db_b).replace(chr(39), chr(39) * 2)}' AS other (READ_ONLY)")
@@ -228,6 +241,16 @@ def version_differences(db_a: str | Path, db_b: str | Path,
                     n = con.execute(f"SELECT count(*) FROM {a if in_a else b}").fetchone()[0]
                     out[f"{schema}.{table}"] = (n, 0) if in_a else (0, n)
                 continue
+            ca, cb = ([r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {x}").fetchall()] for x in (a, b))
+            if ca != cb:
+                LAST_COLUMN_DIFFERENCES[f"{schema}.{table}"] = ([c for c in ca if c not in cb],
+                                                                [c for c in cb if c not in ca])
+                if not common_columns:
+                    out[f"{schema}.{table}"] = tuple(con.execute(f"SELECT count(*) FROM {x}").fetchone()[0]
+                                                     for x in (a, b))
+                    continue
+                common = ", ".join(f'"{c}"' for c in ca if c in cb)
+                a, b = (f"(SELECT {common} FROM {x})" for x in (a, b))
             fa, fb = (con.execute(f"SELECT count(*), sum(hash(t)) FROM {x} AS t").fetchone() for x in (a, b))
             if fa == fb:
                 out[f"{schema}.{table}"] = (0, 0)
@@ -278,9 +301,13 @@ def main(argv: list[str]) -> int:
         for r in rows[:15]:
             print("   ", r)
     if len(argv) > 2:
-        for t, (a, b) in version_differences(db, Path(argv[2])).items():
+        for t, (a, b) in version_differences(db, Path(argv[2]), common_columns=True).items():
             bad += bool(a or b)
             print(f"{t:45s} {'equal' if not (a or b) else f'{a} rows only in the first, {b} only in the second'}")
+            if t in LAST_COLUMN_DIFFERENCES:
+                only_a, only_b = LAST_COLUMN_DIFFERENCES[t]
+                print(f"    (compared without the columns only the first has: {only_a or '-'}; only the second: "
+                      f"{only_b or '-'})")
     return 1 if bad else 0
 
 

@@ -741,6 +741,42 @@ def test_episodes_kept_in_place_follow_entries_without_events_and_moved_boundari
                    "P15": [("opening", None, D(2025, 7, 1), D(2025, 7, 1), 1, True)]}
 
 
+@pytest.mark.slow
+def test_member_keys_kept_in_place_drop_a_record_a_correction_removes(tmp_path, monkeypatch):
+    """int_member_keys is kept in place: an incremental run writes only the CMND records and the CCCD records
+    first written in its restated months (macros/member_keys.sql). Q0101's June roster first wrote P2 with a
+    mistyped CCCD, a record seen nowhere else; its corrected version arrives with July. The refresh restating June
+    must drop that record, as a full build of the same files never has it, and keep every other record's key
+    and first month (P5, renamed from July, keeps the record first written in April)."""
+    mod = sys.modules[__name__]
+    base_rosters = mod.rosters
+    typo = cccd(98)
+
+    def rosters():
+        out = base_rosters()
+        out[("Q0101", D(2025, 6, 1))] = [dict(r, cccd=typo) if r["member_code"] == "MCP2" else r
+                                         for r in out[("Q0101", D(2025, 6, 1))]]
+        return out
+
+    monkeypatch.setattr(mod, "rosters", rosters)
+    late = [("Q0101", D(2025, 6, 1), base_rosters()[("Q0101", D(2025, 6, 1))], dt.datetime(2025, 8, 3, 9))]
+    root, inc_db, full_db = tmp_path / "data", tmp_path / "inc.duckdb", tmp_path / "full.duckdb"
+    run = ["build", "--resource-type", "seed", "--resource-type", "model"]
+    keys_sql = "SELECT identity_record, first_period, is_new_record FROM intermediate.int_member_keys " \
+               "WHERE identity_record IN (?, ?, ?)"
+    build_raw_zone(root, upto=D(2025, 6, 1))
+    dbt(run, inc_db, root, tmp_path / "t_inc")
+    assert {r[0]: r[1:] for r in _q(inc_db, keys_sql, [typo, cccd(2, "F"), cccd(5)])} == {
+        typo: (D(2025, 6, 1), True), cccd(2, "F"): (D(2025, 4, 1), True), cccd(5): (D(2025, 4, 1), True)}
+    build_raw_zone(root, upto=D(2025, 7, 1), late_rosters=late)
+    dbt(run, inc_db, root, tmp_path / "t_inc", periods="2025-06,2025-07")
+    dbt(run, full_db, root, tmp_path / "t_full")
+    assert_same_tables(full_db, inc_db)
+    # the typo's record is gone; the others kept, their flags cleared (they were in the file the run started from)
+    assert {r[0]: r[1:] for r in _q(inc_db, keys_sql, [typo, cccd(2, "F"), cccd(5)])} == {
+        cccd(2, "F"): (D(2025, 4, 1), False), cccd(5): (D(2025, 4, 1), False)}
+
+
 def assert_same_tables(full: Path, inc: Path) -> None:
     import duckdb
 
@@ -748,12 +784,15 @@ def assert_same_tables(full: Path, inc: Path) -> None:
     try:
         con.execute(f"ATTACH '{inc}' AS inc (READ_ONLY)")
         for schema, tables in (("marts", MART_TABLES), ("restricted", ["member_pii", "member_history"]),
-                               ("intermediate", ["int_member_month_states", "int_member_roster_states", "int_identity_variants", "int_membership_episodes"])):
+                               ("intermediate", ["int_member_month_states", "int_member_roster_states", "int_identity_variants", "int_membership_episodes",
+                                                 "int_member_keys"])):
             for t in tables:
-                a_minus_b = con.execute(f"SELECT count(*) FROM (SELECT * FROM {schema}.{t} EXCEPT ALL "
-                                        f"SELECT * FROM inc.{schema}.{t})").fetchone()[0]
-                b_minus_a = con.execute(f"SELECT count(*) FROM (SELECT * FROM inc.{schema}.{t} EXCEPT ALL "
-                                        f"SELECT * FROM {schema}.{t})").fetchone()[0]
+                # int_member_keys' flags say what changed since the file a build started from (verify.COMPARED_AS)
+                cols = "* EXCLUDE (is_new_record, previous_member_key)" if t == "int_member_keys" else "*"
+                a_minus_b = con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM {schema}.{t} EXCEPT ALL "
+                                        f"SELECT {cols} FROM inc.{schema}.{t})").fetchone()[0]
+                b_minus_a = con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM inc.{schema}.{t} EXCEPT ALL "
+                                        f"SELECT {cols} FROM {schema}.{t})").fetchone()[0]
                 assert (a_minus_b, b_minus_a) == (0, 0), f"{schema}.{t} differs between full and incremental ({inc.name})"
     finally:
         con.close()

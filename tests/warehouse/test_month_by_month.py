@@ -37,12 +37,14 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
 
     # how dbt parsed the project in each build: a data root's builds after the first parse nothing (the profile and
     # the project's variables are the same every build: wbuild.dbt_database_link, restate_from())
-    parsing, real_run_dbt = [], wbuild.run_dbt
+    # and the SQL each build ran for int_member_keys (the build removes its run artifacts when it ends)
+    parsing, real_run_dbt, keys_sql = [], wbuild.run_dbt, []
 
     def run_dbt(args, env, target_path=None, callbacks=None):
         seen: set[str] = set()
         res = real_run_dbt(args, env, target_path=target_path,
                            callbacks=[*(callbacks or []), lambda m: seen.add(m.info.name)])
+        keys_sql.append("".join(f.read_text() for f in Path(target_path).glob("run/**/int_member_keys.sql")))
         parsing.append(seen & {"PartialParsingSkipParsing", "UnableToPartialParse", "PartialParsingNotEnabled"})
         return res
     monkeypatch.setattr(wbuild, "run_dbt", run_dbt)
@@ -67,7 +69,7 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
     # two refreshes: the first two months (a build from nothing), then the rest (an incremental refresh that
     # re-keys every switched member; each build costs ~20 s, so no more steps than that)
     batches = [months[:2], months[2:]]
-    renamed, analyst_copies, search = {}, [], {}
+    renamed, analyst_copies, search, versions = {}, [], {}, []
     for i, batch in enumerate(batches):
         for d in sorted(d for m in batch for d in (gen / "inbox").glob(f"*/{m}")):
             dest = root / "inbox" / d.relative_to(gen / "inbox")
@@ -75,9 +77,22 @@ def test_month_by_month_refresh_equals_a_full_rebuild_across_cccd_switches(tmp_p
             shutil.copytree(d, dest)
         ingest_inbox()
         v = build_and_publish()
+        versions.append(v.path)
         analyst_copies.append(wbuild.LAST_ANALYST_COPY[0])
         con = duckdb.connect(v.path, read_only=True)
         try:
+            if i > 0:
+                # int_member_keys kept in place (macros/member_keys.sql): the refresh wrote the changed records
+                # only, clearing the flags the build from nothing set on every record in place ...
+                assert "set is_new_record = false" in keys_sql[-1]
+                # ... and its flags say what changed since the version it started from, as a full build would
+                con.execute(f"ATTACH '{versions[i - 1]}' AS prev (READ_ONLY)")
+                assert con.execute(
+                    "SELECT count(*) FILTER (WHERE k.is_new_record), count(*) FILTER (WHERE k.is_new_record "
+                    "<> (p.identity_record IS NULL) OR k.previous_member_key IS DISTINCT FROM (CASE WHEN "
+                    "p.member_key <> k.member_key THEN p.member_key END)) FROM intermediate.int_member_keys AS k "
+                    "LEFT JOIN prev.intermediate.int_member_keys AS p USING (identity_record)").fetchone()[1] == 0
+                con.execute("DETACH prev")
             info = json.loads(con.execute("SELECT build_info FROM meta.warehouse_version").fetchone()[0])
             assert info["full_refresh"] == (i == 0) and (i == 0 or info["periods"] == batch)
             renamed[i] = con.execute("SELECT count(*) FILTER (WHERE is_pure_rename), count(*) "

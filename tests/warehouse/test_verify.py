@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipelines.generate import verify
 from pipelines.generate.verify import version_differences
 
 
@@ -31,3 +32,21 @@ def test_equal_tables_and_different_multisets(tmp_path):
     both = [*tables, ("marts", "extra")]
     assert version_differences(a, d, both) == {"marts.t": (0, 0), "marts.same": (0, 0), "marts.extra": (0, 4)}
     assert version_differences(d, a, both)["marts.extra"] == (4, 0)
+
+
+def test_tables_whose_columns_differ(tmp_path):
+    """A table with a column the other file's has not differs in all its rows, unless the columns both have are
+    asked for (an A/B of two versions of the code): then those are compared and the others listed."""
+    a = _file(tmp_path / "a.duckdb", [("x", 1), ("y", 2)])
+    b = _file(tmp_path / "b.duckdb", [("x", 1), ("y", 2)])
+    con = duckdb.connect(str(b))
+    con.execute("ALTER TABLE marts.t ADD COLUMN first_period DATE")
+    con.close()
+    tables = [("marts", "t"), ("marts", "same")]
+    assert version_differences(a, b, tables) == {"marts.t": (2, 2), "marts.same": (0, 0)}
+    assert verify.LAST_COLUMN_DIFFERENCES == {"marts.t": ([], ["first_period"])}
+    assert version_differences(a, b, tables, common_columns=True) == {"marts.t": (0, 0), "marts.same": (0, 0)}
+    c = _file(tmp_path / "c.duckdb", [("x", 1), ("y", 3)])
+    assert version_differences(c, b, tables, common_columns=True)["marts.t"] == (1, 1)
+    assert version_differences(a, a, tables) == {"marts.t": (0, 0), "marts.same": (0, 0)}
+    assert verify.LAST_COLUMN_DIFFERENCES == {}

@@ -212,15 +212,17 @@ cmnd_matches as (
 ),
 
 cccd_records as (
-    select distinct
+    select
         cccd                     as identity_record,
         'cccd'                   as record_type,
         cccd                     as identity_id,
         'cccd'                   as resolution,
         cast(0 as bigint)        as n_later_matches,
-        cast(0 as bigint)        as n_bhxh_differs
+        cast(0 as bigint)        as n_bhxh_differs,
+        min(first_period)        as first_period
     from rows_
     where cccd is not null
+    group by cccd
 ),
 
 cmnd_records as (
@@ -239,8 +241,10 @@ cmnd_records as (
             else 'cmnd_only'
         end                      as resolution,
         case when co.cccd is not null then cast(0 as bigint) else cast(m.n_later_matches as bigint) end as n_later_matches,
-        case when co.cccd is not null then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end as n_bhxh_differs
+        case when co.cccd is not null then cast(0 as bigint) else coalesce(b.n_bhxh_differs, 0) end as n_bhxh_differs,
+        f.first_seen             as first_period
     from cmnd_matches as m
+    join cmnd_first as f on f.cmnd = m.cmnd
     left join cmnd_cooccurring as co on co.cmnd = m.cmnd
     left join bhxh_kept_apart as b on b.cmnd = m.cmnd
 )

@@ -51,3 +51,20 @@
   {%- endif %}
   insert into {{ target }} ({{ cols }}) select {{ cols }} from {{ source }};
 {%- endmacro %}
+
+{#- The CCCD identity records (a CCCD is its own person) of the variants `rows` (int_identity_variants or a
+    selection of it) that `where` keeps, each with the first month one of its variants was written:
+    int_member_identities' CCCD records, and int_member_keys' records first written from W on. -#}
+{% macro cccd_identity_records(rows, where='true') %}
+    select
+        cccd                     as identity_record,
+        'cccd'                   as record_type,
+        cccd                     as identity_id,
+        'cccd'                   as resolution,
+        cast(0 as bigint)        as n_later_matches,
+        cast(0 as bigint)        as n_bhxh_differs,
+        min(first_period)        as first_period
+    from {{ rows }}
+    where cccd is not null and ({{ where }})
+    group by cccd
+{%- endmacro %}

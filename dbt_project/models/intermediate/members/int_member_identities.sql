@@ -212,17 +212,7 @@ cmnd_matches as (
 ),
 
 cccd_records as (
-    select
-        cccd                     as identity_record,
-        'cccd'                   as record_type,
-        cccd                     as identity_id,
-        'cccd'                   as resolution,
-        cast(0 as bigint)        as n_later_matches,
-        cast(0 as bigint)        as n_bhxh_differs,
-        min(first_period)        as first_period
-    from rows_
-    where cccd is not null
-    group by cccd
+    {{ cccd_identity_records('rows_') }}
 ),
 
 cmnd_records as (

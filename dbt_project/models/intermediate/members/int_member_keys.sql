@@ -64,19 +64,9 @@ resolved as (
     union all
     -- the CCCD records first written from W on, except records stored with an earlier first month (a person
     -- written a new way: the record and its row are unchanged)
-    select
-        cccd                     as identity_record,
-        'cccd'                   as record_type,
-        cccd                     as identity_id,
-        'cccd'                   as resolution,
-        cast(0 as bigint)        as n_later_matches,
-        cast(0 as bigint)        as n_bhxh_differs,
-        min(first_period)        as first_period
-    from {{ variants }}
-    where cccd is not null and first_period >= cast('{{ win }}' as date)
-      and cccd not in (select identity_record from previous
-                       where record_type = 'cccd' and first_period < cast('{{ win }}' as date))
-    group by cccd
+    {{ cccd_identity_records(variants, "first_period >= cast('" ~ win ~ "' as date) and cccd not in ("
+                             ~ "select identity_record from previous where record_type = 'cccd' "
+                             ~ "and first_period < cast('" ~ win ~ "' as date))") }}
 ),
 
 {%- endif %}

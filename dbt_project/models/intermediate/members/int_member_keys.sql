@@ -14,8 +14,8 @@
 --
 -- Kept in place month by month (macros/member_keys.sql): a CCCD record is its own person, so its row never
 -- changes once written (same secret) but for its two flags. A build that restates the months from W on
--- (restate_from(), as int_identity_variants) computes only the CMND records (all re-resolved: a few hundred
--- thousand at national scale) and the CCCD records first written from W on (the others have a variant from
+-- (restate_from(), as int_identity_variants) computes only the CMND records (all re-resolved: ~10,000 in the
+-- national test data) and the CCCD records first written from W on (the others have a variant from
 -- before W, which no restated month can remove); the strategy `replace_records` clears the flags the last build
 -- set in place, deletes the stored rows of those records (and every stored CMND record and CCCD record first
 -- written from W on, so a record a restated month no longer has goes) and inserts them. A build from nothing,

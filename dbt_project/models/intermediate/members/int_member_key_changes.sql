@@ -12,7 +12,8 @@
 with old_and_new as (
     -- records of the starting warehouse that still exist, with their old and new keys (int_member_keys keeps the
     -- old key of a record whose key changed)
-    select identity_record, coalesce(previous_member_key, member_key) as previous_member_key, member_key
+    select identity_record, coalesce(previous_member_key, member_key) as previous_member_key, member_key,
+           first_period
     from {{ ref('int_member_keys') }}
     where not is_new_record
 ),
@@ -42,10 +43,8 @@ select
     c.previous_member_key,
     c.member_key,
     (o.n_new_keys = 1 and n.n_old_keys = 1) as is_pure_rename,
-    min(r.first_period) as first_period
+    -- the record's first own roster month (int_member_keys.first_period: its variants' earliest)
+    c.first_period
 from changed as c
 join old_people as o on o.previous_member_key = c.previous_member_key
 join new_people as n on n.member_key = c.member_key
-join {{ ref('int_identity_variants') }} as r
-  on coalesce(r.cccd, 'cmnd:' || r.cmnd) = c.identity_record
-group by all

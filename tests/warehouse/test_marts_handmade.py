@@ -698,6 +698,37 @@ def test_restated_where_checks_the_restated_months_and_only_them(builds, tmp_pat
         else:
             dbt(run, db, root, tmp_path / "t", periods="2025-07")
 
+def test_variants_key_check_reads_the_variants_this_run_wrote(builds, tmp_path):
+    """int_identity_variants' key check (`written_from_column: first_period`) on an incremental run (periods 2025-07):
+    a variant written in July that repeats a stored one fails it, and so does one that repeats another July variant;
+    two equal stored variants (both first written before July) are not read: they were checked when written."""
+    import duckdb
+
+    root = JULY["incremental"].parent / "data"
+    variants = "intermediate.int_identity_variants"
+    cases = {
+        # (rows inserted: a copy of a variant, with its first month set to ...), the check fails
+        "stored_repeated_in_july": (f"SELECT * REPLACE (DATE '2025-07-01' AS first_period) FROM {variants} "
+                                    "WHERE first_period < DATE '2025-07-01' LIMIT 1", True),
+        "july_repeated_in_july": (f"SELECT * FROM {variants} WHERE first_period = DATE '2025-07-01' LIMIT 1", True),
+        "stored_repeated_before_july": (f"SELECT * FROM {variants} WHERE first_period < DATE '2025-07-01' LIMIT 1",
+                                        False),
+    }
+    run = ["test", "--select", "int_identity_variants,test_name:unique_combination_of_columns"]
+    dbt(run, JULY["incremental"], root, tmp_path / "t", periods="2025-07")  # as built: passes
+    for name, (rows, fails) in cases.items():
+        db = tmp_path / f"variants-{name}.duckdb"
+        shutil.copyfile(JULY["incremental"], db)
+        con = duckdb.connect(str(db))
+        assert con.execute(f"INSERT INTO {variants} {rows} RETURNING 1").fetchall() == [(1,)], name
+        con.close()
+        if fails:
+            with pytest.raises(AssertionError, match="failed"):
+                dbt(run, db, root, tmp_path / "t", periods="2025-07")
+        else:
+            dbt(run, db, root, tmp_path / "t", periods="2025-07")
+
+
 @pytest.mark.slow
 def test_episodes_kept_in_place_follow_entries_without_events_and_moved_boundaries(tmp_path, monkeypatch):
     """int_membership_episodes is kept in place: an incremental run replaces the episodes of the people its

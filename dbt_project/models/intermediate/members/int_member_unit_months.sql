@@ -48,8 +48,11 @@ deduped as (
 
 previous_months as (
     -- where people were the month before: the restated months, and the month before the window as stored
-    -- (its roster rows did not change, and re-keyed people's stored rows are renamed before this runs)
+    -- (its roster rows did not change, and re-keyed people's stored rows are renamed before this runs).
+    -- A row of the latest month is no one's month before (its next_period is past every period of the data):
+    -- left out, so a one-month refresh joins its 12 M people with last month's stored rows only, not with its own
     select member_key, cdcs_code, next_period from deduped
+    where next_period <= (select max(period) from {{ ref('int_roster_branch_months') }})
     {%- if is_incremental() %}
     union all
     select member_key, cdcs_code, next_period from {{ this }}

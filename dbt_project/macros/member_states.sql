@@ -21,9 +21,10 @@
 {%- endmacro %}
 
 
-{% macro member_states_roster_summary(where) %}
+{% macro member_states_roster_summary(where, rows=none) %}
     -- the latest row of each person by a window sort (spills to disk; an arg_max of a wide struct per person
-    -- does not, and took 3× longer at national scale)
+    -- does not, and took 3× longer at national scale). `rows`: the roster rows to read (SQL of a relation; default
+    -- int_roster_rows_monthly, every row of history the where does not exclude)
     select
         member_key,
         identity_id                                   as r_identity_id,
@@ -46,11 +47,45 @@
             r.member_code, r.cdcs_code, r.insurance_salary, r.join_date, r.period,
             row_number() over (partition by k.member_key
                                order by r.period desc, (r.cccd is not null) desc, r.file_id desc, r.source_row desc) as rn
-        from {{ ref('int_roster_rows_monthly') }} as r
+        from {{ rows if rows is not none else ref('int_roster_rows_monthly') }} as r
         join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
         where not r.is_carried_forward and {{ where }}
     ) as ranked
     where rn = 1
+{%- endmacro %}
+
+
+{#- The roster rows of all history of a few people (`records_sql`: a query of their identity records), for a
+    per-person state re-read from all history (keys merged or split, a stored row the restated months no longer
+    have). Filtered on the raw columns before any join: joined to the keys first, every roster row of every month
+    was hashed (national, three months: 35.6 M rows, over the 6 GB memory limit, so a month with one merged person
+    could not be built). The records are read first (run_query); up to `inline_max` of them are written into the
+    query as literal lists, which DuckDB applies inside the Parquet scan (8 s for three national months), more
+    are matched by a semi-join on a temporary table of them (30 s, little memory). -#}
+{% macro member_states_records_rows(records_sql, relation_name, inline_max=2000) %}
+    {%- set rows = ref('int_roster_rows_monthly') %}
+    {%- if not execute %}{{ return(rows) }}{% endif %}
+    {%- set records = run_query('select distinct identity_record from (' ~ records_sql ~ ') as x '
+                                ~ 'where identity_record is not null').columns[0].values() %}
+    {%- set cccds = [] %}{%- set cmnds = [] %}
+    {%- for r in records %}
+      {%- set r = r | replace("'", "''") %}
+      {%- if r.startswith('cmnd:') %}{% do cmnds.append(r[5:]) %}{% else %}{% do cccds.append(r) %}{% endif %}
+    {%- endfor %}
+    {%- if records | length <= inline_max %}
+      {%- set cccd_in = "'" ~ (cccds | join("', '")) ~ "'" if cccds else 'null' %}
+      {%- set cmnd_in = "'" ~ (cmnds | join("', '")) ~ "'" if cmnds else 'null' %}
+      {{ return('(select * from ' ~ rows ~ ' where cccd in (' ~ cccd_in ~ ') union all select * from ' ~ rows
+                ~ ' where cccd is null and cmnd in (' ~ cmnd_in ~ '))') }}
+    {%- else %}
+      {%- do run_query('create or replace temporary table ' ~ relation_name ~ ' as select distinct identity_record, '
+                       ~ "case when identity_record like 'cmnd:%' then null else identity_record end as cccd, "
+                       ~ "case when identity_record like 'cmnd:%' then substr(identity_record, 6) end as cmnd "
+                       ~ 'from (' ~ records_sql ~ ') as x') %}
+      {{ return('(select * from ' ~ rows ~ ' where cccd in (select cccd from ' ~ relation_name
+                ~ ' where cccd is not null) union all select * from ' ~ rows ~ ' where cccd is null and cmnd in '
+                ~ '(select cmnd from ' ~ relation_name ~ ' where cmnd is not null))') }}
+    {%- endif %}
 {%- endmacro %}
 
 

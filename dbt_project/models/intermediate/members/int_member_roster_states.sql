@@ -11,7 +11,10 @@
 -- longer have, keys that merged or split) are re-read from all history; that part is left out when the stored
 -- table shows it cannot be needed (the usual new month), so a new month reads that month's rows only. Pure re-keys
 -- rename the stored row; the stored accent-free name is reused when the name did not change. A build from
--- nothing, or one that restates every month, reads all history.
+-- nothing, or one that restates every month, reads all history. The people re-read from all history are listed
+-- first and their roster rows found by their identity records before any join (member_states_records_rows): joined
+-- to the keys first, every roster row of history was hashed, and a national month with one merged person ran out of
+-- the 6 GB memory limit.
 {%- set w = restate_from() %}
 {%- set key_changes = ref('int_member_key_changes') %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
@@ -22,6 +25,37 @@
   {%- set f = run_query("select exists (select 1 from " ~ key_changes ~ " where not is_pure_rename) "
         ~ "or exists (select 1 from " ~ previous ~ " where r_last_period >= cast('" ~ w ~ "' as date))").rows[0] %}
   {%- set recompute = f[0] %}
+{%- endif %}
+{#- the people re-read from all history: keys merged or split, and (when the stored table shows it can happen) a
+    stored row from W on that the new rows no longer have -#}
+{%- set recompute_keys = none %}
+{%- if combine %}
+{%- set recompute_keys %}
+    {{ member_states_merged_keys(key_changes) }}
+    {%- if recompute %}
+    union
+    -- a stored row from W on that the new rows no longer have
+    select member_key from stored
+    where r_last_period >= cast('{{ w }}' as date)
+      and member_key not in (
+          select k.member_key
+          from {{ ref('int_roster_rows_monthly') }} as r
+          join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
+          where not r.is_carried_forward and r.period >= cast('{{ w }}' as date)
+            and {{ raw_file_month_floor('r.file_month', "'" ~ w ~ "'") }})
+    {%- endif %}
+{%- endset %}
+{%- endif %}
+{#- ... listed once in a temporary table of this connection (the query below reads them three times), and their roster
+    rows of all history read by their identity records (member_states_records_rows) -#}
+{%- set recompute_table, recompute_rows = none, none %}
+{%- if combine and recompute and execute %}
+  {%- set recompute_table = 'doanvien_roster_states_recompute' %}
+  {%- do run_query('create or replace temporary table ' ~ recompute_table ~ ' as with stored as ('
+                   ~ member_states_stored(previous, key_changes) ~ ') ' ~ recompute_keys) %}
+  {%- set recompute_rows = member_states_records_rows(
+        'select identity_record from ' ~ ref('int_member_keys') ~ ' where member_key in (select member_key from '
+        ~ recompute_table ~ ')', 'doanvien_roster_states_records') %}
 {%- endif %}
 {%- set columns = ['identity_id', 'full_name', 'birth_date', 'birth_date_precision', 'gender', 'ethnicity_code',
                    'bhxh_code', 'member_code', 'cdcs_code', 'insurance_salary', 'join_date', 'last_period'] %}
@@ -43,18 +77,10 @@ with stored as (
 ),
 
 recompute as (
-    {{ member_states_merged_keys(key_changes) }}
-    {%- if recompute %}
-    union
-    -- a stored row from W on that the new rows no longer have
-    select member_key from stored
-    where r_last_period >= cast('{{ w }}' as date)
-      and member_key not in (
-          select k.member_key
-          from {{ ref('int_roster_rows_monthly') }} as r
-          join {{ ref('int_member_keys') }} as k on k.identity_record = r.identity_record
-          where not r.is_carried_forward and r.period >= cast('{{ w }}' as date)
-            and {{ raw_file_month_floor('r.file_month', "'" ~ w ~ "'") }})
+    {%- if recompute_table %}
+    select member_key from {{ recompute_table }}
+    {%- else %}
+    {{ recompute_keys }}
     {%- endif %}
 ),
 
@@ -74,7 +100,8 @@ latest as (
       on wr.member_key = b.member_key
     union all
     select *, cast(null as {{ dbt.type_string() }}) as stored_name_search
-    from ({{ member_states_roster_summary('k.member_key in (select member_key from recompute)' if recompute else 'false') }}) as r
+    from ({{ member_states_roster_summary('k.member_key in (select member_key from recompute)' if recompute else 'false',
+                                          rows=recompute_rows) }}) as r
 )
 
 select

@@ -375,6 +375,7 @@ def dbt(args: list[str], db: Path, root: Path, target: Path, periods: str = "", 
         assert not Path(f"{link}.wal").exists()  # dbt's DuckDB checkpointed into `db` when it closed
         link.unlink(missing_ok=True)
     assert res.success, f"dbt {' '.join(args)} failed: {res.exception or res.result}"
+    return res
 
 
 def _release_duckdb() -> None:
@@ -727,6 +728,32 @@ def test_variants_key_check_reads_the_variants_this_run_wrote(builds, tmp_path):
                 dbt(run, db, root, tmp_path / "t", periods="2025-07")
         else:
             dbt(run, db, root, tmp_path / "t", periods="2025-07")
+
+
+def test_records_rows_read_cccd_and_cmnd_records_of_all_history(builds, tmp_path):
+    """macros/member_states.sql `member_states_records_rows` (the roster rows of all history of a few people, for a
+    per-person state re-read after a merge): for a list of CCCD and CMND identity records it gives exactly the rows
+    of int_roster_rows_monthly with those records, whether the list is written into the query (a few records) or
+    matched through a temporary table (more than inline_max)."""
+    root = JULY["incremental"].parent / "data"
+    db = tmp_path / "records.duckdb"
+    shutil.copyfile(JULY["incremental"], db)
+    records = [r[0] for r in _q(db, "(SELECT identity_record FROM intermediate.int_member_keys WHERE identity_record "
+                                     "LIKE 'cmnd:%' ORDER BY 1 LIMIT 2) UNION ALL (SELECT identity_record FROM "
+                                     "intermediate.int_member_keys WHERE identity_record NOT LIKE 'cmnd:%' ORDER BY 1 "
+                                     "LIMIT 2)")]
+    assert sum(r.startswith("cmnd:") for r in records) == 2 and len(records) == 4, records
+    listed = ", ".join(f"'{r}'" for r in records)
+    row_key = "file_id || ':' || source_sheet || ':' || source_row || ':' || period"
+    expected = sorted(r[0] for r in _q(db, f"SELECT {row_key} FROM intermediate.int_roster_rows_monthly "
+                                           f"WHERE identity_record IN ({listed})"))
+    assert expected and any(":" in e for e in expected)
+    for inline_max in (2000, 0):
+        sql = (f"select {row_key} as k from {{{{ member_states_records_rows(\"select unnest([{listed}]) as "
+               f"identity_record\", 'doanvien_test_records', inline_max={inline_max}) }}}} as r")
+        res = dbt(["show", "--inline", sql, "--limit", "-1"], db, root, tmp_path / "t", periods="2025-07")
+        got = sorted(str(row[0]) for row in res.result.results[0].agate_table.rows)
+        assert got == expected, inline_max
 
 
 @pytest.mark.slow

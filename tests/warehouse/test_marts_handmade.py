@@ -692,12 +692,18 @@ def test_restated_where_checks_the_restated_months_and_only_them(builds, tmp_pat
                            "(SELECT min(event_id) FROM marts.fct_member_events WHERE period = ?) RETURNING 1",
                            [month]).fetchall() == [(1,)]
         con.close()
-        run = ["test", "--select", "fct_member_events,test_name:not_null"]
-        if fails:
-            with pytest.raises(AssertionError, match="failed"):
-                dbt(run, db, root, tmp_path / "t", periods="2025-07")
-        else:
+        _data_tests_fail(["test", "--select", "fct_member_events,test_name:not_null"], db, root, tmp_path, fails)
+
+
+def _data_tests_fail(run: list[str], db: Path, root: Path, tmp_path: Path, fails: bool) -> None:
+    """Run the data tests `run` selects on `db` as the July incremental run (periods 2025-07): they must fail
+    (`fails`) or pass."""
+    if fails:
+        with pytest.raises(AssertionError, match="failed"):
             dbt(run, db, root, tmp_path / "t", periods="2025-07")
+    else:
+        dbt(run, db, root, tmp_path / "t", periods="2025-07")
+
 
 def test_variants_key_check_reads_the_variants_this_run_wrote(builds, tmp_path):
     """int_identity_variants' key check (`written_from_column: first_period`) on an incremental run (periods 2025-07):
@@ -723,11 +729,7 @@ def test_variants_key_check_reads_the_variants_this_run_wrote(builds, tmp_path):
         con = duckdb.connect(str(db))
         assert con.execute(f"INSERT INTO {variants} {rows} RETURNING 1").fetchall() == [(1,)], name
         con.close()
-        if fails:
-            with pytest.raises(AssertionError, match="failed"):
-                dbt(run, db, root, tmp_path / "t", periods="2025-07")
-        else:
-            dbt(run, db, root, tmp_path / "t", periods="2025-07")
+        _data_tests_fail(run, db, root, tmp_path, fails)
 
 
 def test_records_rows_read_cccd_and_cmnd_records_of_all_history(builds, tmp_path):

@@ -16,17 +16,20 @@
     episodes_affected_keys (pre-hook) stores the affected keys in a temporary table; the model reads it; the
     incremental strategy `replace_people` deletes their stored rows and inserts the model's. -#}
 
-{#- The window of an incremental run as {'w': 'YYYY-MM-DD', 'l': 'YYYY-MM-DD'} (W and L evaluated now), or none
-    (a build from nothing, a full refresh, or a run that restates every month: the whole table is computed). -#}
+{#- The window of an incremental run as {'w': 'YYYY-MM-DD', 'l': 'YYYY-MM-DD', 'kl': 'YYYY-MM-DD' or none} (W = the
+    months restated for everyone, restate_bounds.w, and L = W - 1, evaluated now; kl = the month before
+    restate_bounds.k when people merged or split before W), or none (a build from nothing, a full refresh, or a run
+    that restates every month: the whole table is computed). -#}
 {% macro episodes_window() -%}
-  {%- set start = restate_from() -%}
-  {%- if not execute or this is none or not is_incremental() or start is none -%}
+  {%- set b = restate_bounds() -%}
+  {%- if b is none -%}
     {{ return(none) }}
   {%- endif -%}
-  {%- set w_sql = 'cast(' ~ restate_start_sql(start) ~ ' as date)' -%}
-  {%- set row = run_query('select cast(' ~ w_sql ~ ' as varchar), cast(cast('
-        ~ dbt.dateadd('month', -1, w_sql) ~ ' as date) as varchar)').rows[0] -%}
-  {{ return({'w': row[0], 'l': row[1]}) }}
+  {%- set w_sql = "cast('" ~ b.w ~ "' as date)" -%}
+  {%- set k_sql = "cast('" ~ b.k ~ "' as date)" if b.k is not none else 'cast(null as date)' -%}
+  {%- set row = run_query('select cast(cast(' ~ dbt.dateadd('month', -1, w_sql) ~ ' as date) as varchar), '
+        ~ 'cast(cast(' ~ dbt.dateadd('month', -1, k_sql) ~ ' as date) as varchar)').rows[0] -%}
+  {{ return({'w': b.w, 'l': row[0], 'kl': row[1]}) }}
 {%- endmacro %}
 
 {%- macro episodes_affected_relation() -%}doanvien_episodes_affected{%- endmacro %}
@@ -38,6 +41,10 @@
     select 1
   {%- else -%}
     create or replace temporary table {{ episodes_affected_relation() }} as
+    select member_key, min(lookback_from) as lookback_from
+    from (
+    select member_key, cast('{{ win.l }}' as date) as lookback_from
+    from (
     select member_key from {{ ref('int_member_events') }}
     where period >= cast('{{ win.w }}' as date)
     union
@@ -52,6 +59,14 @@
     select member_key from {{ ref('int_member_key_changes') }}
     union
     select previous_member_key from {{ ref('int_member_key_changes') }} where previous_member_key is not null
+    ) as affected_from_l
+    {%- if win.kl is not none %}
+    union all
+    -- people restated before the window (int_restated_people, restate_bounds.k): recomputed from the month before k
+    select member_key, cast('{{ win.kl }}' as date) as lookback_from from {{ ref('int_restated_people') }}
+    {%- endif %}
+    ) as affected
+    group by member_key
   {%- endif -%}
 {%- endmacro %}
 

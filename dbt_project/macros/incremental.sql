@@ -14,13 +14,20 @@
 {#- The configuration of every model restated month by month (one place for all of them):
     `{{ config(**monthly_restatement()) }}`. Incremental, delete+insert on `period`; stored rows of re-keyed
     people renamed first (`rekey_stored_rows`), then the restated window deleted (`delete_restated_window`). -#}
-{% macro monthly_restatement() -%}
+{#- `people`: a model restated person by person (see restate_bounds): 'merged' (rows depend on the person's own
+    roster rows only) or 'restated' (int_restated_people: also on who else counts in their CĐCS). The pre-hook then
+    deletes, before the window, those people's rows only, and the new rows are appended. -#}
+{% macro monthly_restatement(people=none) -%}
+  {%- set delete_hook = "{{ delete_restated_window('period', people='" ~ people ~ "') }}" if people
+                        else "{{ delete_restated_window('period') }}" -%}
+  {#- with people, the pre-hook's delete is the only one: delete+insert would also delete every row of the months
+      the new rows have (the earlier months of a few people) -#}
   {{ return({
       'materialized': 'incremental',
-      'incremental_strategy': 'delete+insert',
+      'incremental_strategy': 'append' if people else 'delete+insert',
       'unique_key': 'period',
       'on_schema_change': 'append_new_columns',
-      'pre_hook': ["{{ rekey_stored_rows() }}", "{{ delete_restated_window('period') }}"]
+      'pre_hook': ["{{ rekey_stored_rows() }}", delete_hook]
   }) }}
 {%- endmacro %}
 
@@ -54,15 +61,20 @@
     re-keyed an identity record already stored (int_member_key_changes: its first own roster month), then moved
     back over the months a branch did not submit just before it (events observed in the new roster are dated
     into those months). -#}
-{% macro restate_start_sql(start, relations=none) -%}
+{% macro restate_start_sql(start, relations=none, key_changes=true) -%}
   {#- relations: (branch months, key changes) when the caller cannot ref() them (a test's where, see
-      duckdb__get_where_subquery) -#}
+      duckdb__get_where_subquery). key_changes=false: the start of the listed months alone (restate_bounds) -#}
   {%- set branch_months = relations[0] if relations else ref('int_roster_branch_months') -%}
-  {%- set key_changes = relations[1] if relations else ref('int_member_key_changes') -%}
+  {%- set key_changes_relation = relations[1] if relations else ref('int_member_key_changes') -%}
   (select least(s.start, coalesce(min(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date)), s.start))
-   from (select least(cast('{{ start }}' as date),
-                      coalesce((select min(first_period) from {{ key_changes }} where not is_pure_rename),
+   from (select
+         {%- if key_changes %}
+                least(cast('{{ start }}' as date),
+                      coalesce((select min(first_period) from {{ key_changes_relation }} where not is_pure_rename),
                                cast('{{ start }}' as date))) as start
+         {%- else %}
+                cast('{{ start }}' as date) as start
+         {%- endif %}
         ) as s
    left join {{ branch_months }} as bm
      on bm.is_carried_forward
@@ -82,6 +94,56 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- The restated rows of an incremental run told apart (none on a build from nothing, a full refresh, a run that
+    restates every month, or at parse time): {'w', 'k', 'first'} as 'YYYY-MM-DD' strings, evaluated now.
+    - w: the first month of the listed months (moved back over months a branch did not submit, restate_start_sql
+      without key changes): every person's rows are restated from w.
+    - k: set when a key change that is not a pure rename (people merged or split, int_member_key_changes) reaches
+      back before w: the month its records first appear (moved back the same way). Only those people's rows are
+      restated in the months k .. w - 1, in the models that can tell them apart (monthly_restatement(people=…)):
+      'merged' = both keys of every such change (member_states_merged_keys), 'restated' = int_restated_people
+      (those and the people who count in the same CĐCS in those months). Every person's rows before that month
+      hold records whose key did not change.
+    - first: the earliest month restated at all (k, else w), what restate_start_sql gives: the window of every
+      other model, of the data tests and of the analysts' file (int_restated_windows). -#}
+{% macro restate_bounds() -%}
+  {%- set start = restate_from() -%}
+  {%- if not execute or this is none or start is none or flags.FULL_REFRESH -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {#- an incremental model on its first build computes every month; a table (int_restated_people) has no stored
+      rows to keep and only asks which people are restated -#}
+  {%- if model.config.materialized == 'incremental' and not is_incremental() -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set key_changes = ref('int_member_key_changes') -%}
+  {%- set row = run_query('select cast(' ~ restate_start_sql(start, key_changes=false) ~ ' as date) as w, '
+        ~ '(select min(first_period) from ' ~ key_changes ~ ' where not is_pure_rename) as k').rows[0] -%}
+  {%- set w = row[0] | string -%}
+  {%- set k = none -%}
+  {%- if row[1] is not none and (row[1] | string) < w -%}
+    {%- set k = run_query('select cast(' ~ restate_start_sql(row[1] | string, key_changes=false) ~ ' as date)').rows[0][0] | string -%}
+  {%- endif -%}
+  {{ return({'w': w, 'k': k, 'first': k if k is not none else w}) }}
+{%- endmacro %}
+
+{#- The keys restated before the window (restate_bounds.k): 'merged' or 'restated' (see restate_bounds), as
+    the model holds them (text in marts and restricted). -#}
+{% macro restated_people_sql(people, as_text=false) -%}
+  {%- if people == 'merged' -%}
+    {%- set sql = member_states_merged_keys(ref('int_member_key_changes')) -%}
+  {%- elif people == 'restated' -%}
+    {%- set sql = 'select member_key from ' ~ ref('int_restated_people') -%}
+  {%- else -%}
+    {{ exceptions.raise_compiler_error("restated_people_sql: people must be 'merged' or 'restated', not " ~ people) }}
+  {%- endif -%}
+  {%- if as_text -%}
+    select {{ member_key_text('member_key') }} as member_key from ({{ sql }}) as p
+  {%- else -%}
+    {{ sql }}
+  {%- endif -%}
+{%- endmacro %}
+
 {#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
@@ -91,6 +153,23 @@
   {%- else -%}
     1 = 1
   {%- endif -%}
+{%- endmacro %}
+
+{#- A model computed in parts (int_member_events): `part` = none (the run's window, period_window) or
+    {'lo': first month (SQL date), 'hi': end month, excluded (SQL date) or none, 'people': a query of the part's
+    member keys or none}. part_window: the months the part reads, from its first month minus `lookback_months`;
+    part_people: ` and <column> in (…)` when the part has people. -#}
+{% macro part_window(part, column, lookback_months=0) -%}
+  {%- if part is none -%}
+    {{ period_window(column, lookback_months) }}
+  {%- else -%}
+    {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, part.lo) }} as date)
+    {%- if part.hi %} and {{ column }} < {{ part.hi }}{% endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro part_people(part, column) -%}
+  {%- if part is not none and part.people %} and {{ column }} in ({{ part.people }}){% endif -%}
 {%- endmacro %}
 
 {#- pre_hook of incremental models: a member whose records all moved to one new key (a CMND-only member linked
@@ -131,8 +210,17 @@
 {#- pre_hook of incremental models: remove the whole restated window first, so a month whose rows all
     disappeared after a correction does not keep stale rows (delete+insert alone only replaces the
     periods present in the new batch). -#}
-{% macro delete_restated_window(column='period') -%}
-  {%- if is_incremental() -%}
+{% macro delete_restated_window(column='period', people=none) -%}
+  {%- set b = restate_bounds() if people else none -%}
+  {%- if b is not none and b.k is not none -%}
+    {%- set cols = adapter.get_columns_in_relation(this) -%}
+    {%- set key = cols | selectattr('name', 'equalto', 'member_key') | list -%}
+    {%- set as_text = 'uuid' not in key[0].dtype | lower -%}
+    delete from {{ this }}
+    where {{ column }} >= cast('{{ b.w }}' as date)
+       or ({{ column }} >= cast('{{ b.k }}' as date)
+           and member_key in ({{ restated_people_sql(people, as_text) }}))
+  {%- elif is_incremental() -%}
     delete from {{ this }} where {{ period_window(column) }}
   {%- else -%}
     select 1

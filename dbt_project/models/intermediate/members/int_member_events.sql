@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(people='restated')) }}
 -- grain: one membership event: member_key × period × event_type × cdcs_code.
 -- Roster diffs month over month (period = the month whose roster shows the change; event_date = the
 -- date the roster reports, or the month start when it reports none):
@@ -21,15 +21,38 @@
 --   roster when last month was carried forward).
 -- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
 -- into the gap month it happened in (period = month of event_date when it falls in the gap).
--- An incremental table (keys only): a refresh computes the restated months from the month before them.
+-- An incremental table (keys only): a refresh computes the restated months from the month before them. When it
+-- merged or split people whose records reach back before those months (restate_bounds.k), a second part computes
+-- the events of the months k .. w - 1 of int_restated_people only: those people, and everyone counted in one of
+-- their CĐCS then (the one thing an event reads from other people: whether the CĐCS had members last month).
+{#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_restated_people')] %}
+{%- set b = restate_bounds() %}
+{%- if b is not none and b.k is not none %}
+  {%- set w = "cast('" ~ b.w ~ "' as date)" %}
+  {%- set k = "cast('" ~ b.k ~ "' as date)" %}
+  {%- set parts = [
+        {'lo': w, 'hi': none, 'people': none},
+        {'lo': k, 'hi': w, 'people': restated_people_sql('restated')}] %}
+{%- else %}
+  {%- set parts = [none] %}
+{%- endif %}
+{%- for part in parts %}
+{%- if not loop.first %}
+
+union all
+-- the events of the months k .. w - 1 of int_restated_people
+{%- endif %}
+select * from (
+
 with months as (
     select * from {{ ref('int_member_months') }}
-    where {{ period_window('period', 1) }}
+    where {{ part_window(part, 'period', 1) }}{{ part_people(part, 'member_key') }}
 ),
 
 unit_months as (
     select member_key, cdcs_code, next_period from {{ ref('int_member_unit_months') }}
-    where {{ period_window('period', 1) }}
+    where {{ part_window(part, 'period', 1) }}{{ part_people(part, 'member_key') }}
 ),
 
 leavers as (
@@ -57,8 +80,9 @@ leavers as (
       -- the raw column so DuckDB filters the Parquet rows before joining them to their branch months: the
       -- ~1 % of rows with a leave date instead of two months of every roster row (national: 8.6 -> 3.0 s)
       and r.leave_date is not null
-      and {{ period_window('r.period', 1) }}
-      and {{ raw_file_month_floor('r.file_month', lookback_months=1, carried_forward=true) }}
+      and {{ part_window(part, 'r.period', 1) }}
+      and {{ raw_file_month_floor('r.file_month', part.lo if part is not none else none, lookback_months=1, carried_forward=true) }}
+      {{- part_people(part, 'k.member_key') }}
 ),
 
 leaver_rows as (
@@ -78,7 +102,14 @@ units as (
 ),
 
 cdcs_prev_members as (
-    select distinct cdcs_code, cast({{ dbt.dateadd('month', 1, 'period') }} as date) as period from months
+    select distinct cdcs_code, cast({{ dbt.dateadd('month', 1, 'period') }} as date) as period
+    {%- if part is not none and part.people %}
+    -- everyone's months, not only the part's people
+    from {{ ref('int_member_months') }}
+    where {{ part_window(part, 'period', 1) }}
+    {%- else %}
+    from months
+    {%- endif %}
 ),
 
 pairs as (
@@ -95,7 +126,7 @@ pairs as (
         coalesce(cur.ethnicity_code, prev.ethnicity_code) as ethnicity_code
     -- this month: the restated months only (a month before them, read as last month, would pair with the
     -- month before it, which is not read, and give 12 M entries at national scale that the final filter drops)
-    from (select * from months where {{ period_window('period') }}) as cur
+    from (select * from months where {{ part_window(part, 'period') }}) as cur
     full outer join months as prev
       on prev.member_key = cur.member_key
      and cast({{ dbt.dateadd('month', 1, 'prev.period') }} as date) = cur.period
@@ -103,7 +134,12 @@ pairs as (
 ),
 
 last_period as (
+    {%- if part is not none and part.hi %}
+    -- the part's last month (w - 1), whatever its people's latest month
+    select cast({{ dbt.dateadd('month', -1, part.hi) }} as date) as period
+    {%- else %}
     select max(period) as period from months
+    {%- endif %}
 ),
 
 exits as (
@@ -353,7 +389,7 @@ cdcs_report as (
     select cdcs_code, cast({{ dbt.dateadd('month', 1, 'period') }} as date) as next_period,
            max(report_period) as report_period
     from {{ ref('int_member_unit_months') }}
-    where {{ period_window('period', 1) }}
+    where {{ part_window(part, 'period', 1) }}
     group by cdcs_code, period
 ),
 
@@ -386,4 +422,7 @@ final as (
 )
 
 select * from final
-where {{ period_window('period') }}
+where {{ part_window(part, 'period') }}
+
+) as events_of_part
+{%- endfor %}

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(people='merged')) }}
 -- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
 -- Materialised incrementally (keys and a few attributes only, no identifying column): every monthly mart
 -- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only (the
@@ -6,14 +6,40 @@
 -- Duplicate rows of one person in one CĐCS collapse to the latest roster row. unit_rank orders the CĐCS
 -- of a person active in two units in one month: 1 = where they were active the previous month, failing
 -- that the earliest join date, then the lowest CĐCS code (rank 1 counts; others are conflicts).
+-- Merged or split people whose records reach back before the window (restate_bounds.k) have their rows of those
+-- earlier months recomputed too, from their own roster rows (read by identity record): a person's rows depend on
+-- their own roster rows only.
+{#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
+{%- set b = restate_bounds() %}
+{%- set targeted = b is not none and b.k is not none %}
+{%- if targeted %}
+{%- set merged = restated_people_sql('merged') %}
+{%- set w = "cast('" ~ b.w ~ "' as date)" %}
+{%- set k = "cast('" ~ b.k ~ "' as date)" %}
+{%- endif %}
 with rows_ as (
     select r.*, k.member_key
     from {{ ref('int_roster_rows_monthly') }} as r
     join {{ ref('int_member_keys') }} as k
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
+      {%- if targeted %}
+      and r.period >= {{ w }}
+      and {{ raw_file_month_floor('r.file_month', w, carried_forward=true) }}
+    union all
+    -- the merged or split people's rows of the months k .. w - 1
+    select r.*, k.member_key
+    from {{ member_states_records_rows('select identity_record from ' ~ ref('int_member_keys')
+                                       ~ ' where member_key in (' ~ merged ~ ')', 'doanvien_unit_months_records') }} as r
+    join {{ ref('int_member_keys') }} as k
+      on k.identity_record = r.identity_record
+    where r.is_active_at_month_end
+      and r.period >= {{ k }} and r.period < {{ w }}
+      {%- else %}
       and {{ period_window('r.period') }}
       and {{ raw_file_month_floor('r.file_month', carried_forward=true) }}
+      {%- endif %}
 ),
 
 ranked as (
@@ -53,7 +79,16 @@ previous_months as (
     -- left out, so a one-month refresh joins its 12 M people with last month's stored rows only, not with its own
     select member_key, cdcs_code, next_period from deduped
     where next_period <= (select max(period) from {{ ref('int_roster_branch_months') }})
-    {%- if is_incremental() %}
+    {%- if targeted %}
+    union all
+    -- (the merged people's stored rows from k on were deleted by the pre-hook; their month before k is stored)
+    select member_key, cdcs_code, next_period from {{ this }}
+    where period = cast({{ dbt.dateadd('month', -1, w) }} as date)
+    union all
+    select member_key, cdcs_code, next_period from {{ this }}
+    where period = cast({{ dbt.dateadd('month', -1, k) }} as date)
+      and member_key in ({{ merged }})
+    {%- elif is_incremental() %}
     union all
     select member_key, cdcs_code, next_period from {{ this }}
     where {{ period_window('period', 1) }} and not ({{ period_window('period') }})
@@ -79,4 +114,6 @@ select
     ) as unit_rank,
     count(*) over (partition by member_key, period) as n_units
 from with_previous
+{%- if not targeted %}
 where {{ period_window('period') }}
+{%- endif %}

@@ -22,17 +22,20 @@
 {%- set win = episodes_window() %}
 {#- the tables the window start reads (restate_start_sql) and the affected people's sources, ref()'d whatever the
     run: dbt records a model's dependencies when it parses the project, where restate_from() is empty #}
-{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_member_unit_months')] %}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_member_unit_months'),
+                          ref('int_restated_people')] %}
 {%- set combine = win is not none %}
-{%- set lookback_start = win.l if combine else none %}
-{%- set affected = 'select member_key from ' ~ episodes_affected_relation() %}
+{%- set affected = episodes_affected_relation() %}
 
 with months as (
-    select member_key, cdcs_code, period
-    from {{ ref('int_member_months') }}
+    select m.member_key, m.cdcs_code, m.period
+    from {{ ref('int_member_months') }} as m
     {%- if combine %}
-    where period >= cast('{{ lookback_start }}' as date)
-      and member_key in ({{ affected }})
+    -- each affected person's months from their L (lookback_from: W - 1, or the month before k for people merged
+    -- or split before the window)
+    join {{ affected }} as a
+      on a.member_key = m.member_key and m.period >= a.lookback_from
+    where m.period >= cast('{{ win.kl or win.l }}' as date)
     {%- endif %}
 ),
 
@@ -53,12 +56,13 @@ runs as (
 ),
 
 events as (
-    select member_key, cdcs_code, period, event_type, event_date, leave_reason_code, other_cdcs_code
-    from {{ ref('int_member_events') }}
+    select e.member_key, e.cdcs_code, e.period, e.event_type, e.event_date, e.leave_reason_code, e.other_cdcs_code
+    from {{ ref('int_member_events') }} as e
     {%- if combine %}
     -- the events that open or close a run from L on
-    where period >= cast('{{ lookback_start }}' as date)
-      and member_key in ({{ affected }})
+    join {{ affected }} as a
+      on a.member_key = e.member_key and e.period >= a.lookback_from
+    where e.period >= cast('{{ win.kl or win.l }}' as date)
     {%- endif %}
 ),
 
@@ -69,15 +73,16 @@ last_period as (
 {%- if combine %}
 
 stored as (
-    select * from ({{ member_states_stored(this, ref('int_member_key_changes')) }}) as s
-    where member_key in ({{ affected }})
+    select s.*, a.lookback_from
+    from ({{ member_states_stored(this, ref('int_member_key_changes')) }}) as s
+    join {{ affected }} as a on a.member_key = s.member_key
 ),
 
 containing as (
-    -- the stored episode that contains month L: a recomputed run starting at L continues it
-    select member_key, cdcs_code, first_period, start_event_type, from_cdcs_code, valid_from
+    -- the stored episode that contains the person's month L: a recomputed run starting at L continues it
+    select member_key, cdcs_code, first_period, start_event_type, from_cdcs_code, valid_from, lookback_from
     from stored
-    where first_period <= cast('{{ lookback_start }}' as date) and last_period >= cast('{{ lookback_start }}' as date)
+    where first_period <= lookback_from and last_period >= lookback_from
 ),
 
 {%- endif %}
@@ -116,7 +121,7 @@ recomputed as (
     {%- if combine %}
     left join containing as c
       on c.member_key = r.member_key and c.cdcs_code = r.cdcs_code
-     and r.first_period = cast('{{ lookback_start }}' as date)
+     and r.first_period = c.lookback_from
     {%- endif %}
     left join events as s
       on s.member_key = r.member_key and s.cdcs_code = r.cdcs_code and s.period = r.first_period
@@ -135,7 +140,7 @@ episodes as (
         member_key, cdcs_code, start_event_type, from_cdcs_code, valid_from, end_event_type, leave_reason_code,
         to_cdcs_code, valid_to, first_period, last_period, months, is_current
     from stored
-    where last_period < cast('{{ lookback_start }}' as date)
+    where last_period < lookback_from
     {%- endif %}
 )
 

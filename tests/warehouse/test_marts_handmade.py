@@ -762,6 +762,100 @@ def test_records_rows_read_cccd_and_cmnd_records_of_all_history(builds, tmp_path
             assert got == expected, (chosen, inline_max)
 
 
+def test_a_merge_before_the_window_restates_only_those_peoples_earlier_months(builds, tmp_path):
+    """August's run (periods May and August) merged P10's CMND person, first seen in April, into his CCCD person:
+    restate_bounds gives w = May (the corrected month) and k = April. April is restated for int_restated_people only:
+    P10's two keys (merged) and the others counted in his CĐCS in April (co_member). Every April row of the July
+    build is marked; after August's run on that copy the marks are gone from those people's rows only (a build that
+    restated April for everyone would clear them all), and their April rows equal the full build's."""
+    import duckdb
+
+    root = JULY["incremental"].parent / "data"
+    full, _ = builds
+    db = tmp_path / "august.duckdb"
+    shutil.copyfile(JULY["incremental"], db)
+    april = D(2025, 4, 1)
+    marked = {"intermediate.int_member_unit_months": "insurance_salary", "restricted.member_history": "dues_due"}
+    con = duckdb.connect(str(db))
+    for table, column in marked.items():
+        assert con.execute(f"UPDATE {table} SET {column} = -1 WHERE period = ? RETURNING 1", [april]).fetchall()
+    con.close()
+    dbt(["build", "--resource-type", "seed", "--resource-type", "model"], db, root, tmp_path / "t",
+        periods="2025-05-01,2025-08-01")
+
+    changes = _q(db, "SELECT previous_member_key, member_key FROM intermediate.int_member_key_changes "
+                     "WHERE NOT is_pure_rename")
+    assert len(changes) == 1, changes
+    merged = {str(k) for k in changes[0]}
+    people = dict(_q(db, "SELECT CAST(member_key AS VARCHAR), reason FROM intermediate.int_restated_people"))
+    co_members = {str(k) for (k,) in _q(db, "SELECT member_key FROM intermediate.int_member_unit_months "
+                                            "WHERE period = ? AND cdcs_code = 'CS0000002'", [april])} - merged
+    assert len(co_members) == 2  # P12 and P14 (P10 is the merged person)
+    assert people == {**{k: "merged" for k in merged}, **{k: "co_member" for k in co_members}}
+    for table, column in marked.items():
+        key = "CAST(member_key AS VARCHAR)" if table.startswith("intermediate") else "member_key"
+        rewritten = {str(k) for (k,) in _q(db, f"SELECT {key} FROM {table} WHERE period = ? AND {column} <> -1",
+                                            [april])}
+        keys = {k if table.startswith("intermediate") else k.replace("-", "") for k in merged}
+        assert rewritten and rewritten <= keys, (table, rewritten, keys)
+        assert _q(db, f"SELECT count(*) FROM {table} WHERE period = ? AND {column} = -1", [april])[0][0] > 5, table
+        # and the merged person's April rows are right
+        con = duckdb.connect(str(full), read_only=True)
+        try:
+            con.execute(f"ATTACH '{db}' AS inc (READ_ONLY)")
+            for a, b in (("", "inc."), ("inc.", "")):
+                assert con.execute(f"SELECT count(*) FROM (SELECT * FROM {a}{table} WHERE period = ? AND {key} IN "
+                                   f"(SELECT unnest(?)) EXCEPT ALL SELECT * FROM {b}{table})",
+                                   [april, sorted(keys)]).fetchone()[0] == 0, (table, a)
+        finally:
+            con.close()
+
+
+@pytest.mark.slow
+def test_a_merge_months_before_the_window_equals_a_full_rebuild(builds, tmp_path):
+    """The same raw zone without May's correction: August's run (periods 2025-08 only) merges P10's two people, both
+    first seen in April, so restate_bounds gives k = April and w = August, and April to July are restated for
+    int_restated_people only: P10's two keys and everyone counted in his CĐCS (P12, P14, and P8, who moved there by
+    transfer in May: his transfer_in is recomputed by int_member_events' second part). Run on two copies of the July
+    build: on one, every table then equals a full build of that zone; on the other, every row of April to July is
+    marked first, and afterwards exactly the restated people's rows have lost the mark."""
+    import duckdb
+
+    root = tmp_path / "data"
+    build_raw_zone(root)
+    run = ["build", "--resource-type", "seed", "--resource-type", "model"]
+    months = [D(2025, 4, 1), D(2025, 7, 1)]
+    people = "SELECT member_key FROM intermediate.int_restated_people"
+    merged = people + " WHERE reason = 'merged'"
+    text = "SELECT replace(CAST(member_key AS VARCHAR), '-', '') FROM ({}) AS p"
+    marked = {  # table: (column, mark, the rows restated in those months)
+        "intermediate.int_member_unit_months": ("insurance_salary", "-1", f"member_key IN ({merged})"),
+        "restricted.member_history": ("dues_due", "-1", f"member_key IN ({text.format(merged)})"),
+        "intermediate.int_member_events": ("event_date", "DATE '1900-01-01'", f"member_key IN ({people})"),
+        "marts.fct_member_events": ("event_date", "DATE '1900-01-01'", f"member_key IN ({text.format(people)})"),
+    }
+    db, marks_db, full = tmp_path / "incremental.duckdb", tmp_path / "marked.duckdb", tmp_path / "full.duckdb"
+    shutil.copyfile(JULY["incremental"], db)
+    shutil.copyfile(JULY["incremental"], marks_db)
+    con = duckdb.connect(str(marks_db))
+    for table, (column, mark, _) in marked.items():
+        assert con.execute(f"UPDATE {table} SET {column} = {mark} WHERE period BETWEEN ? AND ? RETURNING 1",
+                           months).fetchall(), table
+    con.close()
+    for target in (db, marks_db):
+        dbt(run, target, root, tmp_path / "t", periods="2025-08")
+    assert sorted(_q(db, CHANGES_SQL)) == [("cmnd:987654321", False, D(2025, 4, 1))]
+    reasons = sorted(r for (r,) in _q(db, "SELECT reason FROM intermediate.int_restated_people"))
+    assert reasons == ["co_member"] * 3 + ["merged"] * 2, reasons
+    dbt(run, full, root, tmp_path / "t_full")
+    assert_same_tables(full, db)
+    for table, (column, mark, restated) in marked.items():
+        counts = _q(marks_db, f"SELECT count(*) FILTER ({restated}), count(*) FILTER (NOT ({restated})), "
+                              f"count(*) FILTER (({column} IS NOT DISTINCT FROM {mark}) = ({restated})) "
+                              f"FROM {table} WHERE period BETWEEN ? AND ?", months)[0]
+        assert counts[0] > 0 and counts[1] > 0 and counts[2] == 0, (table, counts)
+
+
 @pytest.mark.slow
 def test_episodes_kept_in_place_follow_entries_without_events_and_moved_boundaries(tmp_path, monkeypatch):
     """int_membership_episodes is kept in place: an incremental run replaces the episodes of the people its

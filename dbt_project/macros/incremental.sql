@@ -16,15 +16,17 @@
     people renamed first (`rekey_stored_rows`), then the restated window deleted (`delete_restated_window`). -#}
 {#- `people`: a model restated person by person (see restate_bounds): 'merged' (rows depend on the person's own
     roster rows only) or 'restated' (int_restated_people: also on who else counts in their CĐCS). The pre-hook then
-    deletes, before the window, those people's rows only, and the new rows are appended. -#}
-{% macro monthly_restatement(people=none) -%}
-  {%- set delete_hook = "{{ delete_restated_window('period', people='" ~ people ~ "') }}" if people
-                        else "{{ delete_restated_window('period') }}" -%}
+    deletes, before the window, those people's rows only, and the new rows are appended. `dated=false`: the model's
+    rows are month snapshots, restated from the listed months without the move back over months a branch did not
+    submit (restate_bounds); its SQL reads restated_where(…, dated=false). -#}
+{% macro monthly_restatement(people=none, dated=true) -%}
+  {%- set delete_hook = "{{ delete_restated_window('period', people=" ~ ("'" ~ people ~ "'" if people else 'none')
+                        ~ ", dated=" ~ dated ~ ") }}" -%}
   {#- with people, the pre-hook's delete is the only one: delete+insert would also delete every row of the months
       the new rows have (the earlier months of a few people) -#}
   {{ return({
       'materialized': 'incremental',
-      'incremental_strategy': 'append' if people else 'delete+insert',
+      'incremental_strategy': 'append' if (people or not dated) else 'delete+insert',
       'unique_key': 'period',
       'on_schema_change': 'append_new_columns',
       'pre_hook': ["{{ rekey_stored_rows() }}", delete_hook]
@@ -105,8 +107,14 @@
       (those and the people who count in the same CĐCS in those months). Every person's rows before that month
       hold records whose key did not change.
     - first: the earliest month restated at all (k, else w), what restate_start_sql gives: the window of every
-      other model, of the data tests and of the analysts' file (int_restated_windows). -#}
-{% macro restate_bounds() -%}
+      other model, of the data tests and of the analysts' file (int_restated_windows).
+    dated=false: w and k not moved back over months a branch did not submit. That move is for the events (an event
+    seen in a roster after such a gap is dated into the gap, int_member_events) and what is made of them; a month's
+    snapshot rows (int_member_unit_months and the marts of the month's own rows: member_history, dues, services,
+    activities, recruitment) stand on the roster carried into that month, which the next month's roster does not
+    change (monthly_restatement(dated=false)). Before this, a branch that skipped one month made every person's
+    rows of that month restated: at national scale, two months of every table instead of one. -#}
+{% macro restate_bounds(dated=true) -%}
   {%- set start = restate_from() -%}
   {%- if not execute or this is none or start is none or flags.FULL_REFRESH -%}
     {{ return(none) }}
@@ -117,12 +125,17 @@
     {{ return(none) }}
   {%- endif -%}
   {%- set key_changes = ref('int_member_key_changes') -%}
-  {%- set row = run_query('select cast(' ~ restate_start_sql(start, key_changes=false) ~ ' as date) as w, '
+  {%- set w_sql = restate_start_sql(start, key_changes=false) if dated else "cast('" ~ start ~ "' as date)" -%}
+  {%- set row = run_query('select cast(' ~ w_sql ~ ' as date) as w, '
         ~ '(select min(first_period) from ' ~ key_changes ~ ' where not is_pure_rename) as k').rows[0] -%}
   {%- set w = row[0] | string -%}
   {%- set k = none -%}
   {%- if row[1] is not none and (row[1] | string) < w -%}
-    {%- set k = run_query('select cast(' ~ restate_start_sql(row[1] | string, key_changes=false) ~ ' as date)').rows[0][0] | string -%}
+    {%- if dated -%}
+      {%- set k = run_query('select cast(' ~ restate_start_sql(row[1] | string, key_changes=false) ~ ' as date)').rows[0][0] | string -%}
+    {%- else -%}
+      {%- set k = row[1] | string -%}
+    {%- endif -%}
   {%- endif -%}
   {{ return({'w': w, 'k': k, 'first': k if k is not none else w}) }}
 {%- endmacro %}
@@ -141,6 +154,24 @@
     select {{ member_key_text('member_key') }} as member_key from ({{ sql }}) as p
   {%- else -%}
     {{ sql }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The first month an incremental run restates (restate_bounds(dated).first) as a SQL date, or none (a build from
+    nothing, a full refresh, a run restating every month, parse time); restated_where: the predicate on `column`
+    (minus `lookback_months`), true when none. period_window is restated_where(dated=true). -#}
+{% macro restated_start(dated=true) -%}
+  {%- set b = restate_bounds(dated) -%}
+  {{ return("cast('" ~ b.first ~ "' as date)" if b is not none else none) }}
+{%- endmacro %}
+
+{% macro restated_where(column, lookback_months=0, dated=true) -%}
+  {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
+  {%- set start = restated_start(dated) -%}
+  {%- if start is none -%}
+    {{ period_window(column, lookback_months) }}
+  {%- else -%}
+    {{ column }} >= cast({{ dbt.dateadd('month', -lookback_months, start) }} as date)
   {%- endif -%}
 {%- endmacro %}
 
@@ -210,9 +241,9 @@
 {#- pre_hook of incremental models: remove the whole restated window first, so a month whose rows all
     disappeared after a correction does not keep stale rows (delete+insert alone only replaces the
     periods present in the new batch). -#}
-{% macro delete_restated_window(column='period', people=none) -%}
-  {%- set b = restate_bounds() if people else none -%}
-  {%- if b is not none and b.k is not none -%}
+{% macro delete_restated_window(column='period', people=none, dated=true) -%}
+  {%- set b = restate_bounds(dated) if (people or not dated) else none -%}
+  {%- if people and b is not none and b.k is not none -%}
     {%- set cols = adapter.get_columns_in_relation(this) -%}
     {%- set key = cols | selectattr('name', 'equalto', 'member_key') | list -%}
     {%- set as_text = 'uuid' not in key[0].dtype | lower -%}
@@ -220,6 +251,8 @@
     where {{ column }} >= cast('{{ b.w }}' as date)
        or ({{ column }} >= cast('{{ b.k }}' as date)
            and member_key in ({{ restated_people_sql(people, as_text) }}))
+  {%- elif b is not none -%}
+    delete from {{ this }} where {{ column }} >= cast('{{ b.first }}' as date)
   {%- elif is_incremental() -%}
     delete from {{ this }} where {{ period_window(column) }}
   {%- else -%}
@@ -253,8 +286,8 @@
         select file_id from {{ ref('int_file_versions_ranked') }}
         where kind = '{{ kind }}' and is_current_version
     ) as current_files on current_files.file_id = r.file_id
-    where {{ period_window('r.period') }}
-      and {{ raw_file_month_floor('r.file_month') }}
+    where {{ restated_where('r.period', dated=false) }}
+      and {{ raw_file_month_floor('r.file_month', restated_start(dated=false)) }}
 {% endmacro %}
 
 

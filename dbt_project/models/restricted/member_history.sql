@@ -1,7 +1,7 @@
-{{ config(**monthly_restatement(people='merged')) }}
+{{ config(**monthly_restatement(people='merged', dated=false)) }}
 {#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
 {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
-{%- set b = restate_bounds() %}
+{%- set b = restate_bounds(dated=false) %}
 -- grain: one member_key × period × CĐCS (cdcs_code) where the person is counted at month end, with the
 -- insurance salary and the dues due under the rule in force. RESTRICTED (salaries), for member lookups
 -- through pipelines.access. Incremental by period: a monthly refresh writes one month (and the months before it of
@@ -32,7 +32,7 @@ from (
     where period >= cast('{{ b.k }}' as date) and period < cast('{{ b.w }}' as date)
       and member_key in ({{ restated_people_sql('merged') }})
     {%- else %}
-    select * from {{ ref('int_member_months') }} where {{ period_window('period') }}
+    select * from {{ ref('int_member_months') }} where {{ restated_where('period', dated=false) }}
     {%- endif %}
 ) as m
 left join rules as r

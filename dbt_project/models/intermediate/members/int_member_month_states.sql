@@ -24,7 +24,7 @@
 {%- if combine and execute %}
   {#- the months restated for everyone (restate_bounds.w): merged or split people's months before it changed too,
       but those people are re-aggregated from all history (recompute) -#}
-  {%- set b = restate_bounds() %}
+  {%- set b = restate_bounds(dated=false) %}
   {%- set w = b.w if b is not none else run_query('select cast(' ~ window_start_sql ~ ' as date)').columns[0].values()[0] %}
   {%- set f = run_query("select exists (select 1 from " ~ key_changes ~ " where not is_pure_rename) "
         ~ "or exists (select 1 from " ~ previous ~ " where m_last_period >= cast('" ~ w ~ "' as date) "

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement(people='merged')) }}
+{{ config(**monthly_restatement(people='merged', dated=false)) }}
 -- grain: one member_key × cdcs_code × period where the member is active at month end in that CĐCS.
 -- Materialised incrementally (keys and a few attributes only, no identifying column): every monthly mart
 -- reads its months from here, so a refresh recomputes the roster pipeline for the restated months only (the
@@ -8,14 +8,17 @@
 -- that the earliest join date, then the lowest CĐCS code (rank 1 counts; others are conflicts).
 -- Merged or split people whose records reach back before the window (restate_bounds.k) have their rows of those
 -- earlier months recomputed too, from their own roster rows (read by identity record): a person's rows depend on
--- their own roster rows only.
+-- their own roster rows only. The window is not moved back over months a branch did not submit (restate_bounds,
+-- dated=false): a month's rows stand on the roster carried into it, which a later roster does not change.
 {#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
 {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
-{%- set b = restate_bounds() %}
+{%- set b = restate_bounds(dated=false) %}
 {%- set targeted = b is not none and b.k is not none %}
+{%- if b is not none %}
+{%- set w = "cast('" ~ b.w ~ "' as date)" %}
+{%- endif %}
 {%- if targeted %}
 {%- set merged = restated_people_sql('merged') %}
-{%- set w = "cast('" ~ b.w ~ "' as date)" %}
 {%- set k = "cast('" ~ b.k ~ "' as date)" %}
 {%- endif %}
 with rows_ as (
@@ -24,9 +27,11 @@ with rows_ as (
     join {{ ref('int_member_keys') }} as k
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
-      {%- if targeted %}
+      {%- if b is not none %}
       and r.period >= {{ w }}
       and {{ raw_file_month_floor('r.file_month', w, carried_forward=true) }}
+      {%- endif %}
+    {%- if targeted %}
     union all
     -- the merged or split people's rows of the months k .. w - 1
     select r.*, k.member_key
@@ -36,10 +41,7 @@ with rows_ as (
       on k.identity_record = r.identity_record
     where r.is_active_at_month_end
       and r.period >= {{ k }} and r.period < {{ w }}
-      {%- else %}
-      and {{ period_window('r.period') }}
-      and {{ raw_file_month_floor('r.file_month', carried_forward=true) }}
-      {%- endif %}
+    {%- endif %}
 ),
 
 ranked as (
@@ -79,19 +81,17 @@ previous_months as (
     -- left out, so a one-month refresh joins its 12 M people with last month's stored rows only, not with its own
     select member_key, cdcs_code, next_period from deduped
     where next_period <= (select max(period) from {{ ref('int_roster_branch_months') }})
+    {%- if b is not none %}
+    union all
+    select member_key, cdcs_code, next_period from {{ this }}
+    where period = cast({{ dbt.dateadd('month', -1, w) }} as date)
+    {%- endif %}
     {%- if targeted %}
     union all
     -- (the merged people's stored rows from k on were deleted by the pre-hook; their month before k is stored)
     select member_key, cdcs_code, next_period from {{ this }}
-    where period = cast({{ dbt.dateadd('month', -1, w) }} as date)
-    union all
-    select member_key, cdcs_code, next_period from {{ this }}
     where period = cast({{ dbt.dateadd('month', -1, k) }} as date)
       and member_key in ({{ merged }})
-    {%- elif is_incremental() %}
-    union all
-    select member_key, cdcs_code, next_period from {{ this }}
-    where {{ period_window('period', 1) }} and not ({{ period_window('period') }})
     {%- endif %}
 ),
 
@@ -114,6 +114,3 @@ select
     ) as unit_rank,
     count(*) over (partition by member_key, period) as n_units
 from with_previous
-{%- if not targeted %}
-where {{ period_window('period') }}
-{%- endif %}

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(dated=false)) }}
 -- grain: one period × CĐCS (cdcs_code) with members in the month's roster (carried forward when the
 -- branch did not submit) or a line in the month's dues report.
 -- dues_expected = Σ over members of min(round(rate × insurance_salary), cap), with the rate and the cap
@@ -29,7 +29,7 @@ member_units as (
             order by case when is_carried_forward then 1 else 0 end, unit_rank
         ) as dues_rank
     from {{ ref('int_member_unit_months') }}
-    where {{ period_window('period') }}
+    where {{ restated_where('period', dated=false) }}
 ),
 
 member_dues as (
@@ -76,8 +76,8 @@ reported as (
         sum(d.dues_collected)          as dues_collected
     from {{ ref('stg_raw__dues_reports') }} as d
     join current_dues_files as f on f.file_id = d.file_id
-    where {{ period_window('d.period') }}
-      and {{ raw_file_month_floor('d.file_month') }}
+    where {{ restated_where('d.period', dated=false) }}
+      and {{ raw_file_month_floor('d.file_month', restated_start(dated=false)) }}
     group by d.period, d.cdcs_code
 ),
 

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(dated=false)) }}
 -- grain: one period × employer (employer_code) of the social-insurance extract (current BHXH file of the
 -- month). members = members at month end of the employer's CĐCS (registry employer_code);
 -- potential = insured workers who are not members (never below 0); has_cdcs = the employer has a CĐCS
@@ -20,8 +20,8 @@ insured as (
         sum(i.insured_women)          as insured_women
     from {{ ref('stg_raw__insurance_employers') }} as i
     join current_files as f on f.file_id = i.file_id
-    where {{ period_window('i.period') }}
-      and {{ raw_file_month_floor('i.file_month') }}
+    where {{ restated_where('i.period', dated=false) }}
+      and {{ raw_file_month_floor('i.file_month', restated_start(dated=false)) }}
     group by i.period, i.employer_code
 ),
 
@@ -35,7 +35,7 @@ employer_cdcs as (
         max(province_old_code)                     as province_old_code
     from {{ ref('int_cdcs_scope_months') }}
     where employer_code is not null and is_open_at_month_end
-      and {{ period_window('period') }}
+      and {{ restated_where('period', dated=false) }}
     group by period, employer_code
 ),
 
@@ -45,7 +45,7 @@ employer_members as (
     join {{ ref('int_cdcs_scope_months') }} as s
       on s.cdcs_code = m.cdcs_code and s.period = m.period
     where s.employer_code is not null
-      and {{ period_window('m.period') }}
+      and {{ restated_where('m.period', dated=false) }}
     group by s.period, s.employer_code
 )
 

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(dated=false)) }}
 -- grain: one member's participation in one activity (participation_id = file_id:source_sheet:source_row)
 -- from the current activities file of each branch × month. No names, no CCCD: member_key only.
 with rows_ as (

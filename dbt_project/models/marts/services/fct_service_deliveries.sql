@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement()) }}
+{{ config(**monthly_restatement(dated=false)) }}
 -- grain: one service delivery (delivery_id = file_id:source_sheet:source_row) from the current services
 -- file of each branch × month. Health-related programmes (e.g. sickness visits) carry no member_key:
 -- they are only counted and summed, never linked to a person.

@@ -18,9 +18,10 @@
     roster rows only) or 'restated' (int_restated_people: also on who else counts in their CĐCS). The pre-hook then
     deletes, before the window, those people's rows only, and the new rows are appended. `dated=false`: the model's
     rows are month snapshots, restated from the listed months without the move back over months a branch did not
-    submit (restate_bounds); its SQL reads restated_where(…, dated=false). -#}
-{% macro monthly_restatement(people=none, dated=true) -%}
-  {%- set delete_hook = "{{ delete_restated_window('period', people=" ~ ("'" ~ people ~ "'" if people else 'none')
+    submit (restate_bounds); its SQL reads restated_where(…, dated=false). `column`: the month the restatement is
+    keyed on (int_member_events: observed_period, the month whose rosters show the event). -#}
+{% macro monthly_restatement(people=none, dated=true, column='period') -%}
+  {%- set delete_hook = "{{ delete_restated_window('" ~ column ~ "', people=" ~ ("'" ~ people ~ "'" if people else 'none')
                         ~ ", dated=" ~ dated ~ ") }}" -%}
   {#- with people, the pre-hook's delete is the only one: delete+insert would also delete every row of the months
       the new rows have (the earlier months of a few people) -#}

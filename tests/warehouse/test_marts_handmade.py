@@ -856,6 +856,46 @@ def test_a_merge_months_before_the_window_equals_a_full_rebuild(builds, tmp_path
         assert counts[0] > 0 and counts[1] > 0 and counts[2] == 0, (table, counts)
 
 
+def test_a_month_after_a_branchs_gap_restates_the_snapshots_and_events_of_that_month_only(builds, tmp_path):
+    """July's run (periods 2025-07): Q0201 did not send June (carried forward from May), so events seen in its July
+    roster may be dated into June, and the models of the events' months (fct_member_events, fct_membership_monthly)
+    restate June and July (restate_bounds, dated). The month snapshots (monthly_restatement(dated=false)) stand on
+    the roster carried into each month, which July's roster does not change, and int_member_events is restated by
+    the month that shows an event (observed_period): they restate July only. Run again on a copy of the July build
+    with every June and July row marked (a mark of its own per table): those models keep June's marks and lose
+    July's, the others lose both."""
+    import duckdb
+
+    root = tmp_path / "data"
+    build_raw_zone(root, upto=D(2025, 7, 1))
+    db = tmp_path / "july.duckdb"
+    shutil.copyfile(JULY["incremental"], db)
+    june, july = D(2025, 6, 1), D(2025, 7, 1)
+    # table: (column, its mark, the column of the month it is restated by)
+    july_only = {"intermediate.int_member_unit_months": ("insurance_salary", "-1", "period"),
+                 "restricted.member_history": ("dues_due", "-2", "period"),
+                 "marts.fct_dues_monthly": ("salary_fund", "-3", "period"),
+                 "marts.fct_recruitment_potential": ("members", "-4", "period"),
+                 "intermediate.int_member_events": ("event_date", "DATE '1900-01-01'", "observed_period")}
+    june_and_july = {"marts.fct_member_events": ("event_date", "DATE '1901-01-01'", "period"),
+                     "marts.fct_membership_monthly": ("women", "-5", "period")}
+    con = duckdb.connect(str(db))
+    for table, (column, mark, by) in {**july_only, **june_and_july}.items():
+        for month in (june, july):
+            assert con.execute(f"UPDATE {table} SET {column} = {mark} WHERE {by} = ? RETURNING 1",
+                               [month]).fetchall(), (table, month)
+    con.close()
+    dbt(["build", "--resource-type", "seed", "--resource-type", "model"], db, root, tmp_path / "t", periods="2025-07")
+
+    def marked(table: str, column: str, mark: str, by: str, month: dt.date) -> int:
+        return _q(db, f"SELECT count(*) FROM {table} WHERE {by} = ? AND {column} = {mark}", [month])[0][0]
+
+    for table, (column, mark, by) in july_only.items():
+        assert marked(table, column, mark, by, june) > 0 and marked(table, column, mark, by, july) == 0, table
+    for table, (column, mark, by) in june_and_july.items():
+        assert marked(table, column, mark, by, june) == 0 and marked(table, column, mark, by, july) == 0, table
+
+
 @pytest.mark.slow
 def test_episodes_kept_in_place_follow_entries_without_events_and_moved_boundaries(tmp_path, monkeypatch):
     """int_membership_episodes is kept in place: an incremental run replaces the episodes of the people its

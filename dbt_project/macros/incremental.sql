@@ -19,15 +19,17 @@
     deletes, before the window, those people's rows only, and the new rows are appended. `dated=false`: the model's
     rows are month snapshots, restated from the listed months without the move back over months a branch did not
     submit (restate_bounds); its SQL reads restated_where(…, dated=false). `column`: the month the restatement is
-    keyed on (int_member_events: observed_period, the month whose rosters show the event). -#}
-{% macro monthly_restatement(people=none, dated=true, column='period') -%}
+    keyed on (int_member_events: observed_period, the month whose rosters show the event). `units`: a model of
+    CĐCS × month grain (fct_dues_monthly) whose rows before the window change only in the CĐCS where merged or
+    split people have month-end rows (restated_units_sql): the pre-hook deletes those CĐCS' rows of those months. -#}
+{% macro monthly_restatement(people=none, dated=true, column='period', units=false) -%}
   {%- set delete_hook = "{{ delete_restated_window('" ~ column ~ "', people=" ~ ("'" ~ people ~ "'" if people else 'none')
-                        ~ ", dated=" ~ dated ~ ") }}" -%}
+                        ~ ", dated=" ~ dated ~ ", units=" ~ units ~ ") }}" -%}
   {#- with people, the pre-hook's delete is the only one: delete+insert would also delete every row of the months
       the new rows have (the earlier months of a few people) -#}
   {{ return({
       'materialized': 'incremental',
-      'incremental_strategy': 'append' if (people or not dated) else 'delete+insert',
+      'incremental_strategy': 'append' if (people or units or not dated) else 'delete+insert',
       'unique_key': 'period',
       'on_schema_change': 'append_new_columns',
       'pre_hook': ["{{ rekey_stored_rows() }}", delete_hook]
@@ -176,6 +178,15 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- The CĐCS where merged or split people (restated_people_sql('merged')) have month-end rows in the months
+    b.k .. b.w - 1 (b = restate_bounds(dated=false)): the only CĐCS whose figures of those months their merge
+    changes, in a model of the month-end rows (fct_dues_monthly). -#}
+{% macro restated_units_sql(b) -%}
+  select distinct cdcs_code from {{ ref('int_member_unit_months') }}
+  where period >= cast('{{ b.k }}' as date) and period < cast('{{ b.w }}' as date)
+    and member_key in ({{ restated_people_sql('merged') }})
+{%- endmacro %}
+
 {#- SQL predicate selecting the rows an incremental run recomputes (true on a full build). -#}
 {% macro period_window(column, lookback_months=0) -%}
   {%- set start = restate_from() -%}
@@ -242,9 +253,13 @@
 {#- pre_hook of incremental models: remove the whole restated window first, so a month whose rows all
     disappeared after a correction does not keep stale rows (delete+insert alone only replaces the
     periods present in the new batch). -#}
-{% macro delete_restated_window(column='period', people=none, dated=true) -%}
-  {%- set b = restate_bounds(dated) if (people or not dated) else none -%}
-  {%- if people and b is not none and b.k is not none -%}
+{% macro delete_restated_window(column='period', people=none, dated=true, units=false) -%}
+  {%- set b = restate_bounds(dated) if (people or units or not dated) else none -%}
+  {%- if units and b is not none and b.k is not none -%}
+    delete from {{ this }}
+    where {{ column }} >= cast('{{ b.w }}' as date)
+       or ({{ column }} >= cast('{{ b.k }}' as date) and cdcs_code in ({{ restated_units_sql(b) }}))
+  {%- elif people and b is not none and b.k is not none -%}
     {%- set cols = adapter.get_columns_in_relation(this) -%}
     {%- set key = cols | selectattr('name', 'equalto', 'member_key') | list -%}
     {%- set as_text = 'uuid' not in key[0].dtype | lower -%}
@@ -277,18 +292,39 @@
 
 {#
   The accepted rows of the current file version of one kind (latest arrival per branch × month wins;
-  superseded, duplicate and refused files never count), limited to the months this run restates.
+  superseded, duplicate and refused files never count), limited to the months this run restates (and, with
+  `people`, the earlier months of those people's records: monthly_restatement(people=…)).
   `staging_model` is the stg_ model of that kind; returns a select usable as a CTE body.
 #}
-{% macro current_version_rows(kind, staging_model) %}
+{% macro current_version_rows(kind, staging_model, people=none) %}
+    {%- set b = restate_bounds(dated=false) if people else none %}
+    {%- set _dependencies = [ref('int_member_keys')] %}
     select r.*
     from {{ ref(staging_model) }} as r
     join (
         select file_id from {{ ref('int_file_versions_ranked') }}
         where kind = '{{ kind }}' and is_current_version
     ) as current_files on current_files.file_id = r.file_id
+    {%- if b is not none and b.k is not none %}
+    where r.period >= cast('{{ b.w }}' as date)
+      and {{ raw_file_month_floor('r.file_month', "cast('" ~ b.w ~ "' as date)") }}
+    union all
+    -- the rows of merged or split people's records in the months k .. w - 1 (restate_bounds; people = 'merged')
+    select r.*
+    from {{ ref(staging_model) }} as r
+    join (
+        select file_id from {{ ref('int_file_versions_ranked') }}
+        where kind = '{{ kind }}' and is_current_version
+    ) as current_files on current_files.file_id = r.file_id
+    where r.period >= cast('{{ b.k }}' as date) and r.period < cast('{{ b.w }}' as date)
+      and {{ raw_file_month_floor('r.file_month', "cast('" ~ b.k ~ "' as date)") }}
+      and coalesce(r.cccd, 'cmnd:' || r.cmnd) in (
+          select identity_record from {{ ref('int_member_keys') }}
+          where member_key in ({{ restated_people_sql(people) }}))
+    {%- else %}
     where {{ restated_where('r.period', dated=false) }}
       and {{ raw_file_month_floor('r.file_month', restated_start(dated=false)) }}
+    {%- endif %}
 {% endmacro %}
 
 

@@ -1,4 +1,4 @@
-{{ config(**monthly_restatement(people='restated', dated=false, column='observed_period')) }}
+{{ config(**monthly_restatement(people='restated')) }}
 -- grain: one membership event: member_key × period × event_type × cdcs_code.
 -- Roster diffs month over month (period = the month whose roster shows the change; event_date = the
 -- date the roster reports, or the month start when it reports none):
@@ -21,22 +21,19 @@
 --   roster when last month was carried forward).
 -- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
 -- into the gap month it happened in (period = month of event_date when it falls in the gap).
--- An incremental table (keys only), restated by the month whose rosters show the event (observed_period), not by
--- the month it is dated into: a refresh computes the events seen in the listed months (from the month before
--- them), whatever month they are dated into; an event seen in an earlier month reads rosters that did not change.
--- When it merged or split people whose records reach back before those months (restate_bounds.k), a second part
--- computes the events seen in the months k .. w - 1 of int_restated_people only: those people, and everyone
--- counted in one of their CĐCS then (the one thing an event reads from other people: whether the CĐCS had members
--- last month).
+-- An incremental table (keys only): a refresh computes the restated months from the month before them. When it
+-- merged or split people whose records reach back before those months (restate_bounds.k), a second part computes
+-- the events of the months k .. w - 1 of int_restated_people only: those people, and everyone counted in one of
+-- their CĐCS then (the one thing an event reads from other people: whether the CĐCS had members last month).
 {#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
 {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_restated_people')] %}
-{%- set b = restate_bounds(dated=false) %}
-{%- if b is not none %}
+{%- set b = restate_bounds() %}
+{%- if b is not none and b.k is not none %}
   {%- set w = "cast('" ~ b.w ~ "' as date)" %}
-  {%- set parts = [{'lo': w, 'hi': none, 'people': none}] %}
-  {%- if b.k is not none %}
-    {%- do parts.append({'lo': "cast('" ~ b.k ~ "' as date)", 'hi': w, 'people': restated_people_sql('restated')}) %}
-  {%- endif %}
+  {%- set k = "cast('" ~ b.k ~ "' as date)" %}
+  {%- set parts = [
+        {'lo': w, 'hi': none, 'people': none},
+        {'lo': k, 'hi': w, 'people': restated_people_sql('restated')}] %}
 {%- else %}
   {%- set parts = [none] %}
 {%- endif %}
@@ -425,7 +422,7 @@ final as (
 )
 
 select * from final
-where {{ part_window(part, 'observed_period') }}
+where {{ part_window(part, 'period') }}
 
 ) as events_of_part
 {%- endfor %}

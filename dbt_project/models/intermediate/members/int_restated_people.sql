@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 -- grain: one person (member_key) whose rows an incremental build restates in months before its window
--- (restate_bounds(dated=false): from k, the first month of a merged or split person's records, to w - 1). Empty unless this
+-- (restate_bounds: from k, the first month of a merged or split person's records, to w - 1). Empty unless this
 -- build merged or split people whose records reach back before the months it restates for everyone.
 -- - reason 'merged': both keys of every key change that is not a pure rename (int_member_key_changes): their
 --   month rows are made of other records now;
@@ -11,7 +11,7 @@
 {#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
 {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_member_keys'),
                           ref('int_roster_rows_monthly'), ref('int_member_unit_months')] %}
-{%- set b = restate_bounds(dated=false) %}
+{%- set b = restate_bounds() %}
 {%- set merged = member_states_merged_keys(ref('int_member_key_changes')) %}
 
 {%- if b is none or b.k is none %}

@@ -1,4 +1,13 @@
-{{ config(**monthly_restatement(dated=false)) }}
+{{ config(**monthly_restatement(dated=false, units=true)) }}
+{#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
+{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
+{%- set b = restate_bounds(dated=false) %}
+{%- set targeted = b is not none and b.k is not none %}
+{%- if targeted %}
+  {%- set w = "cast('" ~ b.w ~ "' as date)" %}
+  {%- set k = "cast('" ~ b.k ~ "' as date)" %}
+  {%- set units = restated_units_sql(b) %}
+{%- endif %}
 -- grain: one period × CĐCS (cdcs_code) with members in the month's roster (carried forward when the
 -- branch did not submit) or a line in the month's dues report.
 -- dues_expected = Σ over members of min(round(rate × insurance_salary), cap), with the rate and the cap
@@ -9,6 +18,8 @@
 -- lists them (the branch's own report of the month, not the repeat of an older roster), then by the
 -- counted-once order of int_member_unit_months; so members here can differ from fct_membership_monthly,
 -- which keeps the person in the old unit until its branch reports again.
+-- A build that merged or split people before its window restates, in those months, the CĐCS where they have
+-- month-end rows only (restated_units_sql): every person with a row there, all their rows read for the order.
 with rules as (
     select
         valid_from,
@@ -29,7 +40,14 @@ member_units as (
             order by case when is_carried_forward then 1 else 0 end, unit_rank
         ) as dues_rank
     from {{ ref('int_member_unit_months') }}
+    {%- if targeted %}
+    where period >= {{ w }}
+       or (period >= {{ k }} and period < {{ w }}
+           and member_key in (select member_key from {{ ref('int_member_unit_months') }}
+                              where period >= {{ k }} and period < {{ w }} and cdcs_code in ({{ units }})))
+    {%- else %}
     where {{ restated_where('period', dated=false) }}
+    {%- endif %}
 ),
 
 member_dues as (
@@ -48,6 +66,9 @@ member_dues as (
     left join rules as r
       on m.period >= r.valid_from and (r.valid_to is null or m.period <= r.valid_to)
     where m.dues_rank = 1
+    {%- if targeted %}
+      and (m.period >= {{ w }} or m.cdcs_code in ({{ units }}))
+    {%- endif %}
 ),
 
 from_roster as (
@@ -76,8 +97,13 @@ reported as (
         sum(d.dues_collected)          as dues_collected
     from {{ ref('stg_raw__dues_reports') }} as d
     join current_dues_files as f on f.file_id = d.file_id
+    {%- if targeted %}
+    where (d.period >= {{ w }} or (d.period >= {{ k }} and d.cdcs_code in ({{ units }})))
+      and {{ raw_file_month_floor('d.file_month', k) }}
+    {%- else %}
     where {{ restated_where('d.period', dated=false) }}
       and {{ raw_file_month_floor('d.file_month', restated_start(dated=false)) }}
+    {%- endif %}
     group by d.period, d.cdcs_code
 ),
 

@@ -1,8 +1,9 @@
-{{ config(**monthly_restatement(dated=false)) }}
+{{ config(**monthly_restatement(people='merged', dated=false)) }}
 -- grain: one member's participation in one activity (participation_id = file_id:source_sheet:source_row)
--- from the current activities file of each branch × month. No names, no CCCD: member_key only.
+-- from the current activities file of each branch × month. No names, no CCCD: member_key only. A build that
+-- merged or split people before its window rewrites their rows of those months only (restate_bounds).
 with rows_ as (
-    select * from ({{ current_version_rows('activities', 'stg_raw__activity_participations') }}) as cur
+    select * from ({{ current_version_rows('activities', 'stg_raw__activity_participations', people='merged') }}) as cur
     where cur.cccd is not null or cur.cmnd is not null
 )
 

@@ -1,9 +1,11 @@
-{{ config(**monthly_restatement(dated=false)) }}
+{{ config(**monthly_restatement(people='merged', dated=false)) }}
+{%- set b = restate_bounds(dated=false) %}
 -- grain: one service delivery (delivery_id = file_id:source_sheet:source_row) from the current services
 -- file of each branch × month. Health-related programmes (e.g. sickness visits) carry no member_key:
--- they are only counted and summed, never linked to a person.
+-- they are only counted and summed, never linked to a person. A build that merged or split people before its
+-- window rewrites their rows of those months only (restate_bounds; their health-related rows have no key and stay).
 with rows_ as (
-    select * from ({{ current_version_rows('services', 'stg_raw__service_deliveries') }}) as cur
+    select * from ({{ current_version_rows('services', 'stg_raw__service_deliveries', people='merged') }}) as cur
     where cur.cccd is not null or cur.cmnd is not null
 ),
 
@@ -34,3 +36,6 @@ left join {{ ref('int_member_keys') }} as k
 left join programs as p on p.code = r.program_code
 left join {{ ref('int_cdcs_scope_months') }} as s
   on s.cdcs_code = r.cdcs_code and s.period = r.period
+{%- if b is not none and b.k is not none %}
+where r.period >= cast('{{ b.w }}' as date) or not coalesce(p.is_health_related, false)
+{%- endif %}

@@ -299,23 +299,21 @@
 {% macro current_version_rows(kind, staging_model, people=none) %}
     {%- set b = restate_bounds(dated=false) if people else none %}
     {%- set _dependencies = [ref('int_member_keys')] %}
+    {%- set current_rows %}
     select r.*
     from {{ ref(staging_model) }} as r
     join (
         select file_id from {{ ref('int_file_versions_ranked') }}
         where kind = '{{ kind }}' and is_current_version
     ) as current_files on current_files.file_id = r.file_id
+    {%- endset %}
+    {{ current_rows }}
     {%- if b is not none and b.k is not none %}
     where r.period >= cast('{{ b.w }}' as date)
       and {{ raw_file_month_floor('r.file_month', "cast('" ~ b.w ~ "' as date)") }}
     union all
     -- the rows of merged or split people's records in the months k .. w - 1 (restate_bounds; people = 'merged')
-    select r.*
-    from {{ ref(staging_model) }} as r
-    join (
-        select file_id from {{ ref('int_file_versions_ranked') }}
-        where kind = '{{ kind }}' and is_current_version
-    ) as current_files on current_files.file_id = r.file_id
+    {{ current_rows }}
     where r.period >= cast('{{ b.k }}' as date) and r.period < cast('{{ b.w }}' as date)
       and {{ raw_file_month_floor('r.file_month', "cast('" ~ b.k ~ "' as date)") }}
       and coalesce(r.cccd, 'cmnd:' || r.cmnd) in (

@@ -246,7 +246,8 @@ CORRECTED_SALARY_P5 = 9_000_000
 
 
 def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = False,
-                   late_rosters: list[tuple[str, dt.date, list[dict], dt.datetime]] = ()) -> None:
+                   late_rosters: list[tuple[str, dt.date, list[dict], dt.datetime]] = (),
+                   extra_files: list[tuple[str, dt.date, str, list[dict]]] = ()) -> None:
     """The whole raw zone (registry, ledger, rows, quarantine); `upto` keeps only files of periods <= upto
     (and received before the correction); `correction` adds a late corrected May roster of Q0101 (P5's
     salary changes), received on 20/09/2025; `late_rosters` adds other late roster versions
@@ -331,6 +332,8 @@ def build_raw_zone(root: Path, upto: dt.date | None = None, correction: bool = F
         z.file("X08001", D(2025, 7, 1), "services", [
             dict(cdcs_code="CS0000002", full_name=PEOPLE["P8"][0], cccd=PEOPLE["P8"][4], program="hoc_bong",
                  service_date=D(2025, 7, 20), amount=1_000_000)])
+    for branch, per, kind, rows in extra_files:
+        z.file(branch, per, kind, rows)
     z.finish()
     (root / "quarantine").mkdir(parents=True, exist_ok=True)
 
@@ -822,7 +825,11 @@ def test_a_merge_months_before_the_window_equals_a_full_rebuild(builds, tmp_path
     import duckdb
 
     root = tmp_path / "data"
-    build_raw_zone(root)
+    # and a June services file of Q0201 with a row of P10's CMND (not in the July build, whose month it is not: it
+    # comes in as one of the merged person's rows of k .. w - 1, which a full build keys to him as well)
+    p10_service = dict(cdcs_code="CS0000002", full_name=PEOPLE["P10"][0], cmnd="987654321", program="hoc_bong",
+                       service_date=D(2025, 6, 10), amount=700_000)
+    build_raw_zone(root, extra_files=[("Q0201", D(2025, 6, 1), "services", [p10_service])])
     run = ["build", "--resource-type", "seed", "--resource-type", "model"]
     months = [D(2025, 4, 1), D(2025, 7, 1)]
     people = "SELECT member_key FROM intermediate.int_restated_people"
@@ -835,11 +842,11 @@ def test_a_merge_months_before_the_window_equals_a_full_rebuild(builds, tmp_path
         "marts.fct_member_events": ("event_date", "DATE '1900-01-01'", f"member_key IN ({text.format(people)})"),
         # P10's CĐCS (COUNTED)
         "marts.fct_dues_monthly": ("salary_fund", "-1", "cdcs_code = 'CS0000002'"),
-        # (P10 has none of these: every row keeps its mark)
         "marts.fct_service_deliveries": ("amount", "-1", f"member_key IN ({text.format(merged)})"),
+        # (P10 has none: every row keeps its mark)
         "marts.fct_activity_participation": ("activity_name", "'marked'", f"member_key IN ({text.format(merged)})"),
     }
-    has_none = {"marts.fct_service_deliveries", "marts.fct_activity_participation"}
+    has_none = {"marts.fct_activity_participation"}
     db, marks_db, full = tmp_path / "incremental.duckdb", tmp_path / "marked.duckdb", tmp_path / "full.duckdb"
     shutil.copyfile(JULY["incremental"], db)
     shutil.copyfile(JULY["incremental"], marks_db)

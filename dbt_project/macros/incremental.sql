@@ -18,8 +18,9 @@
     roster rows only) or 'restated' (int_restated_people: also on who else counts in their CĐCS). The pre-hook then
     deletes, before the window, those people's rows only, and the new rows are appended. `dated=false`: the model's
     rows are month snapshots, restated from the listed months without the move back over months a branch did not
-    submit (restate_bounds); its SQL reads restated_where(…, dated=false). `column`: the month the restatement is
-    keyed on (int_member_events: observed_period, the month whose rosters show the event). `units`: a model of
+    submit (restate_bounds); its SQL reads restated_where(…, dated=false). `column`: the month column the restatement is
+    keyed on (every model: period; an event table keyed on the month that shows the event was measured and dropped,
+    dbt_project/README.md). `units`: a model of
     CĐCS × month grain (fct_dues_monthly) whose rows before the window change only in the CĐCS where merged or
     split people have month-end rows (restated_units_sql): the pre-hook deletes those CĐCS' rows of those months. -#}
 {% macro monthly_restatement(people=none, dated=true, column='period', units=false) -%}
@@ -162,7 +163,8 @@
 
 {#- The first month an incremental run restates (restate_bounds(dated).first) as a SQL date, or none (a build from
     nothing, a full refresh, a run restating every month, parse time); restated_where: the predicate on `column`
-    (minus `lookback_months`), true when none. period_window is restated_where(dated=true). -#}
+    (minus `lookback_months`), true when none. With dated=true it is the start period_window gives (restate_start_sql
+    moves the earliest of the listed months and the key changes' month back, restate_bounds moves each back). -#}
 {% macro restated_start(dated=true) -%}
   {%- set b = restate_bounds(dated) -%}
   {{ return("cast('" ~ b.first ~ "' as date)" if b is not none else none) }}

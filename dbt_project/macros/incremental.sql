@@ -180,6 +180,24 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- The rows of `relation` (a table with period and member_key) that a model restated person by person reads:
+    the window's months for everyone, and, when people merged or split before it (restate_bounds(dated).k), the
+    months k .. w - 1 of `people` ('merged' or 'restated', restated_people_sql) only. `select`: the select list. -#}
+{% macro restated_rows_of(relation, people, dated=true, select='*') -%}
+  {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
+  {%- set b = restate_bounds(dated) -%}
+  {%- if b is not none and b.k is not none %}
+    select {{ select }} from {{ relation }} where period >= cast('{{ b.w }}' as date)
+    union all
+    -- {{ people }} people's rows before the window (restate_bounds)
+    select {{ select }} from {{ relation }}
+    where period >= cast('{{ b.k }}' as date) and period < cast('{{ b.w }}' as date)
+      and member_key in ({{ restated_people_sql(people) }})
+  {%- else %}
+    select {{ select }} from {{ relation }} where {{ restated_where('period', dated=dated) }}
+  {%- endif -%}
+{%- endmacro %}
+
 {#- The CĐCS where merged or split people (restated_people_sql('merged')) have month-end rows in the months
     b.k .. b.w - 1 (b = restate_bounds(dated=false)): the only CĐCS whose figures of those months their merge
     changes, in a model of the month-end rows (fct_dues_monthly). -#}

@@ -884,29 +884,29 @@ def test_a_month_after_a_branchs_gap_restates_the_snapshots_of_that_month_only(b
     db = tmp_path / "july.duckdb"
     shutil.copyfile(JULY["incremental"], db)
     june, july = D(2025, 6, 1), D(2025, 7, 1)
-    # table: (column, its mark, the column of the month it is restated by)
-    july_only = {"intermediate.int_member_unit_months": ("insurance_salary", "-1", "period"),
-                 "restricted.member_history": ("dues_due", "-2", "period"),
-                 "marts.fct_dues_monthly": ("salary_fund", "-3", "period"),
-                 "marts.fct_recruitment_potential": ("members", "-4", "period")}
-    june_and_july = {"intermediate.int_member_events": ("event_date", "DATE '1900-01-01'", "period"),
-                     "marts.fct_member_events": ("event_date", "DATE '1901-01-01'", "period"),
-                     "marts.fct_membership_monthly": ("women", "-5", "period")}
+    # table: (column, its mark)
+    july_only = {"intermediate.int_member_unit_months": ("insurance_salary", "-1"),
+                 "restricted.member_history": ("dues_due", "-2"),
+                 "marts.fct_dues_monthly": ("salary_fund", "-3"),
+                 "marts.fct_recruitment_potential": ("members", "-4")}
+    june_and_july = {"intermediate.int_member_events": ("event_date", "DATE '1900-01-01'"),
+                     "marts.fct_member_events": ("event_date", "DATE '1901-01-01'"),
+                     "marts.fct_membership_monthly": ("women", "-5")}
     con = duckdb.connect(str(db))
-    for table, (column, mark, by) in {**july_only, **june_and_july}.items():
+    for table, (column, mark) in {**july_only, **june_and_july}.items():
         for month in (june, july):
-            assert con.execute(f"UPDATE {table} SET {column} = {mark} WHERE {by} = ? RETURNING 1",
+            assert con.execute(f"UPDATE {table} SET {column} = {mark} WHERE period = ? RETURNING 1",
                                [month]).fetchall(), (table, month)
     con.close()
     dbt(["build", "--resource-type", "seed", "--resource-type", "model"], db, root, tmp_path / "t", periods="2025-07")
 
-    def marked(table: str, column: str, mark: str, by: str, month: dt.date) -> int:
-        return _q(db, f"SELECT count(*) FROM {table} WHERE {by} = ? AND {column} = {mark}", [month])[0][0]
+    def marked(table: str, column: str, mark: str, month: dt.date) -> int:
+        return _q(db, f"SELECT count(*) FROM {table} WHERE period = ? AND {column} = {mark}", [month])[0][0]
 
-    for table, (column, mark, by) in july_only.items():
-        assert marked(table, column, mark, by, june) > 0 and marked(table, column, mark, by, july) == 0, table
-    for table, (column, mark, by) in june_and_july.items():
-        assert marked(table, column, mark, by, june) == 0 and marked(table, column, mark, by, july) == 0, table
+    for table, (column, mark) in july_only.items():
+        assert marked(table, column, mark, june) > 0 and marked(table, column, mark, july) == 0, table
+    for table, (column, mark) in june_and_july.items():
+        assert marked(table, column, mark, june) == 0 and marked(table, column, mark, july) == 0, table
 
 
 @pytest.mark.slow

@@ -1,7 +1,4 @@
 {{ config(**monthly_restatement(people='merged', dated=false)) }}
-{#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
-{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
-{%- set b = restate_bounds(dated=false) %}
 -- grain: one member_key × period × CĐCS (cdcs_code) where the person is counted at month end, with the
 -- insurance salary and the dues due under the rule in force. RESTRICTED (salaries), for member lookups
 -- through pipelines.access. Incremental by period: a monthly refresh writes one month (and the months before it of
@@ -24,16 +21,7 @@ select
         else least(cast(round(m.insurance_salary * r.rate) as bigint), r.dues_cap)
     end as bigint)                             as dues_due
 from (
-    {%- if b is not none and b.k is not none %}
-    select * from {{ ref('int_member_months') }} where period >= cast('{{ b.w }}' as date)
-    union all
-    -- merged or split people's months before the window (restate_bounds)
-    select * from {{ ref('int_member_months') }}
-    where period >= cast('{{ b.k }}' as date) and period < cast('{{ b.w }}' as date)
-      and member_key in ({{ restated_people_sql('merged') }})
-    {%- else %}
-    select * from {{ ref('int_member_months') }} where {{ restated_where('period', dated=false) }}
-    {%- endif %}
+    {{ restated_rows_of(ref('int_member_months'), 'merged', dated=false) }}
 ) as m
 left join rules as r
   on m.period >= r.valid_from and (r.valid_to is null or m.period <= r.valid_to)

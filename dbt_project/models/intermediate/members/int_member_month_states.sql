@@ -4,7 +4,7 @@
 -- the first month, the earliest join date and the first month it was written. dim_member projects it.
 --
 -- Kept up to date month by month instead of re-aggregating every month of history: a build that restates the
--- months from W (restate_start_sql) combines each person's stored summary with the summary of the months from W.
+-- months from W (restate_bounds(dated=false).w) combines each person's stored summary with the summary of the months from W.
 -- That is exact because the stored months before W did not change: a latest month in the window beats any earlier
 -- one; a stored first month or earliest join date still holds when the month it came from is before W. People for
 -- whom that cannot be told (a stored latest month in the window that the window no longer has, an earliest join
@@ -12,10 +12,9 @@
 -- is left out when the stored table shows it cannot be needed. Pure re-keys rename the stored row. A build from
 -- nothing, or one that restates every month, aggregates all history.
 {%- set start = restate_from() %}
-{#- the tables the window start reads (restate_start_sql), ref()'d whatever the run: dbt records a model's
+{#- the tables the window start reads (restate_bounds), ref()'d whatever the run: dbt records a model's
     dependencies when it parses the project, where restate_from() is empty #}
 {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] %}
-{%- set window_start_sql = restate_start_sql(start) if (start is not none and this is not none) else none %}
 {%- set key_changes = ref('int_member_key_changes') %}
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
       if this is not none else none %}
@@ -24,8 +23,7 @@
 {%- if combine and execute %}
   {#- the months restated for everyone (restate_bounds.w): merged or split people's months before it changed too,
       but those people are re-aggregated from all history (recompute) -#}
-  {%- set b = restate_bounds(dated=false) %}
-  {%- set w = b.w if b is not none else run_query('select cast(' ~ window_start_sql ~ ' as date)').columns[0].values()[0] %}
+  {%- set w = restate_bounds(dated=false).w %}
   {%- set f = run_query("select exists (select 1 from " ~ key_changes ~ " where not is_pure_rename) "
         ~ "or exists (select 1 from " ~ previous ~ " where m_last_period >= cast('" ~ w ~ "' as date) "
         ~ "or (m_first_join_period >= cast('" ~ w ~ "' as date) and m_first_period < cast('" ~ w ~ "' as date)))").rows[0] %}

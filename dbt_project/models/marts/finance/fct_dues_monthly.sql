@@ -20,7 +20,14 @@
 -- which keeps the person in the old unit until its branch reports again.
 -- A build that merged or split people before its window restates, in those months, the CĐCS where they have
 -- month-end rows only (restated_units_sql): every person with a row there, all their rows read for the order.
-with rules as (
+with
+{%- if targeted %}
+restated_units as (
+    {{ units }}
+),
+{%- endif %}
+
+rules as (
     select
         valid_from,
         valid_to,
@@ -44,7 +51,7 @@ member_units as (
     where period >= {{ w }}
        or (period >= {{ k }} and period < {{ w }}
            and member_key in (select member_key from {{ ref('int_member_unit_months') }}
-                              where period >= {{ k }} and period < {{ w }} and cdcs_code in ({{ units }})))
+                              where period >= {{ k }} and period < {{ w }} and cdcs_code in (select cdcs_code from restated_units)))
     {%- else %}
     where {{ restated_where('period', dated=false) }}
     {%- endif %}
@@ -67,7 +74,7 @@ member_dues as (
       on m.period >= r.valid_from and (r.valid_to is null or m.period <= r.valid_to)
     where m.dues_rank = 1
     {%- if targeted %}
-      and (m.period >= {{ w }} or m.cdcs_code in ({{ units }}))
+      and (m.period >= {{ w }} or m.cdcs_code in (select cdcs_code from restated_units))
     {%- endif %}
 ),
 
@@ -98,7 +105,7 @@ reported as (
     from {{ ref('stg_raw__dues_reports') }} as d
     join current_dues_files as f on f.file_id = d.file_id
     {%- if targeted %}
-    where (d.period >= {{ w }} or (d.period >= {{ k }} and d.cdcs_code in ({{ units }})))
+    where (d.period >= {{ w }} or (d.period >= {{ k }} and d.cdcs_code in (select cdcs_code from restated_units)))
       and {{ raw_file_month_floor('d.file_month', k) }}
     {%- else %}
     where {{ restated_where('d.period', dated=false) }}

@@ -1,21 +1,11 @@
 {{ config(**monthly_restatement(people='restated')) }}
-{#- the tables restate_bounds reads, ref()'d whatever the run (dbt records dependencies at parse time) #}
-{%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes'), ref('int_restated_people')] %}
-{%- set b = restate_bounds() %}
+{#- int_restated_people, ref()'d whatever the run (dbt records dependencies at parse time) #}
+{%- set _dependencies = [ref('int_restated_people')] %}
 -- grain: one membership event (event_id = hash of member_key, period, event_type, cdcs_code):
 -- join, leave (with reason), transfer_in, transfer_out, as seen in the month's rosters.
 with events as (
-    select * replace ({{ member_key_text('member_key') }} as member_key) from {{ ref('int_member_events') }}
-    {%- if b is not none and b.k is not none %}
-    where period >= cast('{{ b.w }}' as date)
-    union all
-    -- the events int_member_events restated before the window (int_restated_people, restate_bounds)
-    select * replace ({{ member_key_text('member_key') }} as member_key) from {{ ref('int_member_events') }}
-    where period >= cast('{{ b.k }}' as date) and period < cast('{{ b.w }}' as date)
-      and member_key in ({{ restated_people_sql('restated') }})
-    {%- else %}
-    where {{ period_window('period') }}
-    {%- endif %}
+    select * replace ({{ member_key_text('member_key') }} as member_key)
+    from ({{ restated_rows_of(ref('int_member_events'), 'restated') }}) as e
 )
 
 select

@@ -134,11 +134,13 @@
 {#- The CMND × CCCD pairs written on one roster row (a file's column of old CMNDs; `variants` =
     int_identity_variants), with the first month and CĐCS that wrote them together, how many CCCDs were written
     beside the CMND (n_cccd), whether a row that paired them names the CMND's own member (the name and gender of a
-    row where the CMND stands alone, its CCCD cell empty), whether the CMND has such rows at all, and the rule
+    row where the CMND stands alone, its CCCD cell empty, and no BHXH code other than that row's: two people never
+    share one, and a birth date may be mistyped), whether the CMND has such rows at all, and the rule
     itself, written here only: links_by_row = the CMND belongs to that CCCD person by the row (the only CCCD
     written beside it, on rows naming its member, or it has no row of its own to compare). A pair that does not
     link is a conflict for a data steward: beside several CCCDs, or on rows naming someone else (Excel's fill
-    handle dragged a legacy member's CMND onto the next person's row, say). Read by int_member_identities
+    handle dragged a legacy member's CMND onto the next person's row, say: in the national test data onto a
+    namesake of the same gender with another BHXH code). Read by int_member_identities
     ('cmnd_same_row'), dq_member_conflicts ('cmnd_several_cccd', 'cmnd_beside_other_name') and member_pii.cmnd. -#}
 {% macro cmnd_row_pairs(variants) %}
     select
@@ -152,12 +154,13 @@
                 p.cccd,
                 min(p.first_period)                                                                   as first_period,
                 arg_min(p.first_cdcs_code, struct_pack(p := p.first_period, c := p.first_cdcs_code)) as cdcs_code,
-                {{ any_row('coalesce(o.name_key = p.name_key and o.gender = p.gender, false)') }} as names_cmnd_member,
+                {{ any_row('coalesce(o.name_key = p.name_key and o.gender = p.gender '
+                           ~ 'and not coalesce(o.bhxh_code <> p.bhxh_code, false), false)') }} as names_cmnd_member,
                 {{ any_row('o.cmnd is not null') }}                                                   as cmnd_has_own_rows
             from {{ variants }} as p
             -- the ways the CMND was written on rows of its own (few per CMND)
             left join (
-                select distinct cmnd, name_key, gender
+                select distinct cmnd, name_key, gender, bhxh_code
                 from {{ variants }}
                 where cccd is null and cmnd is not null
             ) as o

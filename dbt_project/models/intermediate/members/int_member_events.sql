@@ -10,15 +10,17 @@
 --     no leaver row otherwise                    → leave 'other'
 -- - entry into CĐCS B (counted at B now, not last month):
 --     came straight from a CĐCS whose exit is a transfer, or a 'transfer' leaver row this or last month
---     (or since B's branch last submitted, when B's roster was carried forward last month)
+--     (or since B's branch last submitted, when B's roster was carried forward last month; or in a later
+--     roster of a branch that skipped the months between, dating the move into them, no later than this month)
 --                                                → transfer_in (other_cdcs_code = old unit)
 --     else, when B had members last month or the join date is in this month → join
 --     else (first sight of an existing member: start of data, a branch's first roster) → no event
--- - a leaver row of someone not active in that CĐCS last month (joined and left within the month, or
---   left in the first month of data) → leave/transfer_out, plus how they came: transfer_in when another
---   CĐCS has a 'transfer' leaver row of theirs in the months the row covers (that transfer_out then names
---   this CĐCS), else a join when the join date falls in those months (the month, or since the branch's last
---   roster when last month was carried forward).
+-- - a leaver row of someone not counted in that CĐCS last month (joined and left within the month, left in
+--   the first month of data, or listed there while still counted on the carried-forward roster of the unit
+--   they had left) → leave/transfer_out, plus, unless that CĐCS listed them last month, how they came:
+--   transfer_in when another CĐCS has a 'transfer' leaver row of theirs in the months the row covers (that
+--   transfer_out then names this CĐCS), else a join when the join date falls in those months (the month, or
+--   since the branch's last roster when last month was carried forward).
 -- Carried-forward months repeat a roster, so they create no event; an event seen after such a gap is dated
 -- into the gap month it happened in (period = month of event_date when it falls in the gap).
 -- An incremental table (keys only): a refresh computes the restated months from the month before them. When it
@@ -168,23 +170,37 @@ exits as (
 ),
 
 standalone_leavers as (
-    -- leaver rows of people not active in that CĐCS last month (and not reported last month)
-    select l.*
+    -- leaver rows of people not counted in that CĐCS last month (and not reported last month). Listed there as
+    -- active last month but counted elsewhere (a person still on the carried-forward roster of the CĐCS they had
+    -- left, and already on the new one's): the leave is theirs all the same, but how they came is not told
+    -- again (was_listed_last_month; the generator's period_expected rules)
+    select l.*, um.member_key is not null as was_listed_last_month
     from leaver_rows as l
     left join unit_months as um
       on um.member_key = l.member_key and um.cdcs_code = l.cdcs_code and um.next_period = l.period
+    left join months as m_prev
+      on m_prev.member_key = l.member_key and m_prev.cdcs_code = l.cdcs_code
+     and cast({{ dbt.dateadd('month', 1, 'm_prev.period') }} as date) = l.period
     left join leaver_rows as l_prev
       on l_prev.member_key = l.member_key and l_prev.cdcs_code = l.cdcs_code and l_prev.next_period = l.period
     left join months as m_now
       on m_now.member_key = l.member_key and m_now.cdcs_code = l.cdcs_code and m_now.period = l.period
-    where um.member_key is null and l_prev.member_key is null
+    where m_prev.member_key is null and l_prev.member_key is null
       and m_now.member_key is null  -- also listed as active there this month: the entry side handles it
 ),
 
 transfer_leaver_rows as (
-    select member_key, cdcs_code, period, next_period, leave_date
-    from leaver_rows
-    where leave_reason_code = 'transfer'
+    -- covered_from: the first month the row reports on (the month after its branch's last roster before it, when
+    -- the month before was carried forward): a row seen after such a gap tells of a move in the gap
+    select
+        l.member_key, l.cdcs_code, l.period, l.next_period, l.leave_date,
+        coalesce(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date), l.period) as covered_from
+    from leaver_rows as l
+    left join {{ ref('int_roster_branch_months') }} as bm
+      on bm.branch_code = l.branch_code
+     and bm.is_carried_forward
+     and bm.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
+    where l.leave_reason_code = 'transfer'
 ),
 
 standalone_windows as (
@@ -278,7 +294,10 @@ entries as (
 
 transfer_origins as (
     -- a 'transfer' leaver row of the same person in another CĐCS, this month or last month (or, after months
-    -- B's branch did not submit, any month since its last roster: the incremental window reaches back there)
+    -- B's branch did not submit, any month since its last roster: the incremental window reaches back there);
+    -- or one in a later roster of a branch that did not submit the months between, when it dates the move into
+    -- those months, no later than this one (A's branch skipped November and its December roster tells of a move
+    -- on 19 November to B, where the November roster shows the person). Rows of a roster up to this month first.
     select
         e.member_key,
         e.period,
@@ -287,14 +306,16 @@ transfer_origins as (
         t.leave_date as origin_date,
         row_number() over (
             partition by e.member_key, e.period, e.cdcs_code
-            order by t.period desc, t.cdcs_code
+            order by case when t.period <= e.period then 0 else 1 end, t.period desc, t.cdcs_code
         ) as rn
     from entries as e
     join transfer_leaver_rows as t
       on t.member_key = e.member_key
      and t.cdcs_code <> e.cdcs_code
-     and t.period <= e.period
-     and t.period >= e.origin_lookback_from
+     and (t.period <= e.period and t.period >= e.origin_lookback_from
+          or t.period > e.period
+             and cast({{ dbt.date_trunc('month', 't.leave_date') }} as date) between e.origin_lookback_from and e.period
+             and cast({{ dbt.date_trunc('month', 't.leave_date') }} as date) >= t.covered_from)
     where e.direct_origin is null
 ),
 
@@ -380,8 +401,9 @@ events as (
         false                                        as is_inferred,
         l.gender, l.birth_date, l.ethnicity_code
     from standalone_entries as l
-    where l.origin_cdcs_code is not null
-       or l.join_date >= l.covered_from
+    where not l.was_listed_last_month
+      and (l.origin_cdcs_code is not null
+           or l.join_date >= l.covered_from)
 ),
 
 cdcs_report as (

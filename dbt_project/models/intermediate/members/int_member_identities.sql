@@ -5,8 +5,9 @@
 -- - a CCCD is its own person;
 -- - a CMND seen in the same roster row as a CCCD belongs to that CCCD ('cmnd_same_row'; a file's column of old
 --   CMNDs, read by ingestion) when that row names the CMND's own member (the name and gender of a row where the
---   CMND stands alone: macro cmnd_row_pairs); seen beside several different CCCDs, or on a row naming someone else
---   (the CMND of the row above dragged down by Excel's fill handle, say), it belongs to none of them by that row
+--   CMND stands alone, and no other BHXH code: macro cmnd_row_pairs); seen beside several different CCCDs, or on a
+--   row naming someone else (the CMND of the row above dragged down by Excel's fill handle, say, onto a namesake:
+--   the BHXH codes tell them apart), it belongs to none of them by that row
 --   and is matched as below (dq_member_conflicts lists those CCCD people: 'cmnd_several_cccd',
 --   'cmnd_beside_other_name');
 -- - otherwise a CMND is linked to a CCCD person when full name (normalised), birth date and gender match,

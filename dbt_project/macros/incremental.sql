@@ -297,18 +297,14 @@
 {%- endmacro %}
 
 {#- where-clause for row-level tests of the big monthly views: on a run with `periods`, check only the
-    restated months (the others were checked when they were built); otherwise every row. snapshot: the model is a
-    month snapshot (monthly_restatement(dated=false)), whose restated months are not moved back over a month a
-    branch skipped (restated_start(dated=false)): its test reads the months it wrote, not the events' window. -#}
-{% macro restated_months_only_where(column="period", file_month_column=none, carried_forward=false, snapshot=false) -%}
+    restated months (the others were checked when they were built); otherwise every row. -#}
+{% macro restated_months_only_where(column="period", file_month_column=none, carried_forward=false) -%}
   {%- set start = restate_from() -%}
   {#- the tables the window start reads, ref()'d whatever the run (dbt records a node's dependencies when it parses
       the project, where restate_from() is empty) -#}
   {%- set _dependencies = [ref('int_roster_branch_months'), ref('int_member_key_changes')] -%}
-  {%- if start is none -%}1 = 1{%- else -%}
-  {%- set from_ = (restated_start(dated=false) if snapshot else none) or restate_start_literal(start) -%}
-  {{ column }} >= {{ from_ }}
-  {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, from_,
+  {%- if start is none -%}1 = 1{%- else -%}{{ column }} >= {{ restate_start_literal(start) }}
+  {%- if file_month_column %} and {{ raw_file_month_floor(file_month_column, restate_start_literal(start),
                                                          carried_forward=carried_forward) }}{% endif -%}
   {%- endif -%}
 {%- endmacro %}
@@ -399,9 +395,6 @@
 {#- Tests' `where` config (dbt renders it with var() and env_var() only, at parse time): on a run with `periods`,
     - `restated:<period column>` (a monthly table) stands for `<column> >= ` the first month this run restated
       (restate_start_literal, moved back over carried-forward months and re-keyed records);
-    - `restated_snapshot:<period column>` (a month snapshot, monthly_restatement(dated=false)) for `<column> >= `
-      the first month it restated: the listed months, not moved back over a month a branch skipped, or the first
-      month of a merged record (restate_bounds(dated=false).first);
     - `restated_raw:<period column>:<file_month column>` (a raw-rows view) for the months whose files changed
       (restate_from(): a file's rows stand for its declared month, in its file_month directory), which also
       bounds the raw months DuckDB opens;
@@ -414,20 +407,13 @@
     monthly table's test runs after the table, itself after them. -#}
 {% macro duckdb__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- if where and (where.startswith('restated:') or where.startswith('restated_raw:')
-                      or where.startswith('restated_snapshot:')) -%}
+    {%- if where and (where.startswith('restated:') or where.startswith('restated_raw:')) -%}
         {%- set parts = where.split(':') -%}
         {%- set start = restate_from() -%}
         {%- if start is none -%}
             {%- set where = '1 = 1' -%}
         {%- elif parts[0] == 'restated_raw' -%}
             {%- set where = parts[1] ~ " >= cast('" ~ start ~ "' as date) and " ~ parts[2] ~ " >= '" ~ start[:7] ~ "'" -%}
-        {%- elif parts[0] == 'restated_snapshot' -%}
-            {%- set node = graph.nodes['model.' ~ project_name ~ '.int_member_key_changes'] -%}
-            {%- set changes = api.Relation.create(database=relation.database, schema=node.schema, identifier=node.alias) -%}
-            {%- set w = "cast('" ~ start ~ "' as date)" -%}
-            {%- set where = parts[1] ~ ' >= least(' ~ w ~ ', coalesce((select min(first_period) from ' ~ changes
-                            ~ ' where not is_pure_rename), ' ~ w ~ '))' -%}
         {%- else -%}
             {#- the two models as the manifest places them (schema and alias from their config, not spelled here) -#}
             {%- set rels = [] -%}

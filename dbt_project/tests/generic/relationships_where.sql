@@ -1,12 +1,12 @@
 {#- relationships to a subset of the parent (e.g. dim_province where province_set = 'new').
     restated_months_only: on a run with the `periods` var, check only the child rows of the restated months (as in
-    unique_combination_of_columns, 'snapshot' too: the earlier months were checked when they were built). -#}
+    unique_combination_of_columns: the earlier months were checked when they were built). -#}
 {% test relationships_where(model, column_name, to, field, to_condition='1 = 1', restated_months_only=false,
                             period_column='period') %}
 with child as (
     select {{ column_name }} as value from {{ model }}
     where {{ column_name }} is not null
-      and {{ restated_months_only_where(period_column, snapshot=restated_months_only == 'snapshot') if restated_months_only else '1 = 1' }}
+      and {{ restated_months_only_where(period_column) if restated_months_only else '1 = 1' }}
 ),
 parent as (
     select {{ field }} as value from {{ to }} where {{ to_condition }}

@@ -88,7 +88,19 @@ leavers as (
 ),
 
 leaver_rows as (
-    select * from leavers where rn = 1
+    -- the months a leaver row reports on: since the last roster its branch sent before this one (last month, or
+    -- earlier when last month was carried forward: the row reports what happened in the gap). covered_from: the
+    -- first of them; origin_lookback_from: that last roster's month, where an arrival's origin may be listed
+    select
+        l.*,
+        coalesce(bm.source_period, cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)) as origin_lookback_from,
+        coalesce(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date), l.period)  as covered_from
+    from leavers as l
+    left join {{ ref('int_roster_branch_months') }} as bm
+      on bm.branch_code = l.branch_code
+     and bm.is_carried_forward
+     and bm.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
+    where l.rn = 1
 ),
 
 units as (
@@ -190,31 +202,10 @@ standalone_leavers as (
 ),
 
 transfer_leaver_rows as (
-    -- covered_from: the first month the row reports on (the month after its branch's last roster before it, when
-    -- the month before was carried forward): a row seen after such a gap tells of a move in the gap
-    select
-        l.member_key, l.cdcs_code, l.period, l.next_period, l.leave_date,
-        coalesce(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date), l.period) as covered_from
-    from leaver_rows as l
-    left join {{ ref('int_roster_branch_months') }} as bm
-      on bm.branch_code = l.branch_code
-     and bm.is_carried_forward
-     and bm.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
-    where l.leave_reason_code = 'transfer'
-),
-
-standalone_windows as (
-    -- the months a standalone leaver row covers: since the last roster its branch sent before this one (last
-    -- month, or earlier when last month was carried forward: the row reports what happened in the gap)
-    select
-        l.*,
-        coalesce(bm.source_period, cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)) as origin_lookback_from,
-        coalesce(cast({{ dbt.dateadd('month', 1, 'bm.source_period') }} as date), l.period)  as covered_from
-    from standalone_leavers as l
-    left join {{ ref('int_roster_branch_months') }} as bm
-      on bm.branch_code = l.branch_code
-     and bm.is_carried_forward
-     and bm.period = cast({{ dbt.dateadd('month', -1, 'l.period') }} as date)
+    -- covered_from (leaver_rows): a row seen after its branch skipped months tells of a move in the gap
+    select member_key, cdcs_code, period, next_period, leave_date, covered_from
+    from leaver_rows
+    where leave_reason_code = 'transfer'
 ),
 
 standalone_origins as (
@@ -231,7 +222,7 @@ standalone_origins as (
             partition by l.member_key, l.period, l.cdcs_code
             order by t.period desc, t.cdcs_code
         ) as rn
-    from standalone_windows as l
+    from standalone_leavers as l
     join transfer_leaver_rows as t
       on t.member_key = l.member_key
      and t.cdcs_code <> l.cdcs_code
@@ -245,7 +236,7 @@ standalone_entries as (
         o.origin_cdcs_code,
         o.origin_period,
         o.origin_date
-    from standalone_windows as l
+    from standalone_leavers as l
     left join standalone_origins as o
       on o.member_key = l.member_key and o.period = l.period and o.cdcs_code = l.cdcs_code and o.rn = 1
 ),
